@@ -1,0 +1,17 @@
+"""A local GigaChat-compatible server (standard library only) for tests and demos.
+
+It speaks the wire format recorded from the real service: OAuth at ``/api/v2/oauth``,
+``/api/v1/chat/completions`` (JSON or SSE), ``/api/v1/models[/{id}]``, plus
+``/api/v1/embeddings`` and ``/api/v1/tokens/count``; it listens on loopback only and
+can inject failures (:class:`Fault`, :func:`parse_fault`)::
+
+    from gigachat_lite.emulator import Emulator, Fault
+
+    with Emulator(faults=[Fault(path="chat/completions", status=429, times=1)]) as emu:
+        ...  # point a client at emu.client_config() or emu.env()
+"""
+
+from .emulator import DEFAULT_KEY, Emulator, RecordedRequest
+from .faults import Fault, parse_fault
+
+__all__ = ["DEFAULT_KEY", "Emulator", "Fault", "RecordedRequest", "parse_fault"]

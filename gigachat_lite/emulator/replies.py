@@ -1,0 +1,215 @@
+"""Response bodies in GigaChat's exact wire format.
+
+Everything here is pure (no sockets, no clocks except the ``created`` argument) so the
+byte layout can be checked against the recorded cassettes in isolation.
+
+Formats copied from ``tests/data/cassettes``:
+
+* API JSON bodies are compact (their recorded ``Content-Length`` equals the compact
+  length), UTF-8, non-ASCII characters unescaped.
+* API *error* bodies are compact too but end with a newline (the recorded 404 is 41
+  bytes for a 40-byte object), key order ``status``, ``message``.
+* SSE events are ``data: {json}\\n\\n``; the first delta is ``{"content", "role"}``,
+  the last chunk is ``{"delta":{"content":""},"index":0,"finish_reason":...}`` and is
+  the only one that carries ``usage``; the stream ends with ``data: [DONE]\\n\\n``.
+"""
+
+import json
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+#: What a reply may be: fixed text, or a function of the parsed request body.
+ReplySource = Union[None, str, Callable[[Dict[str, Any]], str]]
+
+JSON_TYPE = "application/json; charset=utf-8"
+# The OAuth host answers with a bare media type (see any cassette's first interaction).
+OAUTH_JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream"
+
+DONE_EVENT = b"data: [DONE]\n\n"
+MALFORMED_EVENT = b"data: {not json\n\n"
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize like the real API: compact separators, raw UTF-8."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def api_error(status: int, message: str) -> bytes:
+    """API error body ``{"status":N,"message":"..."}`` with the real trailing newline."""
+    return dumps({"status": status, "message": message}) + b"\n"
+
+
+def oauth_error(code: int, message: str) -> bytes:
+    """OAuth error body ``{"code":N,"message":"..."}``."""
+    return dumps({"code": code, "message": message})
+
+
+def sse_event(obj: Any) -> bytes:
+    """One SSE event carrying ``obj`` as compact JSON."""
+    return b"data: " + dumps(obj) + b"\n\n"
+
+
+def count_tokens(text: str, piece_size: int) -> int:
+    """Emulated token count: one token per ``piece_size`` characters, rounded up.
+
+    The same unit cuts stream pieces, so ``completion_tokens`` equals the number of
+    content pieces a stream carries, and ``max_tokens`` can be checked by hand.
+    """
+    return -(-len(text) // piece_size)
+
+
+def split_pieces(text: str, piece_size: int) -> List[str]:
+    """Cut ``text`` into ``piece_size``-character pieces (at least one, maybe empty)."""
+    if not text:
+        return [""]
+    return [text[i : i + piece_size] for i in range(0, len(text), piece_size)]
+
+
+def default_reply(request: Dict[str, Any]) -> str:
+    """``"Echo: <content of the last user message>"`` (``"Echo: "`` when there is none)."""
+    for message in reversed(request.get("messages") or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return "Echo: " + (content if isinstance(content, str) else "")
+    return "Echo: "
+
+
+def reply_text(source: ReplySource, request: Dict[str, Any]) -> str:
+    """Resolve the configured reply source for one request."""
+    if source is None:
+        return default_reply(request)
+    if isinstance(source, str):
+        return source
+    text = source(request)
+    if not isinstance(text, str):
+        raise TypeError("reply callable must return str, got %s" % type(text).__name__)
+    return text
+
+
+def truncate(text: str, max_tokens: Optional[int], piece_size: int) -> Tuple[str, str]:
+    """Apply ``max_tokens``; return the text actually sent and its ``finish_reason``."""
+    if max_tokens is not None and count_tokens(text, piece_size) > max_tokens:
+        return text[: max_tokens * piece_size], "length"
+    return text, "stop"
+
+
+def usage(request: Dict[str, Any], completion: str, piece_size: int) -> Dict[str, int]:
+    """Deterministic ``usage`` block in the recorded key order."""
+    prompt = sum(
+        count_tokens(m.get("content") or "", piece_size)
+        for m in request.get("messages", ())
+        if isinstance(m.get("content"), str)
+    )
+    done = count_tokens(completion, piece_size)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": done,
+        "total_tokens": prompt + done,
+        "precached_prompt_tokens": 0,
+    }
+
+
+def completion_body(
+    text: str, finish_reason: str, model: str, created: int, usage_block: Dict[str, int]
+) -> bytes:
+    """Non-stream chat reply, field order as in ``test_chat_simple.yaml``."""
+    return dumps(
+        {
+            "choices": [
+                {
+                    "message": {"content": text, "role": "assistant"},
+                    "index": 0,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "created": created,
+            "model": model,
+            "object": "chat.completion",
+            "usage": usage_block,
+        }
+    )
+
+
+def stream_events(
+    text: str,
+    finish_reason: str,
+    model: str,
+    created: int,
+    usage_block: Dict[str, int],
+    piece_size: int,
+) -> List[bytes]:
+    """All data events of a stream (without ``[DONE]``), as in ``test_stream_simple.yaml``."""
+    events = []
+    for number, piece in enumerate(split_pieces(text, piece_size)):
+        delta: Dict[str, str] = {"content": piece}
+        if number == 0:
+            delta["role"] = "assistant"
+        events.append(
+            sse_event(
+                {
+                    "choices": [{"delta": delta, "index": 0}],
+                    "created": created,
+                    "model": model,
+                    "object": "chat.completion",
+                }
+            )
+        )
+    events.append(
+        sse_event(
+            {
+                "choices": [
+                    {"delta": {"content": ""}, "index": 0, "finish_reason": finish_reason}
+                ],
+                "created": created,
+                "model": model,
+                "object": "chat.completion",
+                "usage": usage_block,
+            }
+        )
+    )
+    return events
+
+
+def model_entry(model_id: str, model_type: str) -> Dict[str, str]:
+    """One model object, as in ``test_get_model.yaml``."""
+    return {"id": model_id, "object": "model", "owned_by": "salutedevices", "type": model_type}
+
+
+def models_body(models: Iterable[Tuple[str, str]]) -> bytes:
+    """``GET /models`` reply, as in ``test_get_models.yaml``."""
+    return dumps({"object": "list", "data": [model_entry(i, t) for i, t in models]})
+
+
+def tokens_count_body(texts: Sequence[str], piece_size: int) -> bytes:
+    """``POST /tokens/count`` reply: a bare list, as in ``test_tokens_count_multiple.yaml``."""
+    return dumps(
+        [
+            {"object": "tokens", "tokens": count_tokens(t, piece_size), "characters": len(t)}
+            for t in texts
+        ]
+    )
+
+
+def embedding_vector(text: str, size: int = 8) -> List[float]:
+    """A small deterministic vector derived from the text (not a real embedding)."""
+    data = text.encode("utf-8") or b"\0"
+    return [round(((sum(data[i::size]) + i) % 200) / 100.0 - 1.0, 4) for i in range(size)]
+
+
+def embeddings_body(texts: Sequence[str], model: str, piece_size: int) -> bytes:
+    """``POST /embeddings`` reply, key order as in ``test_embeddings_multiple.yaml``."""
+    return dumps(
+        {
+            "object": "list",
+            "model": model,
+            "data": [
+                {
+                    "object": "embedding",
+                    "index": number,
+                    "embedding": embedding_vector(text),
+                    "usage": {"prompt_tokens": count_tokens(text, piece_size)},
+                }
+                for number, text in enumerate(texts)
+            ],
+        }
+    )

@@ -1,0 +1,91 @@
+"""gigachat_lite: a small, synchronous-first client for Sber's GigaChat API.
+
+>>> from gigachat_lite import chat
+>>> for chunk in chat("Привет"):          # doctest: +SKIP
+...     print(chunk, end="", flush=True)
+
+The async adapter (:mod:`gigachat_lite.aio`) and the gpt4free provider
+(:class:`GigaChat`) are imported on first use, so ``import gigachat_lite``
+costs little more than ``import requests``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from .chat import ChatReply, ChatStream, chat
+from .config import Config
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    GigaChatError,
+    MissingAuthError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    StreamTimeoutError,
+    TLSError,
+    TransportError,
+)
+from .session import Session
+
+if TYPE_CHECKING:
+    from .aio import AsyncStream
+    from .provider import GigaChat
+
+__all__ = [
+    "__version__",
+    "chat",
+    "Session",
+    "Config",
+    "ChatStream",
+    "ChatReply",
+    "AsyncStream",
+    "GigaChat",
+    "GigaChatError",
+    "MissingAuthError",
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "StreamTimeoutError",
+    "TransportError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "TLSError",
+]
+
+# A library logs; the application decides where it goes.
+logging.getLogger("gigachat_lite").addHandler(logging.NullHandler())
+
+_LAZY = {"GigaChat": "provider", "AsyncStream": "aio"}
+
+
+def __getattr__(name: str) -> Any:
+    # GigaChat and AsyncStream pull in asyncio (~10 ms): only when asked for.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gigachat_lite' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))

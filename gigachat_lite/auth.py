@@ -1,0 +1,227 @@
+"""Bearer-token auth that fetches, caches, shares and refreshes GigaChat tokens.
+
+* :class:`TokenAuth` is a :class:`requests.auth.AuthBase`: it sets
+  ``Authorization: Bearer <token>`` and, like requests' ``HTTPDigestAuth``,
+  registers a response hook that answers one 401 by dropping the token,
+  fetching a fresh one and resending **once** through the same adapter. The
+  resend does not pass through the hook again, so there is at most one retry
+  by construction.
+* The token cache is process-wide and keyed by (auth URL, key, scope): calls
+  with one key share a token, different keys never do. Concurrent callers that
+  find the token missing or stale collapse into one OAuth request (a lock per
+  key and a re-check under it): the OAuth endpoint allows ~10 requests/second.
+
+Nothing here logs or formats a key or a token.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, Hashable, Optional
+
+import requests
+from requests.auth import AuthBase
+
+__all__ = ["Token", "TokenCache", "TokenAuth", "TOKENS", "oauth_request", "parse_token_reply"]
+
+
+class Token:
+    """An access token and its expiry (seconds since the epoch). Its repr hides the value."""
+
+    __slots__ = ("value", "expires_at", "obtained_at")
+
+    def __init__(self, value: str, expires_at: float, obtained_at: Optional[float] = None) -> None:
+        self.value = value
+        self.expires_at = expires_at
+        self.obtained_at = time.time() if obtained_at is None else obtained_at
+
+    def fresh(self, margin: float, now: Optional[float] = None) -> bool:
+        """True while more than ``margin`` seconds remain.
+
+        The margin never exceeds half the token's lifetime, so a short-lived
+        token (a test server's, say) is still used rather than refetched on
+        every call.
+        """
+        now = time.time() if now is None else now
+        lifetime = self.expires_at - self.obtained_at
+        return now < self.expires_at - min(margin, max(lifetime, 0.0) / 2)
+
+    def __repr__(self) -> str:
+        return f"<Token expires_at={self.expires_at:.0f}>"
+
+
+def parse_token_reply(payload: Any) -> Token:
+    """Read ``{"access_token": ..., "expires_at": ms}`` (a value below 10**12 is taken as seconds)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str) or not payload["access_token"]:
+        raise ValueError("the OAuth reply has no access_token")
+    expires = payload.get("expires_at")
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)):
+        raise ValueError("the OAuth reply has no numeric expires_at")
+    seconds = expires / 1000.0 if expires >= 10**12 else float(expires)
+    return Token(payload["access_token"], seconds)
+
+
+class _Slot:
+    __slots__ = ("lock", "token", "generation", "error")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.token: Optional[Token] = None
+        self.generation = 0  # bumped on every fetch attempt, so waiters know one happened
+        self.error: Optional[BaseException] = None
+
+
+class TokenCache:
+    """Tokens shared by every session in the process, one slot per (auth URL, key, scope)."""
+
+    def __init__(self) -> None:
+        self._slots: Dict[Hashable, _Slot] = {}
+        self._lock = threading.Lock()
+
+    def _slot(self, key: Hashable) -> _Slot:
+        slot = self._slots.get(key)
+        if slot is None:
+            with self._lock:
+                slot = self._slots.setdefault(key, _Slot())
+        return slot
+
+    def get(self, key: Hashable, fetch: Callable[[], Token], margin: float) -> Token:
+        """The cached token if fresh, else one fetched by exactly one of the concurrent callers."""
+        slot = self._slot(key)
+        token = slot.token
+        if token is not None and token.fresh(margin):
+            return token
+        seen = slot.generation
+        with slot.lock:
+            token = slot.token
+            if token is not None and token.fresh(margin):
+                return token
+            if slot.generation != seen and slot.error is not None:
+                # Someone fetched while we waited, and it failed: the same key would
+                # fail again, so share the outcome rather than queue N more requests.
+                raise slot.error
+            slot.generation += 1
+            try:
+                token = fetch()
+            except BaseException as exc:
+                slot.error = exc
+                raise
+            slot.error = None
+            slot.token = token
+            return token
+
+    def peek(self, key: Hashable) -> Optional[Token]:
+        slot = self._slots.get(key)
+        return slot.token if slot is not None else None
+
+    def invalidate(self, key: Hashable, value: str) -> None:
+        """Drop the token ``value`` if it is still the cached one (a newer one is kept)."""
+        slot = self._slots.get(key)
+        if slot is None:
+            return
+        with slot.lock:
+            if slot.token is not None and slot.token.value == value:
+                slot.token = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+
+TOKENS = TokenCache()
+
+
+def oauth_request(session: requests.Session, url: str, api_key: str, scope: str, timeout: Any) -> requests.Response:
+    """POST the OAuth form exactly as GigaChat expects it; the caller checks the reply."""
+    import uuid  # only when a token is fetched: uuid imports platform, ~2 ms at import time
+
+    return session.post(
+        url,
+        data={"scope": scope},
+        headers={
+            "Authorization": f"Basic {api_key}",
+            "RqUID": str(uuid.uuid4()),
+            "Accept": "application/json",
+        },
+        auth=_no_auth,
+        timeout=timeout,
+    )
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    # An explicit per-request auth, or requests would apply the session's TokenAuth.
+    return request
+
+
+class TokenAuth(AuthBase):
+    """Puts ``Bearer <token>`` on each request and recovers once from a 401.
+
+    Args:
+        fetch: gets a new token from OAuth; ``None`` when only a fixed token is known.
+        cache_key: the slot in ``cache`` (auth URL, key, scope).
+        access_token: a token given by the user, used as is until a 401 (then, if
+            ``fetch`` is set, OAuth takes over).
+        margin: refresh when fewer than this many seconds remain.
+    """
+
+    def __init__(
+        self,
+        fetch: Optional[Callable[[], Token]],
+        *,
+        cache_key: Hashable = None,
+        access_token: Optional[str] = None,
+        margin: float = 60.0,
+        cache: TokenCache = TOKENS,
+    ) -> None:
+        if fetch is None and not access_token:
+            raise ValueError("TokenAuth needs a fetch function or an access token")
+        self._fetch = fetch
+        self._key = cache_key
+        self._static = access_token
+        self._margin = margin
+        self._cache = cache
+
+    @property
+    def refreshable(self) -> bool:
+        return self._fetch is not None
+
+    def current(self) -> Token:
+        """The token the next request will carry (fetched if needed)."""
+        if self._static is not None:
+            return Token(self._static, float("inf"))
+        assert self._fetch is not None
+        return self._cache.get(self._key, self._fetch, self._margin)
+
+    def cached(self) -> Optional[Token]:
+        """The token in use now, without fetching."""
+        if self._static is not None:
+            return Token(self._static, float("inf"))
+        return self._cache.peek(self._key)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = "Bearer " + self.current().value
+        if self._fetch is not None:
+            request.register_hook("response", self.handle_401)
+        return request
+
+    def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        """Response hook: on 401, drop the token, fetch one, resend once."""
+        if response.status_code != 401 or self._fetch is None:
+            return response
+        used = response.request.headers.get("Authorization", "")[len("Bearer "):]
+        if self._static is not None and used == self._static:
+            self._static = None  # the user's token has expired: the key takes over from here
+        else:
+            self._cache.invalidate(self._key, used)
+        response.content  # drain, so the connection can go back to the pool
+        response.close()
+        retry = response.request.copy()
+        # PreparedRequest.copy() shares the hooks dict; give the resend its own,
+        # without this hook, so a second 401 is returned to the caller as is.
+        retry.hooks = {"response": [h for h in response.request.hooks.get("response", []) if h != self.handle_401]}
+        retry.headers["Authorization"] = "Bearer " + self.current().value
+        resent = response.connection.send(retry, **kwargs)
+        resent.history.append(response)
+        resent.request = retry
+        return resent

@@ -1,0 +1,274 @@
+"""``Session``: a :class:`requests.Session` that knows GigaChat.
+
+It mounts the CA bundle (Russian Trusted Root CA + certifi by default), an
+adapter whose urllib3 ``Retry`` retries 429/5xx and connection failures before
+the first byte of a reply, default timeouts, the proxy, and :class:`TokenAuth`.
+Plain ``get``/``post`` keep requests' semantics; the GigaChat calls
+(:meth:`Session.chat`, ...) raise gigachat_lite's exceptions.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import threading
+import warnings
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning, MaxRetryError
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .auth import TOKENS, Token, TokenAuth, oauth_request, parse_token_reply
+from .certs import default_bundle
+from .config import CertArg, Config, Timeout
+from .errors import AuthenticationError, GigaChatError, StreamError
+from .failures import error_from_response, parse_retry_after, translate
+
+__all__ = ["Session", "shared_session"]
+
+log = logging.getLogger("gigachat_lite")
+
+RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+
+
+def encode_body(body: Any) -> bytes:
+    """UTF-8 JSON as is: Cyrillic stays 2 bytes a letter instead of a 6-byte ``\\u`` escape."""
+    return _json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class _Retry(Retry):
+    """urllib3's Retry, but a ``Retry-After`` longer than ``max_wait`` is not slept on.
+
+    urllib3 would sleep for whatever the server asks (an hour, if it says so);
+    instead we stop retrying and hand the wait to the caller as
+    :attr:`RateLimitError.retry_after`.
+    """
+
+    max_wait = 30.0
+
+    def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
+        if response is not None and error is None:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            if wait is not None and wait > self.max_wait:
+                raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _retry(count: int) -> Retry:
+    return _Retry(
+        total=count,
+        connect=count,
+        read=count,
+        status=count,
+        other=0,
+        redirect=0,
+        allowed_methods=None,  # POST too: a request that failed before the reply did no work
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_jitter=0.25,
+        backoff_max=8.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last 429/5xx comes back and becomes our typed error
+        raise_on_redirect=False,
+    )
+
+
+class Session(requests.Session):
+    """A requests ``Session`` configured for GigaChat.
+
+    Takes the configuration keywords once (see :meth:`Config.resolve`):
+    ``api_key``, ``access_token``, ``scope``, ``base_url``, ``auth_url``,
+    ``model``, ``ca_bundle``, ``verify``, ``cert``, ``proxy``, ``timeout``,
+    ``max_retries``, ``refresh_margin``; or a ready ``config=``.
+
+    Raises:
+        MissingAuthError: no key and no token anywhere.
+        ValueError, TypeError: a malformed setting, named in the message.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        access_token: Optional[str] = None,
+        scope: Optional[str] = None,
+        base_url: Optional[str] = None,
+        auth_url: Optional[str] = None,
+        model: Optional[str] = None,
+        ca_bundle: Optional[str] = None,
+        verify: Optional[bool] = None,
+        cert: Optional[CertArg] = None,
+        proxy: Optional[str] = None,
+        timeout: Optional[Timeout] = None,
+        max_retries: Optional[int] = None,
+        refresh_margin: Optional[float] = None,
+        config: Optional[Config] = None,
+    ) -> None:
+        if config is None:
+            config = Config.resolve(
+                api_key=api_key, access_token=access_token, scope=scope, base_url=base_url,
+                auth_url=auth_url, model=model, ca_bundle=ca_bundle, verify=verify, cert=cert,
+                proxy=proxy, timeout=timeout, max_retries=max_retries, refresh_margin=refresh_margin,
+            )
+        super().__init__()
+        self.config = config
+        if not config.verify:
+            warnings.warn(
+                "gigachat_lite: TLS certificate verification is OFF (verify=False); "
+                "anyone on the network path can read your key and replies",
+                InsecureRequestWarning,
+                stacklevel=2,
+            )
+            self.verify: Union[bool, str] = False
+        else:
+            self.verify = config.ca_bundle or default_bundle()
+        self.cert = config.cert  # type: ignore[assignment]
+        if config.proxy:
+            self.proxies = {"http": config.proxy, "https": config.proxy}
+        adapter = HTTPAdapter(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+        self.headers["User-Agent"] = f"gigachat_lite/{__version__} {self.headers['User-Agent']}"
+        self.auth = TokenAuth(
+            self._fetch_token if config.api_key else None,
+            cache_key=(config.auth_url, config.api_key, config.scope),
+            access_token=config.access_token,
+            margin=config.refresh_margin,
+        )
+        self._default_timeout = (config.connect_timeout, config.read_timeout)
+
+    def __repr__(self) -> str:
+        return f"<gigachat_lite.Session base_url={self.config.base_url!r} scope={self.config.scope!r}>"
+
+    # -- requests plumbing --------------------------------------------------------
+
+    def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
+            kwargs["timeout"] = self._default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Dict[str, Any]:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
+            # (psf/requests#3829); the bundle we mounted must win unless the caller
+            # passes verify= on this very request.
+            settings["verify"] = self.verify
+        return settings
+
+    # -- auth ------------------------------------------------------------------------
+
+    def _fetch_token(self) -> Token:
+        config = self.config
+        assert config.api_key is not None
+        log.debug("requesting an access token from %s (scope %s)", config.auth_url, config.scope)
+        try:
+            response = oauth_request(self, config.auth_url, config.api_key, config.scope, self._default_timeout)
+        except requests.RequestException as exc:
+            raise translate(exc, url=config.auth_url, bundle=self.verify) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response, oauth=True)
+        try:
+            token = parse_token_reply(response.json())
+        except ValueError as exc:
+            raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {exc}", status_code=response.status_code) from None
+        log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
+        return token
+
+    @property
+    def token(self) -> Optional[Token]:
+        """The access token this session uses now (not fetched), or ``None``."""
+        assert isinstance(self.auth, TokenAuth)
+        return self.auth.cached()
+
+    # -- GigaChat calls ----------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send ``method`` to ``base_url + path``; return a 2xx response or raise ours.
+
+        This is the one place where GigaChat calls meet the network: every
+        endpoint goes through it, so auth, retries and error mapping are shared.
+        """
+        url = self.config.base_url + path
+        if json is not None:
+            kwargs["data"] = encode_body(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        try:
+            response = self.request(method, url, stream=stream, headers=headers, **kwargs)
+        except GigaChatError:
+            raise
+        except requests.RequestException as exc:
+            raise translate(exc, url=url, bundle=self.verify) from exc
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            if response.status_code == 401:
+                refreshed = bool(response.history)
+                assert isinstance(self.auth, TokenAuth)
+                how = "after a token refresh" if refreshed else (
+                    "and no key is configured to get a new one" if not self.auth.refreshable else "")
+                error = AuthenticationError(
+                    f"the access token was refused {how}: {error.message}".replace("  ", " "),
+                    status_code=401, request_id=error.request_id, response=response,
+                )
+            log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, error.request_id)
+            raise error
+        log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, response.headers.get("x-request-id"))
+        return response
+
+    def chat(
+        self,
+        messages: Any,
+        *,
+        model: Optional[str] = None,
+        stream: bool = True,
+        update_interval: Optional[float] = None,
+        **params: Any,
+    ) -> Any:
+        """Send a chat; return a :class:`ChatStream` (``stream=True``) or a :class:`ChatReply`.
+
+        ``messages`` is a ``str`` (one user message) or a list of
+        ``{"role", "content"}`` dicts. Every other keyword goes into the JSON
+        body (``temperature``, ``max_tokens``, ``functions``, ...), ``None``
+        values left out. Input is validated before any request.
+        """
+        from .chat import prepare_chat, send_chat  # chat.py imports this module: import at call time
+
+        body = prepare_chat(messages, model=model or self.config.model, stream=stream, update_interval=update_interval, params=params)
+        return send_chat(self, body)
+
+
+_SHARED: "OrderedDict[Config, Session]" = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX = 8
+
+
+def shared_session(config: Config) -> Session:
+    """The process's session for ``config``: one connection pool per configuration.
+
+    A few configurations are kept (least recently used first out); an evicted
+    session is closed, which only drops its idle connections.
+    """
+    with _SHARED_LOCK:
+        session = _SHARED.get(config)
+        if session is not None:
+            _SHARED.move_to_end(config)
+            return session
+        session = Session(config=config)
+        _SHARED[config] = session
+        while len(_SHARED) > _SHARED_MAX:
+            _, old = _SHARED.popitem(last=False)
+            old.close()
+        return session

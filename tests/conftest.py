@@ -1,0 +1,50 @@
+"""Shared fixtures: a clean environment, a private cache folder, helpers for recorded traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any, Dict, List
+
+import pytest
+
+from gigachat_lite import auth, session
+
+DATA = pathlib.Path(__file__).parent / "data"
+KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key
+BASE = "https://gigachat.test/api/v1"
+AUTH = "https://ngw.test:9443/api/v2/oauth"
+
+
+@pytest.fixture(autouse=True)
+def clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test starts with no GIGACHAT_* settings, no cached token and no shared session."""
+    for name in list(os.environ):
+        if name.startswith("GIGACHAT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GIGACHAT_LITE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ca-cache"))
+    auth.TOKENS.clear()
+    for shared in list(session._SHARED.values()):
+        shared.close()
+    session._SHARED.clear()
+
+
+def load_cassette(name: str) -> List[Dict[str, Any]]:
+    """The interactions of a recorded cassette (real GigaChat traffic, see data/README.rst)."""
+    yaml = pytest.importorskip("yaml")
+    with open(DATA / "cassettes" / name, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["interactions"]
+
+
+def cassette_body(interaction: Dict[str, Any]) -> bytes:
+    body = interaction["response"]["body"]["string"]
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+def fixture_text(name: str) -> str:
+    return (DATA / "fixtures" / name).read_text("utf-8")
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture_text(name))

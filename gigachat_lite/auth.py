@@ -68,7 +68,7 @@ class _Slot:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.token: Optional[Token] = None
-        self.generation = 0  # bumped on every fetch attempt, so waiters know one happened
+        self.generation = 0  # bumped when a fetch ends, so waiters know one happened meanwhile
         self.error: Optional[BaseException] = None
 
 
@@ -101,14 +101,16 @@ class TokenCache:
                 # Someone fetched while we waited, and it failed: the same key would
                 # fail again, so share the outcome rather than queue N more requests.
                 raise slot.error
-            slot.generation += 1
             try:
                 token = fetch()
             except BaseException as exc:
                 slot.error = exc
                 raise
-            slot.error = None
-            slot.token = token
+            else:
+                slot.error = None
+                slot.token = token
+            finally:
+                slot.generation += 1
             return token
 
     def peek(self, key: Hashable) -> Optional[Token]:

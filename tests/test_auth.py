@@ -1,0 +1,124 @@
+"""Token cache and TokenAuth, driven with no network."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import List
+
+import pytest
+
+from gigachat_lite.auth import Token, TokenAuth, TokenCache, parse_token_reply
+from gigachat_lite import AuthenticationError
+
+
+def test_expires_at_in_ms_and_in_seconds() -> None:
+    assert parse_token_reply({"access_token": "t", "expires_at": 1_700_000_000_000}).expires_at == 1_700_000_000.0
+    assert parse_token_reply({"access_token": "t", "expires_at": 1_700_000_000}).expires_at == 1_700_000_000.0
+
+
+@pytest.mark.parametrize("payload", [{}, {"access_token": ""}, {"access_token": "t"}, {"access_token": "t", "expires_at": "x"}, []])
+def test_unusable_token_replies_are_refused(payload: object) -> None:
+    with pytest.raises(ValueError):
+        parse_token_reply(payload)
+
+
+def test_refresh_margin_and_its_cap_at_half_the_lifetime() -> None:
+    long_lived = Token("t", expires_at=1000.0 + 1800, obtained_at=1000.0)
+    assert long_lived.fresh(60, now=1000.0 + 1739)
+    assert not long_lived.fresh(60, now=1000.0 + 1741)
+    short = Token("t", expires_at=1000.0 + 10, obtained_at=1000.0)  # margin capped at 5 s
+    assert short.fresh(60, now=1004.9) and not short.fresh(60, now=1005.1)
+
+
+def test_repr_hides_the_token() -> None:
+    assert "secret-value" not in repr(Token("secret-value", 1.0))
+
+
+def test_concurrent_callers_collapse_into_one_fetch() -> None:
+    cache = TokenCache()
+    calls: List[int] = []
+    gate = threading.Barrier(32)
+
+    def fetch() -> Token:
+        calls.append(1)
+        time.sleep(0.05)  # long enough for every other thread to pile up on the lock
+        return Token("t", time.time() + 1800)
+
+    got: List[str] = []
+
+    def worker() -> None:
+        gate.wait()
+        got.append(cache.get("k", fetch, 60).value)
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and got == ["t"] * 32
+
+
+def test_a_failed_fetch_is_shared_by_the_callers_that_waited_for_it() -> None:
+    cache = TokenCache()
+    calls: List[int] = []
+    gate = threading.Barrier(8)
+
+    def fetch() -> Token:
+        calls.append(1)
+        time.sleep(0.05)
+        raise AuthenticationError("refused", status_code=401)
+
+    errors: List[BaseException] = []
+
+    def worker() -> None:
+        gate.wait()
+        try:
+            cache.get("k", fetch, 60)
+        except AuthenticationError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 8 and len(calls) == 1
+    with pytest.raises(AuthenticationError):  # a later caller tries again
+        cache.get("k", fetch, 60)
+    assert len(calls) == 2
+
+
+def test_keys_never_share_a_token() -> None:
+    cache = TokenCache()
+    a = cache.get(("url", "key-a", "S"), lambda: Token("token-a", time.time() + 1800), 60)
+    b = cache.get(("url", "key-b", "S"), lambda: Token("token-b", time.time() + 1800), 60)
+    assert (a.value, b.value) == ("token-a", "token-b")
+
+
+def test_invalidate_drops_only_the_token_that_failed() -> None:
+    cache = TokenCache()
+    cache.get("k", lambda: Token("new", time.time() + 1800), 60)
+    cache.invalidate("k", "old")  # a stale 401 from before someone refreshed
+    assert cache.peek("k").value == "new"
+    cache.invalidate("k", "new")
+    assert cache.peek("k") is None
+
+
+def test_token_auth_sets_bearer_header() -> None:
+    import requests
+
+    auth = TokenAuth(lambda: Token("abc", time.time() + 1800), cache_key="k", cache=TokenCache())
+    prepared = requests.Request("POST", "https://x.test/").prepare()
+    auth(prepared)
+    assert prepared.headers["Authorization"] == "Bearer abc"
+    assert auth.handle_401 in prepared.hooks["response"]
+
+
+def test_static_token_registers_no_refresh_hook() -> None:
+    import requests
+
+    auth = TokenAuth(None, access_token="user", cache=TokenCache())
+    prepared = requests.Request("GET", "https://x.test/").prepare()
+    auth(prepared)
+    assert prepared.headers["Authorization"] == "Bearer user" and prepared.hooks["response"] == []

@@ -1,0 +1,149 @@
+"""The whole stack against the emulator over real TLS on 127.0.0.1.
+
+``REQUESTS_CA_BUNDLE`` and ``CURL_CA_BUNDLE`` point at a bundle that does NOT
+hold the emulator's CA, as on this machine and in CI: the bundle gigachat_lite
+mounts must still be the one used (psf/requests#3829).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Iterator, List
+
+import certifi
+import pytest
+
+pytest.importorskip("trustme")
+
+import gigachat_lite
+from gigachat_lite import AuthenticationError, Session, TLSError, chat
+from gigachat_lite.emulator import Emulator, Fault
+
+
+@pytest.fixture(scope="module")
+def tls_emu() -> Iterator[Emulator]:
+    with Emulator(tls=True) as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def foreign_env_bundle(monkeypatch: pytest.MonkeyPatch, tls_emu: Emulator) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+    tls_emu.clear_faults()
+    tls_emu.token_ttl = 1800.0
+    tls_emu.delay = 0.0
+
+
+def test_stream_over_tls_with_the_mounted_bundle(tls_emu: Emulator) -> None:
+    stream = chat("Привет", **tls_emu.client_config())
+    assert "".join(stream) == "Echo: Привет"
+    assert stream.finish_reason == "stop" and stream.usage["total_tokens"] > 0
+
+
+def test_plain_requests_session_fails_where_ours_succeeds(tls_emu: Emulator) -> None:
+    import requests
+
+    plain = requests.Session()
+    plain.verify = tls_emu.ca_bundle
+    with pytest.raises(requests.exceptions.SSLError):  # REQUESTS_CA_BUNDLE silently wins: the trap
+        plain.get(tls_emu.base_url + "/models")
+    with Session(**tls_emu.client_config()) as s:
+        assert s.call("GET", "/models").status_code == 200
+
+
+def test_certificate_failure_names_the_bundle(tls_emu: Emulator) -> None:
+    config = dict(tls_emu.client_config(), ca_bundle=certifi.where(), max_retries=0)
+    with pytest.raises(TLSError) as info:
+        chat("hi", **config)
+    assert certifi.where() in str(info.value) and "GIGACHAT_CA_BUNDLE_FILE" in str(info.value)
+    assert tls_emu.api_key not in str(info.value)
+
+
+def test_verify_false_warns_and_works(tls_emu: Emulator) -> None:
+    config = dict(tls_emu.client_config(), verify=False)
+    del config["ca_bundle"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert "".join(chat("hi", **config)) == "Echo: hi"
+    assert any("verification is OFF" in str(w.message) for w in caught)
+
+
+def test_env_verify_false(tls_emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIGACHAT_VERIFY_SSL_CERTS", "false")
+    config = dict(tls_emu.client_config())
+    del config["ca_bundle"]
+    with pytest.warns(Warning, match="verification is OFF"):
+        assert "".join(chat("hi", **config)) == "Echo: hi"
+
+
+def test_default_bundle_is_used_when_no_ca_bundle_is_given(tls_emu: Emulator) -> None:
+    config = dict(tls_emu.client_config(), max_retries=0)
+    del config["ca_bundle"]
+    with pytest.raises(TLSError) as info:  # the emulator's throwaway CA is not Sber's
+        chat("hi", **config)
+    assert "russian_trusted_root_ca.crt" in str(info.value)
+
+
+def test_32_threads_make_exactly_one_oauth_request(tls_emu: Emulator) -> None:
+    before = tls_emu.oauth_calls
+    gate = threading.Barrier(32)
+    results: List[str] = []
+    errors: List[BaseException] = []
+
+    def worker() -> None:
+        gate.wait()
+        try:
+            results.append("".join(chat("hi", **tls_emu.client_config())))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert results == ["Echo: hi"] * 32
+    assert tls_emu.oauth_calls - before == 1
+
+
+def test_revoked_token_is_refreshed_and_the_call_resent_once(tls_emu: Emulator) -> None:
+    with Session(**tls_emu.client_config()) as s:
+        assert "".join(s.chat("one")) == "Echo: one"
+        before_oauth, before_requests = tls_emu.oauth_calls, len(tls_emu.requests)
+        tls_emu.revoke_tokens()
+        assert "".join(s.chat("two")) == "Echo: two"
+        assert tls_emu.oauth_calls - before_oauth == 1
+        chat_calls = [r for r in tls_emu.requests[before_requests:] if r.path.endswith("/chat/completions")]
+        assert len(chat_calls) == 2  # the refused one and exactly one resend
+
+
+def test_persistent_401_raises_after_one_refresh(tls_emu: Emulator) -> None:
+    tls_emu.add_fault(Fault(path="chat/completions", unauthorized=True))
+    with Session(**tls_emu.client_config()) as s:
+        before = len(tls_emu.requests)
+        with pytest.raises(AuthenticationError):
+            s.chat("hi")
+        chat_calls = [r for r in tls_emu.requests[before:] if r.path.endswith("/chat/completions")]
+        assert len(chat_calls) == 2
+
+
+def test_keep_alive_reuses_one_connection_for_sequential_calls(tls_emu: Emulator) -> None:
+    with Session(**tls_emu.client_config()) as s:
+        opened: List[int] = []
+        pool_cls = type(s.get_adapter(tls_emu.base_url).poolmanager.connection_from_url(tls_emu.base_url))
+        original = pool_cls._new_conn
+
+        def counting(self):  # type: ignore[no-untyped-def]
+            opened.append(1)
+            return original(self)
+
+        pool_cls._new_conn = counting
+        try:
+            for i in range(10):
+                assert "".join(s.chat(f"n{i}")) == f"Echo: n{i}"
+        finally:
+            pool_cls._new_conn = original
+        assert len(opened) == 1  # OAuth and API share host:port here, so one pool and one connection

@@ -142,6 +142,13 @@ def test_refuses_non_loopback_hosts(host):
         Emulator(host=host)
 
 
+@pytest.mark.parametrize("kwargs", [{"keys": ()}, {"keys": "one-key"}, {"keys": ("",)},
+                                    {"piece_size": 0}])
+def test_refuses_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        Emulator(**kwargs)
+
+
 def test_not_started_has_no_url():
     with pytest.raises(RuntimeError, match="start"):
         Emulator().url
@@ -572,6 +579,21 @@ def test_chunked_request_body(emu, auth):
     body = json.loads(conn.getresponse().read())
     assert body["choices"][0]["message"]["content"] == "Echo: chunked"
     conn.close()
+
+
+def test_malformed_http_gets_json_error_and_close(emu):
+    with socket.create_connection(("127.0.0.1", emu._bound_port), timeout=TIMEOUT) as raw:
+        raw.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nContent-Length: lots\r\n\r\n")
+        reply = b""
+        while True:  # the server closes after an unparsable request
+            data = raw.recv(4096)
+            if not data:
+                break
+            reply += data
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"Connection: close" in head
+    assert json.loads(body) == {"status": 400, "message": "Bad Content-Length"}
 
 
 def test_concurrent_clients(emu):

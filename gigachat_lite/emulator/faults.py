@@ -120,17 +120,25 @@ class Fault:
         return self.path in path
 
 
+class _Entry:
+    __slots__ = ("fault", "remaining")
+
+    def __init__(self, fault: Fault) -> None:
+        self.fault = replace(fault)  # a private copy: callers may reuse their object
+        self.remaining = fault.times
+
+
 class FaultSet:
     """Thread-safe ordered faults with per-fault remaining counts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: List[List[object]] = []  # [fault, remaining or None]
+        self._entries: List[_Entry] = []
 
     def add(self, fault: Fault) -> None:
         """Append a fault; later ones only apply where earlier ones do not match."""
         with self._lock:
-            self._entries.append([replace(fault), fault.times])
+            self._entries.append(_Entry(fault))
 
     def clear(self) -> None:
         """Drop every fault."""
@@ -141,14 +149,13 @@ class FaultSet:
         """Return (and count one use of) the first fault of this kind matching ``path``."""
         with self._lock:
             for entry in self._entries:
-                fault, remaining = entry
-                assert isinstance(fault, Fault)
+                fault = entry.fault
                 if fault.streaming != streaming or not fault.matches(path):
                     continue
-                if remaining is not None:
-                    if remaining <= 0:  # type: ignore[operator]
+                if entry.remaining is not None:
+                    if entry.remaining <= 0:
                         continue
-                    entry[1] = remaining - 1  # type: ignore[operator]
+                    entry.remaining -= 1
                 return fault
         return None
 

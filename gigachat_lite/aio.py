@@ -41,8 +41,75 @@ def _wake(future: "asyncio.Future[None]") -> None:
         future.set_result(None)
 
 
+class _Channel(Generic[T]):
+    """The state shared by the consumer handle and the worker thread.
+
+    The thread holds only this, never the :class:`AsyncStream` itself, so that
+    a consumer that breaks out and drops the stream lets it be collected, and
+    its ``__del__`` stops the thread.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.space = threading.Condition(self.lock)
+        self.items: Deque[T] = collections.deque()
+        self.waiter: Optional["asyncio.Future[None]"] = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.iterator: Optional[Iterable[T]] = None
+        self.error: Optional[BaseException] = None
+        self.finished = False
+        self.closed = False
+
+    def produce(self, start: Callable[[], Iterable[T]]) -> None:
+        iterator: Optional[Iterable[T]] = None
+        try:
+            iterator = self.iterator = start()
+            for item in iterator:
+                with self.lock:
+                    while len(self.items) >= _HIGH_WATER and not self.closed:
+                        self.space.wait()
+                    if self.closed:
+                        break
+                    self.items.append(item)
+                    self.wake_locked()
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            with self.lock:
+                self.error = exc
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()  # releases the response: the consumer may have left early
+                except Exception:
+                    pass
+            with self.lock:
+                self.finished = True
+                self.wake_locked()
+
+    def wake_locked(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            assert self.loop is not None
+            try:
+                self.loop.call_soon_threadsafe(_wake, waiter)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                self.closed = True
+
+    def shutdown(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.space.notify_all()
+            self.items.clear()
+        abort = getattr(self.iterator, "abort", None)
+        if abort is not None and not self.finished:
+            abort()
+
+
 class AsyncStream(Generic[T]):
-    """An async iterator over a blocking iterator that runs in its own thread.
+    """An async iterator over a blocking iterable that runs in its own thread.
 
     ``start`` is called in that thread and returns the blocking iterable (so a
     blocking request made by ``start`` does not block the loop either).
@@ -57,42 +124,33 @@ class AsyncStream(Generic[T]):
     def __init__(self, start: Callable[[], Iterable[T]], *, on_end: Optional[Callable[["AsyncStream[T]"], None]] = None) -> None:
         self._start = start
         self._on_end = on_end
-        self._lock = threading.Lock()
-        self._space = threading.Condition(self._lock)
-        self._items: Deque[T] = collections.deque()
-        self._waiter: Optional["asyncio.Future[None]"] = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._channel: _Channel[T] = _Channel()
         self._thread: Optional[threading.Thread] = None
-        self._iterator: Optional[Iterable[T]] = None
-        self._error: Optional[BaseException] = None
-        self._finished = False
-        self._closed = False
         self._ended = False
-
-    # -- consumer side (the event loop) ------------------------------------------
 
     def __aiter__(self) -> "AsyncStream[T]":
         return self
 
     async def __anext__(self) -> T:
+        channel = self._channel
         if self._thread is None:
             self._begin()
         while True:
-            with self._lock:
-                if self._items:
-                    item = self._items.popleft()
-                    if len(self._items) == _HIGH_WATER - 1:
-                        self._space.notify()
+            with channel.lock:
+                if channel.items:
+                    item = channel.items.popleft()
+                    if len(channel.items) == _HIGH_WATER - 1:
+                        channel.space.notify()
                     return item
-                if self._finished or self._closed:
-                    error, self._error = self._error, None
+                if channel.finished or channel.closed:
+                    error, channel.error = channel.error, None
                     break
-                assert self._loop is not None
-                waiter = self._waiter = self._loop.create_future()
+                assert channel.loop is not None
+                waiter = channel.waiter = channel.loop.create_future()
             try:
                 await waiter
             except asyncio.CancelledError:
-                self._shutdown()
+                channel.shutdown()
                 self._end()
                 raise
         self._end()
@@ -102,7 +160,7 @@ class AsyncStream(Generic[T]):
 
     async def aclose(self) -> None:
         """Stop the stream: the thread stops reading and the connection is closed."""
-        self._shutdown()
+        self._channel.shutdown()
         self._end()
 
     async def __aenter__(self) -> "AsyncStream[T]":
@@ -114,7 +172,8 @@ class AsyncStream(Generic[T]):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        iterator = self.__dict__.get("_iterator")
+        channel = self.__dict__.get("_channel")
+        iterator = channel.iterator if channel is not None else None
         if iterator is None:
             if name in ("finish_reason", "usage", "model", "created", "function_call", "functions_state_id", "request_id"):
                 return None  # not started yet: nothing known
@@ -122,19 +181,21 @@ class AsyncStream(Generic[T]):
         return getattr(iterator, name)
 
     def __del__(self) -> None:
-        try:
-            self._shutdown()
-        except Exception:
-            pass
+        channel = self.__dict__.get("_channel")
+        if channel is not None:
+            channel.shutdown()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "finished" if self._finished else "open"
-        return f"<AsyncStream {state} over {self._iterator!r}>"
+        channel = self._channel
+        state = "closed" if channel.closed else "finished" if channel.finished else "open"
+        return f"<AsyncStream {state} over {channel.iterator!r}>"
 
     def _begin(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._channel.loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._produce,), name="gigachat_lite-stream", daemon=True)
+        self._thread = threading.Thread(
+            target=context.run, args=(self._channel.produce, self._start), name="gigachat_lite-stream", daemon=True
+        )
         self._thread.start()
 
     def _end(self) -> None:
@@ -142,55 +203,6 @@ class AsyncStream(Generic[T]):
             self._ended = True
             if self._on_end is not None:
                 self._on_end(self)
-
-    def _shutdown(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._space.notify_all()
-            self._items.clear()
-        abort = getattr(self._iterator, "abort", None)
-        if abort is not None and not self._finished:
-            abort()
-
-    # -- producer side (the worker thread) -----------------------------------------
-
-    def _produce(self) -> None:
-        iterator: Optional[Iterable[T]] = None
-        try:
-            iterator = self._iterator = self._start()
-            for item in iterator:
-                with self._lock:
-                    while len(self._items) >= _HIGH_WATER and not self._closed:
-                        self._space.wait()
-                    if self._closed:
-                        break
-                    self._items.append(item)
-                    self._wake_locked()
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            with self._lock:
-                self._error = exc
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                try:
-                    close()  # releases the response: the consumer may have left early
-                except Exception:
-                    pass
-            with self._lock:
-                self._finished = True
-                self._wake_locked()
-
-    def _wake_locked(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            assert self._loop is not None
-            try:
-                self._loop.call_soon_threadsafe(_wake, waiter)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                self._closed = True
 
 
 async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -53,6 +53,9 @@ class EmulatorServer(ThreadingHTTPServer):
     """Threaded HTTP(S) server bound to one ``Emulator`` (``self.emulator``)."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops SYNs when many clients connect at
+    # once, and each dropped one waits a full second for the TCP retransmit.
+    request_queue_size = 512
 
     def __init__(self, address: Tuple[str, int], emulator: Any, ssl_context: Optional[ssl.SSLContext]):
         self.emulator = emulator

@@ -9,6 +9,7 @@ import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .endpoints import OAUTH_PATH
+from .extras import DEFAULT_BALANCE, FileStore
 from .faults import Fault, FaultSet
 from .replies import ReplySource
 from .server import EmulatorServer
@@ -87,6 +88,10 @@ class Emulator:
         ca_bundle: then reported as :attr:`ca_bundle`.
         models: model ids (type ``chat``) or ``(id, type)`` pairs.
         faults: initial :class:`Fault` objects.
+        postpaid: answer ``GET /balance`` with 403, as for a post-paid account
+            (settable); otherwise :attr:`balance` (usage -> tokens left, settable).
+
+    Uploaded files live in :attr:`file_store` until the emulator is dropped.
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class Emulator:
         ca_bundle: Optional[str] = None,
         models: Iterable[ModelSpec] = DEFAULT_MODELS,
         faults: Iterable[Fault] = (),
+        postpaid: bool = False,
     ) -> None:
         if isinstance(keys, str) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ValueError("keys must be a non-empty sequence of non-empty strings")
@@ -121,6 +127,9 @@ class Emulator:
         self._certfile, self._keyfile, self._given_ca = certfile, keyfile, ca_bundle
         self._models = [(m, "chat") if isinstance(m, str) else (m[0], m[1]) for m in models]
         self.requests: List[RecordedRequest] = []
+        self.postpaid = postpaid
+        self.balance: Dict[str, int] = dict(DEFAULT_BALANCE)
+        self.file_store = FileStore()
         self._faults = FaultSet()
         for fault in faults:
             self._faults.add(fault)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 from urllib.parse import parse_qs, unquote
 
-from . import replies
+from . import extras, replies
 from .replies import JSON_TYPE, OAUTH_JSON_TYPE, ReplySource
 
 OAUTH_PATH = "/api/v2/oauth"
@@ -95,11 +95,15 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
         allowed = "GET"
     elif sub in ("/chat/completions", "/embeddings", "/tokens/count"):
         allowed = "POST"
+    elif extras.handles(sub):
+        allowed = extras.allowed_method(method, sub)
     else:
         return api_error(404, "Not Found")
     refused = _need(method, allowed) or _bearer(state, headers)
     if refused:
         return refused
+    if extras.handles(sub):
+        return extras.route(state, method, sub, headers, body)
     if sub == "/models":
         return Reply(200, replies.models_body(state.model_list()))
     if sub.startswith("/models/"):
@@ -207,13 +211,21 @@ def chat(state: State, data: Dict[str, Any]) -> Reply:
     if problem:
         return api_error(422, problem)
     try:
-        full = replies.reply_text(state.reply, data)
+        full = replies.reply_text(state.reply if state.reply is not None else extras.default_reply, data)
     except Exception:  # a broken reply callable is the server's fault, as a 500
         return api_error(500, "Internal Server Error")
     text, finish = replies.truncate(full, max_tokens, state.piece_size)
     usage = replies.usage(data, text, state.piece_size)
     created = int(time.time())
     name = "%s:%s" % (model, MODEL_VERSION)
+    function = extras.pick_function(data)
+    if isinstance(function, str):
+        return api_error(422, function)
+    if function is not None:
+        body, events = extras.function_call_reply(data, function, name, created, state.piece_size, stream)
+        if events is not None:
+            return Reply(200, content_type=replies.SSE_TYPE, events=events)
+        return Reply(200, body or b"")
     if stream:
         events = replies.stream_events(text, finish, name, created, usage, state.piece_size)
         return Reply(200, content_type=replies.SSE_TYPE, events=events)

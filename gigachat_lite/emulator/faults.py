@@ -3,7 +3,7 @@
 import fnmatch
 import threading
 from dataclasses import dataclass, replace
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 # Short names usable as the first part of a fault spec; anything else is used as is.
 _TARGETS = {
@@ -230,7 +230,7 @@ def parse_fault(spec: str) -> Fault:
     target, parts = _split(spec.strip())
     if not target:
         raise ValueError("fault spec %r has an empty target" % spec)
-    fields: dict = {"path": _TARGETS.get(target, target)}
+    fields: Dict[str, Any] = {"path": _TARGETS.get(target, target)}
     for part in parts:
         if part.isdigit():
             part = "status=" + part

@@ -105,7 +105,8 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def _swap(self, old: Optional[socket.socket], new: Optional[socket.socket]) -> None:
         with self._lock:
-            self._sockets.discard(old)  # type: ignore[arg-type]
+            if old is not None:
+                self._sockets.discard(old)
             if new is not None:
                 self._sockets.add(new)
                 if self.stopping.is_set():

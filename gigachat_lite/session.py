@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json as _json
 import logging
+import random
 import threading
 import warnings
 from collections import OrderedDict
@@ -49,6 +50,14 @@ class _Retry(Retry):
     """
 
     max_wait = 30.0
+
+    def get_backoff_time(self) -> float:
+        # urllib3 retries the first failure at once; a 429 or 503 retried at once
+        # is most likely refused again, so every retry waits (0.5 s, 1 s, 2 s, ...).
+        backoff = super().get_backoff_time()
+        if backoff == 0 and self.history:
+            backoff = min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter)
+        return backoff
 
     def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
         if response is not None and error is None:

@@ -12,12 +12,26 @@ costs little more than ``import requests``.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, List
 
 __version__ = "0.1.0"
 
 from .chat import ChatReply, ChatStream, chat
 from .config import Config
+from .endpoints import (
+    Embeddings,
+    TokenCount,
+    balance,
+    delete_file,
+    embeddings,
+    file,
+    file_content,
+    files,
+    model,
+    models,
+    tokens_count,
+    upload_file,
+)
 from .errors import (
     APIConnectionError,
     APIError,
@@ -45,6 +59,18 @@ if TYPE_CHECKING:
 __all__ = [
     "__version__",
     "chat",
+    "models",
+    "model",
+    "embeddings",
+    "tokens_count",
+    "balance",
+    "upload_file",
+    "files",
+    "file",
+    "delete_file",
+    "file_content",
+    "Embeddings",
+    "TokenCount",
     "Session",
     "Config",
     "ChatStream",
@@ -87,5 +113,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(__all__))

@@ -204,7 +204,7 @@ class TokenAuth(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = "Bearer " + self.current().value
         if self._fetch is not None:
-            request.register_hook("response", self.handle_401)
+            request.register_hook("response", self.handle_401)  # type: ignore[no-untyped-call]
         return request
 
     def handle_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:

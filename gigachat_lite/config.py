@@ -188,13 +188,13 @@ def _secret(value: Any, name: str) -> Optional[str]:
         return None
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    value = value.strip()
-    if not value:
+    text: str = value.strip()
+    if not text:
         return None
     # A control character would split the Authorization header; the value is not echoed.
-    if any(ord(c) < 0x21 and c != " " or ord(c) == 0x7F for c in value):
+    if any((ord(c) < 0x20 or ord(c) == 0x7F) for c in text):
         raise ValueError(f"{name} contains a control character (the value is not shown)")
-    return value
+    return text
 
 
 def _url(value: Any, name: str) -> str:
@@ -298,7 +298,7 @@ def _proxy(value: Any) -> Optional[str]:
         raise ValueError(f"proxy has a bad port: {_hide_password(value)!r}") from None
     if parts.scheme.startswith("socks"):
         try:
-            import socks  # noqa: F401  (PySocks: what requests needs for SOCKS)
+            import socks  # type: ignore[import-untyped]  # noqa: F401  (PySocks: what requests needs for SOCKS)
         except ImportError:
             raise ValueError("proxy: a SOCKS proxy needs PySocks (pip install 'requests[socks]')") from None
     return value

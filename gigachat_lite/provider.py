@@ -20,6 +20,7 @@ from .auth import Token
 from .certs import russian_ca_pem
 from .chat import _PARAMS, ChatStream, prepare_chat, send_chat
 from .config import DEFAULT_SCOPE, Config
+from .endpoints import models as list_models  # GigaChat.models is the static list
 from .session import Session, shared_session
 
 __all__ = ["GigaChat"]
@@ -120,8 +121,7 @@ class GigaChat:
         except Exception:
             return list(cls.models)
         try:
-            listing = session.call("GET", "/models").json()
-            ids = [m["id"] for m in listing.get("data", []) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            ids = [m["id"] for m in list_models(session=session) if isinstance(m, dict) and isinstance(m.get("id"), str)]
         except Exception as exc:  # a listing is a convenience: fall back rather than fail a UI
             log.debug("model listing failed (%s); using the static list", type(exc).__name__)
             return list(cls.models)
@@ -142,7 +142,11 @@ class GigaChat:
     ) -> "AsyncStream[str]":
         """An async iterator of text chunks (also usable with ``async with``)."""
         session, body = cls._prepare(model, messages, stream, proxy, api_key, connector, scope, update_interval, kwargs)
-        return AsyncStream(lambda: send_chat(session, body), on_end=lambda _: _last_token.set(session.token))
+
+        def publish(_: Any) -> None:  # in the consumer's context, so the caller sees its own token
+            _last_token.set(session.token)
+
+        return AsyncStream(lambda: send_chat(session, body), on_end=publish)
 
     @classmethod
     def create_completion(

@@ -135,13 +135,13 @@ class Session(requests.Session):
             self.verify: Union[bool, str] = False
         else:
             self.verify = config.ca_bundle or default_bundle()
-        self.cert = config.cert  # type: ignore[assignment]
+        self.cert = config.cert
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
         adapter = HTTPAdapter(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
-        self.headers["User-Agent"] = f"gigachat_lite/{__version__} {self.headers['User-Agent']}"
+        self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
         self.auth = TokenAuth(
             self._fetch_token if config.api_key else None,
             cache_key=(config.auth_url, config.api_key, config.scope),
@@ -155,12 +155,12 @@ class Session(requests.Session):
 
     # -- requests plumbing --------------------------------------------------------
 
-    def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:
         if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
             kwargs["timeout"] = self._default_timeout
         return super().request(method, url, *args, **kwargs)
 
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Dict[str, Any]:
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None:
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
@@ -257,6 +257,68 @@ class Session(requests.Session):
 
         body = prepare_chat(messages, model=model or self.config.model, stream=stream, update_interval=update_interval, params=params)
         return send_chat(self, body)
+
+    # The other endpoints live in endpoints.py; these methods only hand it this session.
+
+    def models(self) -> List[Dict[str, Any]]:
+        """``GET /models``: the available models as dicts (see :func:`gigachat_lite.models`)."""
+        from . import endpoints
+
+        return endpoints.models(session=self)
+
+    def model(self, model_id: str) -> Dict[str, Any]:
+        """``GET /models/{id}``; raises :class:`NotFoundError` for an unknown id."""
+        from . import endpoints
+
+        return endpoints.model(model_id, session=self)
+
+    def embeddings(self, texts: Any, model: str = "Embeddings") -> Any:
+        """``POST /embeddings``: an :class:`Embeddings` with one vector per text, in order."""
+        from . import endpoints
+
+        return endpoints.embeddings(texts, model, session=self)
+
+    def tokens_count(self, texts: Any, model: Optional[str] = None) -> List[int]:
+        """``POST /tokens/count``: one :class:`TokenCount` per text (model: this session's)."""
+        from . import endpoints
+
+        return endpoints.tokens_count(texts, model, session=self)  # type: ignore[return-value]
+
+    def balance(self) -> Dict[str, int]:
+        """``GET /balance``: usage -> tokens left; 403 (post-paid) is :class:`PermissionDeniedError`."""
+        from . import endpoints
+
+        return endpoints.balance(session=self)
+
+    def upload_file(self, path_or_fileobj: Any, purpose: str = "general", **options: Any) -> Dict[str, Any]:
+        """``POST /files``: upload; ``options`` are ``filename=`` and ``mime_type=``."""
+        from . import endpoints
+
+        return endpoints.upload_file(path_or_fileobj, purpose, session=self, **options)
+
+    def files(self) -> List[Dict[str, Any]]:
+        """``GET /files``: the uploaded files as dicts."""
+        from . import endpoints
+
+        return endpoints.files(session=self)
+
+    def file(self, file_id: str) -> Dict[str, Any]:
+        """``GET /files/{id}``; raises :class:`NotFoundError` for an unknown id."""
+        from . import endpoints
+
+        return endpoints.file(file_id, session=self)
+
+    def delete_file(self, file_id: str) -> Dict[str, Any]:
+        """``POST /files/{id}/delete``: ``{"id": ..., "deleted": True}``."""
+        from . import endpoints
+
+        return endpoints.delete_file(file_id, session=self)
+
+    def file_content(self, file_id: str) -> bytes:
+        """``GET /files/{id}/content``: the file's bytes."""
+        from . import endpoints
+
+        return endpoints.file_content(file_id, session=self)
 
 
 _SHARED: "OrderedDict[Config, Session]" = OrderedDict()

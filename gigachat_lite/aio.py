@@ -24,12 +24,16 @@ import collections
 import contextvars
 import functools
 import threading
-from typing import Any, Callable, Deque, Generic, Iterable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, TypeVar
 
+from . import endpoints
 from .chat import Messages, prepare_chat, send_chat
 from .config import CertArg, Config, Timeout
 
-__all__ = ["AsyncStream", "chat", "run"]
+__all__ = [
+    "AsyncStream", "chat", "run", "models", "model", "embeddings", "tokens_count", "balance",
+    "upload_file", "files", "file", "delete_file", "file_content",
+]
 
 T = TypeVar("T")
 
@@ -257,3 +261,58 @@ def chat(
         return send_chat(target, body)
 
     return AsyncStream(start)
+
+
+# The other endpoints are short request/reply calls: each runs whole in the
+# loop's default executor, with the same arguments as its sync twin in
+# gigachat_lite.endpoints (session= or the configuration keywords).
+
+
+async def models(**kwargs: Any) -> List[Dict[str, Any]]:
+    """``await aio.models()``: :func:`gigachat_lite.models` off the loop."""
+    return await run(endpoints.models, **kwargs)
+
+
+async def model(model_id: str, **kwargs: Any) -> Dict[str, Any]:
+    """``await aio.model("GigaChat")``: :func:`gigachat_lite.model` off the loop."""
+    return await run(endpoints.model, model_id, **kwargs)
+
+
+async def embeddings(texts: Any, *args: Any, **kwargs: Any) -> Any:
+    """``await aio.embeddings(["..."])``: :func:`gigachat_lite.embeddings` off the loop."""
+    return await run(endpoints.embeddings, texts, *args, **kwargs)
+
+
+async def tokens_count(texts: Any, *args: Any, **kwargs: Any) -> List[endpoints.TokenCount]:
+    """``await aio.tokens_count(["..."])``: :func:`gigachat_lite.tokens_count` off the loop."""
+    return await run(endpoints.tokens_count, texts, *args, **kwargs)
+
+
+async def balance(**kwargs: Any) -> Dict[str, int]:
+    """``await aio.balance()``: :func:`gigachat_lite.balance` off the loop."""
+    return await run(endpoints.balance, **kwargs)
+
+
+async def upload_file(path_or_fileobj: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+    """``await aio.upload_file("a.pdf")``: :func:`gigachat_lite.upload_file` off the loop."""
+    return await run(endpoints.upload_file, path_or_fileobj, *args, **kwargs)
+
+
+async def files(**kwargs: Any) -> List[Dict[str, Any]]:
+    """``await aio.files()``: :func:`gigachat_lite.files` off the loop."""
+    return await run(endpoints.files, **kwargs)
+
+
+async def file(file_id: str, **kwargs: Any) -> Dict[str, Any]:
+    """``await aio.file(id)``: :func:`gigachat_lite.file` off the loop."""
+    return await run(endpoints.file, file_id, **kwargs)
+
+
+async def delete_file(file_id: str, **kwargs: Any) -> Dict[str, Any]:
+    """``await aio.delete_file(id)``: :func:`gigachat_lite.delete_file` off the loop."""
+    return await run(endpoints.delete_file, file_id, **kwargs)
+
+
+async def file_content(file_id: str, **kwargs: Any) -> bytes:
+    """``await aio.file_content(id)``: :func:`gigachat_lite.file_content` off the loop."""
+    return await run(endpoints.file_content, file_id, **kwargs)

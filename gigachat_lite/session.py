@@ -278,11 +278,11 @@ class Session(requests.Session):
 
         return endpoints.embeddings(texts, model, session=self)
 
-    def tokens_count(self, texts: Any, model: Optional[str] = None) -> List[int]:
+    def tokens_count(self, texts: Any, model: Optional[str] = None) -> List[Any]:
         """``POST /tokens/count``: one :class:`TokenCount` per text (model: this session's)."""
         from . import endpoints
 
-        return endpoints.tokens_count(texts, model, session=self)  # type: ignore[return-value]
+        return endpoints.tokens_count(texts, model, session=self)
 
     def balance(self) -> Dict[str, int]:
         """``GET /balance``: usage -> tokens left; 403 (post-paid) is :class:`PermissionDeniedError`."""

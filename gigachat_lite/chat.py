@@ -194,6 +194,32 @@ class _ChatResult:
             message["functions_state_id"] = self.functions_state_id
         return message
 
+    def function_result(self, result: Any) -> List[Dict[str, Any]]:
+        """The two messages that answer this reply's function call, to append to the history.
+
+        ``[assistant turn with function_call (and functions_state_id),
+        {"role": "function", "name": ..., "content": json.dumps(result)}]``;
+        ``result`` is any JSON-serialisable value, usually a dict. A stream
+        not yet read to the end is read first (the call arrives at its end).
+
+        Raises:
+            ValueError: the reply did not call a function.
+            TypeError: ``result`` cannot be sent as JSON.
+        """
+        for _ in self:  # a stream's function_call and text are complete only at its end
+            pass
+        call = self.function_call
+        if not call or not isinstance(call.get("name"), str):
+            raise ValueError(f"the reply did not call a function (finish_reason {self.finish_reason!r})")
+        try:
+            content = json.dumps(result, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"result cannot be sent as JSON ({exc})") from None
+        return [self.assistant_message(), {"role": "function", "name": call["name"], "content": content}]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
     @property
     def text(self) -> str:
         raise NotImplementedError

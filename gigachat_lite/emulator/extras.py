@@ -70,19 +70,23 @@ def pick_function(data: Dict[str, Any]) -> Any:
     return (mentioned or functions)[0]
 
 
+def _dict(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def arguments_for(function: Dict[str, Any], text: str) -> Dict[str, Any]:
     """Deterministic arguments for ``function`` from the user's ``text`` (see the module doc)."""
-    parameters = function.get("parameters") if isinstance(function.get("parameters"), dict) else {}
-    properties = parameters.get("properties") if isinstance(parameters.get("properties"), dict) else {}
+    parameters = _dict(function.get("parameters"))
+    properties = _dict(parameters.get("properties"))
     required = parameters.get("required")
     names = required if isinstance(required, list) and required else list(properties)
     arguments: Dict[str, Any] = {}
     for name in names:
-        schema = properties.get(name) if isinstance(properties.get(name), dict) else {}
+        schema = _dict(properties.get(name))
         if isinstance(schema.get("enum"), list) and schema["enum"]:
             arguments[name] = schema["enum"][0]
         else:
-            arguments[name] = _EMPTY_BY_TYPE.get(schema.get("type"), text)
+            arguments[name] = _EMPTY_BY_TYPE.get(str(schema.get("type")), text)
     return arguments
 
 
@@ -143,7 +147,7 @@ class FileStore:
 
     def add(self, filename: str, purpose: str, content: bytes, content_type: str) -> Dict[str, Any]:
         """Store a file; return its object (field order of the official SDK's ``UploadedFile``)."""
-        entry = {
+        entry: Dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "object": "file",
             "bytes": len(content),
@@ -183,7 +187,7 @@ def parse_multipart(content_type: str, body: bytes) -> Optional[Dict[str, Tuple[
 
     Hand-split rather than parsed with ``email``: it must give back the exact bytes.
     """
-    boundary = _header_params(content_type, "content-type").get_param("boundary", header="content-type")
+    boundary: Any = _header_params(content_type, "content-type").get_param("boundary", header="content-type")
     if not content_type.lower().startswith("multipart/form-data") or not isinstance(boundary, str):
         return None
     parts: Dict[str, Tuple[Optional[str], str, bytes]] = {}
@@ -193,8 +197,8 @@ def parse_multipart(content_type: str, body: bytes) -> Optional[Dict[str, Tuple[
         head, _, data = chunk[2:].partition(b"\r\n\r\n")  # chunk[2:] drops the CRLF after the boundary
         headers = {}
         for line in head.decode("utf-8", "replace").split("\r\n"):
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
         disposition = _header_params(headers.get("content-disposition", ""), "content-disposition")
         name = disposition.get_param("name", header="content-disposition")
         if isinstance(name, str):

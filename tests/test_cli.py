@@ -1,0 +1,554 @@
+"""The ``gigachat-lite`` command, run as a real subprocess against an in-process emulator.
+
+Each run gets a built environment: no ``GIGACHAT_*`` or proxy variable leaks in
+from the developer's shell, only what the test sets. Everything listens on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+from gigachat_lite.emulator import Emulator, Fault
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="signals and pseudo-terminals are POSIX")
+
+WRONG_KEY = "d3JvbmctY2xpZW50Ondyb25nLXNlY3JldC0xMjM0NQ=="  # base64("wrong-client:wrong-secret-12345")
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("cli-cache"))
+
+
+def cli_env(cache_dir: str, emulator: Optional[Emulator] = None, **extra: str) -> Dict[str, str]:
+    """A clean environment for the CLI: the parent's minus GIGACHAT_* and proxies, plus ``extra``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("GIGACHAT_") and name.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
+    if os.environ.get("PYTHONPATH"):  # the package may not be installed: run it from the checkout
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env.update(
+        PYTHONIOENCODING="utf-8",
+        GIGACHAT_LITE_CACHE_DIR=cache_dir,  # the CA bundle is written here, not in ~/.cache
+        NO_PROXY="127.0.0.1,localhost",
+        TERM="dumb",
+    )
+    if emulator is not None:
+        env.update(emulator.env())
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: Dict[str, str], input: Optional[str] = None, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gigachat_lite", *args],
+        env=env,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+    )
+
+
+def _sigint_default() -> None:
+    # A shell that started us in the background may ignore SIGINT, and an ignored
+    # signal stays ignored across exec: Python would then never raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def popen_cli(*args: str, env: Dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gigachat_lite", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_sigint_default if sys.platform != "win32" else None,
+    )
+
+
+def chat_requests(emulator: Emulator) -> List[dict]:
+    return [r.json for r in emulator.requests if r.path.endswith("/chat/completions")]
+
+
+def assert_one_error_line(stderr: str, *secrets: str) -> str:
+    """stderr is exactly one ``gigachat-lite: error:`` line, with no traceback and no secret."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("gigachat-lite: error: "), stderr
+    for secret in secrets:
+        assert secret not in stderr
+    return lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+# -- chat, one shot --------------------------------------------------------------------
+
+
+def test_chat_argument_streams_the_reply(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "Привет", env=cli_env(cache_dir, emu))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет\n", "")
+    (body,) = chat_requests(emu)
+    assert body["stream"] is True
+    assert body["model"] == "GigaChat"
+    assert body["messages"] == [{"role": "user", "content": "Привет"}]
+
+
+def test_chat_words_are_joined_and_options_reach_the_body(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli(
+        "chat", "как", "дела", "--model", "GigaChat-Pro", "--system", "Будь краток",
+        "--temperature", "0.5", "--max-tokens", "100", env=cli_env(cache_dir, emu),
+    )
+    assert (result.returncode, result.stdout) == (0, "Echo: как дела\n")
+    (body,) = chat_requests(emu)
+    assert body["model"] == "GigaChat-Pro"
+    assert body["temperature"] == 0.5
+    assert body["max_tokens"] == 100
+    assert body["messages"] == [
+        {"role": "system", "content": "Будь краток"},
+        {"role": "user", "content": "как дела"},
+    ]
+
+
+def test_chat_prompt_from_piped_stdin(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", env=cli_env(cache_dir, emu), input="Привет из stdin\n")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет из stdin\n", "")
+
+
+def test_chat_empty_stdin_is_a_usage_error(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", env=cli_env(cache_dir, emu), input="  \n")
+    assert result.returncode == 2
+    assert assert_one_error_line(result.stderr) == "gigachat-lite: error: the prompt is empty"
+    assert chat_requests(emu) == []
+
+
+def test_chat_no_stream(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "--no-stream", "Привет", env=cli_env(cache_dir, emu))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет\n", "")
+    (body,) = chat_requests(emu)
+    assert "stream" not in body
+
+
+def test_chat_json_lines(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "--json", "Привет мир", env=cli_env(cache_dir, emu))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    # piece_size 8: "Echo: Привет мир" (16 characters) arrives in two chunks
+    assert lines[:-1] == [{"content": "Echo: Пр"}, {"content": "ивет мир"}]
+    assert lines[-1] == {
+        "finish_reason": "stop",
+        "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4, "precached_prompt_tokens": 0},
+        "model": "GigaChat:emulator",
+    }
+
+
+def test_chat_json_no_stream_is_one_content_line(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "--json", "--no-stream", "Привет", env=cli_env(cache_dir, emu))
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0] == {"content": "Echo: Привет"}
+    assert lines[1]["finish_reason"] == "stop"
+    assert len(lines) == 2
+
+
+def test_chat_credentials_file(emu: Emulator, cache_dir: str, tmp_path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(emu.api_key + "\n", encoding="utf-8")
+    env = cli_env(cache_dir, emu)
+    del env["GIGACHAT_CREDENTIALS"]
+    result = run_cli("chat", "--credentials-file", str(key_file), "hi", env=env)
+    assert (result.returncode, result.stdout) == (0, "Echo: hi\n")
+
+
+def test_credentials_file_wins_over_the_environment(emu: Emulator, cache_dir: str, tmp_path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(WRONG_KEY, encoding="utf-8")
+    result = run_cli("chat", "--credentials-file", str(key_file), "hi", env=cli_env(cache_dir, emu))
+    assert result.returncode == 3
+    assert_one_error_line(result.stderr, WRONG_KEY, emu.api_key)
+    assert result.stdout == ""
+
+
+# -- models ----------------------------------------------------------------------------
+
+
+def test_models_lists_ids(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("models", env=cli_env(cache_dir, emu))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "GigaChat", "GigaChat-Pro", "GigaChat-Max", "GigaChat-2", "GigaChat-2-Pro", "GigaChat-2-Max", "Embeddings",
+    ]
+
+
+def test_models_json(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("models", "--json", env=cli_env(cache_dir, emu))
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first == {"id": "GigaChat", "object": "model", "owned_by": "salutedevices", "type": "chat"}
+
+
+# -- demo, version, help ----------------------------------------------------------------
+
+
+def test_demo_needs_no_configuration_at_all(cache_dir: str) -> None:
+    # A proxy that does not exist: the demo's loopback traffic must not go through it.
+    env = cli_env(cache_dir, HTTP_PROXY=f"http://127.0.0.1:{closed_port()}", HTTPS_PROXY=f"http://127.0.0.1:{closed_port()}")
+    env.pop("NO_PROXY")
+    assert not any(name.startswith("GIGACHAT_") and name != "GIGACHAT_LITE_CACHE_DIR" for name in env)
+    result = run_cli("demo", "--delay", "0", "Привет", env=env)
+    assert (result.returncode, result.stdout) == (0, "Echo: Привет\n"), result.stderr
+    assert "finish_reason=stop" in result.stderr
+    assert "local GigaChat emulator" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_default_prompt(cache_dir: str) -> None:
+    result = run_cli("demo", env=cli_env(cache_dir))
+    assert (result.returncode, result.stdout) == (0, "Echo: Привет! Что ты умеешь?\n")
+
+
+def test_version_and_help(cache_dir: str) -> None:
+    from gigachat_lite import __version__
+
+    result = run_cli("--version", env=cli_env(cache_dir))
+    assert (result.returncode, result.stdout) == (0, f"gigachat-lite {__version__}\n")
+    result = run_cli("--help", env=cli_env(cache_dir))
+    assert result.returncode == 0
+    assert "exit codes:" in result.stdout and "130  interrupted" in result.stdout
+
+
+def test_no_command_is_a_usage_error(cache_dir: str) -> None:
+    result = run_cli(env=cli_env(cache_dir))
+    assert result.returncode == 2
+    assert_one_error_line(result.stderr)
+
+
+def test_importing_the_cli_stays_light(cache_dir: str) -> None:
+    code = (
+        "import sys, gigachat_lite.cli; "
+        "print(sorted(m for m in ('readline', 'gigachat_lite.emulator', 'http.server', 'shlex') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=cli_env(cache_dir), capture_output=True, text=True, timeout=20)
+    assert result.stdout == "[]\n", result.stderr
+
+
+# -- errors and exit codes ---------------------------------------------------------------
+
+
+def test_missing_key_exits_3(cache_dir: str) -> None:
+    result = run_cli("chat", "hi", env=cli_env(cache_dir))
+    assert (result.returncode, result.stdout) == (3, "")
+    assert "GIGACHAT_CREDENTIALS" in assert_one_error_line(result.stderr)
+
+
+def test_wrong_key_exits_3_without_showing_it(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "hi", env=cli_env(cache_dir, emu, GIGACHAT_CREDENTIALS=WRONG_KEY))
+    assert (result.returncode, result.stdout) == (3, "")
+    line = assert_one_error_line(result.stderr, WRONG_KEY)
+    assert "OAuth refused the authorization key" in line
+
+
+def test_unreachable_base_url_exits_4(emu: Emulator, cache_dir: str) -> None:
+    env = cli_env(cache_dir, emu, GIGACHAT_BASE_URL=f"http://127.0.0.1:{closed_port()}/api/v1", GIGACHAT_MAX_RETRIES="0")
+    result = run_cli("chat", "hi", env=env)
+    assert (result.returncode, result.stdout) == (4, "")
+    assert "cannot reach 127.0.0.1" in assert_one_error_line(result.stderr, emu.api_key)
+
+
+def test_unknown_model_exits_1(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "--model", "NoSuchModel", "hi", env=cli_env(cache_dir, emu))
+    assert (result.returncode, result.stdout) == (1, "")
+    line = assert_one_error_line(result.stderr, emu.api_key)
+    assert "404: No such model" in line and "NoSuchModel" in line
+
+
+def test_broken_stream_exits_1(emu: Emulator, cache_dir: str) -> None:
+    emu.set_reply("x" * 40)
+    emu.add_fault(Fault(path="chat/completions", cut_after=2))
+    result = run_cli("chat", "hi", env=cli_env(cache_dir, emu))
+    assert result.returncode == 1
+    assert result.stdout == "x" * 16 + "\n"  # what arrived intact, then a newline before the error
+    assert "the stream was cut" in assert_one_error_line(result.stderr, emu.api_key)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--timeout", "abc"], "timeout must be a number of seconds, got 'abc'"),
+        (["--timeout", "-1"], "timeout must be a positive number of seconds"),
+        (["--temperature", "0"], "temperature must be > 0"),
+        (["--temperature", "warm"], "argument -t/--temperature: invalid float value: 'warm'"),
+        (["--base-url", "ftp://example"], "base_url must be an http(s) URL"),
+        (["--scope", "NOPE"], "argument --scope: invalid choice: 'NOPE'"),
+    ],
+)
+def test_bad_input_exits_2(emu: Emulator, cache_dir: str, args: List[str], fragment: str) -> None:
+    result = run_cli("chat", *args, "hi", env=cli_env(cache_dir, emu))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert fragment in assert_one_error_line(result.stderr, emu.api_key)
+    assert chat_requests(emu) == []
+
+
+@pytest.mark.parametrize("option", ["--api-key", "--credentials", "--key"])
+def test_a_key_on_the_command_line_is_refused_and_not_echoed(emu: Emulator, cache_dir: str, option: str) -> None:
+    secret = "c2VjcmV0LWtleS1vbi10aGUtY29tbWFuZC1saW5l"
+    for args in ([option, secret, "hi"], [f"{option}={secret}", "hi"]):
+        result = run_cli("chat", *args, env=cli_env(cache_dir, emu))
+        assert (result.returncode, result.stdout) == (2, "")
+        assert "GIGACHAT_CREDENTIALS" in assert_one_error_line(result.stderr, secret)
+
+
+def test_unreadable_credentials_file_exits_2(cache_dir: str, tmp_path) -> None:
+    missing = tmp_path / "nope"
+    result = run_cli("models", "--credentials-file", str(missing), env=cli_env(cache_dir))
+    assert result.returncode == 2
+    assert assert_one_error_line(result.stderr) == f"gigachat-lite: error: cannot read the credentials file {missing}: No such file or directory"
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    result = run_cli("models", "--credentials-file", str(empty), env=cli_env(cache_dir))
+    assert (result.returncode, result.stderr) == (2, f"gigachat-lite: error: the credentials file {empty} is empty\n")
+
+
+def test_models_errors_share_the_exit_codes(emu: Emulator, cache_dir: str) -> None:
+    assert run_cli("models", env=cli_env(cache_dir)).returncode == 3
+    assert run_cli("models", env=cli_env(cache_dir, emu, GIGACHAT_CREDENTIALS=WRONG_KEY)).returncode == 3
+    emu.add_fault(Fault(path="models", status=503))
+    result = run_cli("models", env=cli_env(cache_dir, emu, GIGACHAT_MAX_RETRIES="0"))
+    assert result.returncode == 1
+    assert "503" in assert_one_error_line(result.stderr, emu.api_key)
+
+
+# -- signals ---------------------------------------------------------------------------
+
+
+def _read_until(proc: subprocess.Popen, done, timeout: float = 10) -> bytes:
+    """Read the child's stdout (unbuffered) until ``done(data)``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not done(data):
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out; got {data!r}"
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            piece = os.read(proc.stdout.fileno(), 4096)
+            assert piece, f"stdout ended early; got {data!r}, rc {proc.poll()}"
+            data += piece
+    return data
+
+
+def _read_lines(proc: subprocess.Popen, count: int) -> bytes:
+    return _read_until(proc, lambda data: data.count(b"\n") >= count)
+
+
+@posix_only
+def test_ctrl_c_mid_stream_exits_130_quietly(cache_dir: str) -> None:
+    with Emulator(reply="y" * 400, delay=0.2) as slow:  # 50 events, 10 s: far longer than the test
+        proc = popen_cli("chat", "hi", env=cli_env(cache_dir, slow))
+        try:
+            first = _read_until(proc, lambda data: len(data) >= 8)
+            assert first.startswith(b"y" * 8)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=5)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130
+        assert b"Traceback" not in err
+        assert err.decode() == "gigachat-lite: interrupted\n"
+        text = (first + out).decode()
+        assert text.endswith("\n") and set(text.strip()) == {"y"} and len(text.strip()) < 400
+
+
+@posix_only
+def test_serve_prints_exports_and_stops_on_sigint(cache_dir: str) -> None:
+    proc = popen_cli("serve", "--piece-size", "4", env=cli_env(cache_dir))
+    try:
+        data = _read_lines(proc, 3)
+        lines = data.decode().splitlines()
+        assert [line.split("=")[0] for line in lines] == [
+            "export GIGACHAT_CREDENTIALS", "export GIGACHAT_BASE_URL", "export GIGACHAT_AUTH_URL",
+        ]
+        exported = dict(line[len("export "):].split("=", 1) for line in lines)
+        assert exported["GIGACHAT_BASE_URL"].startswith("http://127.0.0.1:")
+        # The printed settings really point a client at the server.
+        result = run_cli("chat", "Привет", env=cli_env(cache_dir, **exported))
+        assert (result.returncode, result.stdout) == (0, "Echo: Привет\n")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert out == b""
+    assert b"Traceback" not in err and err.decode().endswith("gigachat-lite: emulator stopped\n")
+
+
+@posix_only
+def test_serve_tls_exports_the_ca_bundle(cache_dir: str) -> None:
+    pytest.importorskip("trustme")
+    proc = popen_cli("serve", "--tls", env=cli_env(cache_dir))
+    try:
+        data = _read_lines(proc, 4)
+        exported = dict(line[len("export "):].split("=", 1) for line in data.decode().splitlines())
+        assert exported["GIGACHAT_BASE_URL"].startswith("https://127.0.0.1:")
+        ca_file = exported["GIGACHAT_CA_BUNDLE_FILE"]
+        assert os.path.isfile(ca_file)
+        result = run_cli("chat", "Привет", env=cli_env(cache_dir, **exported))
+        assert (result.returncode, result.stdout) == (0, "Echo: Привет\n"), result.stderr
+        # Without the CA the client refuses the certificate: a TLS error, exit code 4.
+        del exported["GIGACHAT_CA_BUNDLE_FILE"]
+        result = run_cli("chat", "Привет", env=cli_env(cache_dir, GIGACHAT_MAX_RETRIES="0", **exported))
+        assert result.returncode == 4
+        assert "TLS failed" in assert_one_error_line(result.stderr, exported["GIGACHAT_CREDENTIALS"])
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert not os.path.exists(ca_file)  # the throwaway CA goes with the server
+
+
+@posix_only
+def test_serve_stops_on_sigterm(cache_dir: str) -> None:
+    proc = popen_cli("serve", env=cli_env(cache_dir))
+    try:
+        _read_lines(proc, 1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and b"Traceback" not in err
+
+
+def test_serve_with_faults_and_bad_settings(cache_dir: str) -> None:
+    result = run_cli("serve", "--fault", "chat:nonsense", env=cli_env(cache_dir))
+    assert result.returncode == 2
+    assert "unknown part 'nonsense'" in assert_one_error_line(result.stderr)
+    result = run_cli("serve", "--host", "0.0.0.0", env=cli_env(cache_dir))
+    assert result.returncode == 2
+    assert "loopback" in assert_one_error_line(result.stderr)
+
+
+def test_serve_on_a_taken_port_exits_4(cache_dir: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_cli("serve", "--port", str(taken.getsockname()[1]), env=cli_env(cache_dir))
+    assert result.returncode == 4
+    assert "cannot listen on 127.0.0.1" in assert_one_error_line(result.stderr)
+
+
+# -- interactive -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pexpect():
+    return pytest.importorskip("pexpect")
+
+
+@posix_only
+def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> None:
+    child = pexpect.spawn(
+        sys.executable, ["-m", "gigachat_lite", "chat", "--system", "Будь краток"],
+        env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+    )
+    try:
+        child.expect_exact("chatting with GigaChat")
+        child.expect_exact("> ")
+        child.sendline("Привет")
+        child.expect_exact("Echo: Привет")
+        child.expect_exact("> ")
+        child.sendline("второй")
+        child.expect_exact("Echo: второй")
+        child.expect_exact("> ")
+        # History is kept: the second turn carried the first one.
+        assert chat_requests(emu)[-1]["messages"] == [
+            {"role": "system", "content": "Будь краток"},
+            {"role": "user", "content": "Привет"},
+            {"role": "assistant", "content": "Echo: Привет"},
+            {"role": "user", "content": "второй"},
+        ]
+        child.sendline("/reset")
+        child.expect_exact("(conversation cleared)")
+        child.sendline("/model GigaChat-Pro")
+        child.expect_exact("(model set to GigaChat-Pro)")
+        child.sendline("третий")
+        child.expect_exact("Echo: третий")
+        child.expect_exact("> ")
+        last = chat_requests(emu)[-1]
+        assert last["model"] == "GigaChat-Pro"
+        assert last["messages"] == [
+            {"role": "system", "content": "Будь краток"},
+            {"role": "user", "content": "третий"},
+        ]
+        # An API error is reported and the conversation goes on.
+        child.sendline("/model Nope")
+        child.expect_exact("(model set to Nope)")
+        child.sendline("x")
+        child.expect_exact("gigachat-lite: error: 404: No such model")
+        child.expect_exact("> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert len(chat_requests(emu)) == 4
+
+
+@posix_only
+def test_interactive_ctrl_d_leaves_with_0(emu: Emulator, cache_dir: str, pexpect) -> None:
+    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10)
+    try:
+        child.expect_exact("> ")
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+
+
+@posix_only
+def test_interactive_ctrl_c_stops_the_reply_not_the_conversation(cache_dir: str, pexpect) -> None:
+    with Emulator(delay=0.2) as slow:
+        slow.set_reply(lambda body: "z" * 400 if body["messages"][-1]["content"] == "long" else "short")
+        child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, slow), encoding="utf-8", timeout=10)
+        try:
+            child.expect_exact("> ")
+            child.sendline("long")
+            child.expect_exact("zzzzzzzz")
+            child.sendintr()
+            child.expect_exact("(reply interrupted)")
+            child.expect_exact("> ")
+            child.sendline("again")
+            child.expect_exact("short")
+            child.expect_exact("> ")
+            # The interrupted turn was forgotten: the next request did not carry it.
+            assert [m["content"] for m in chat_requests(slow)[-1]["messages"]] == ["again"]
+            child.sendintr()  # at the prompt: leave
+            child.expect(pexpect.EOF)
+        finally:
+            child.close()
+        assert child.exitstatus == 130
+        assert "Traceback" not in (child.before or "")

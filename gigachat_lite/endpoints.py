@@ -162,6 +162,12 @@ def _get(session: Any, path: str) -> Any:
     return _json(session.call("GET", path, headers={"Accept": "application/json"}))
 
 
+def _object(payload: Any, what: str) -> Dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise StreamError(f"the {what} reply is not a JSON object")
+    return payload
+
+
 def _data_list(payload: Any, what: str) -> List[Dict[str, Any]]:
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
@@ -184,7 +190,7 @@ def model(model_id: str, *, session: Any = None, **config: Any) -> Dict[str, Any
         NotFoundError: no such model.
     """
     path = "/models/" + _id(model_id, "model_id")
-    return _get(_session(session, config), path)
+    return _object(_get(_session(session, config), path), "model")
 
 
 # -- embeddings and token counts ----------------------------------------------------------
@@ -292,7 +298,7 @@ def upload_file(
     finally:
         if opened is not None:
             opened.close()
-    return _json(response)
+    return _object(_json(response), "upload")
 
 
 def files(*, session: Any = None, **config: Any) -> List[Dict[str, Any]]:
@@ -303,17 +309,18 @@ def files(*, session: Any = None, **config: Any) -> List[Dict[str, Any]]:
 def file(file_id: str, *, session: Any = None, **config: Any) -> Dict[str, Any]:
     """``GET /files/{id}``: one file's dict. Raises :class:`NotFoundError` for an unknown id."""
     path = "/files/" + _id(file_id, "file_id")
-    return _get(_session(session, config), path)
+    return _object(_get(_session(session, config), path), "file")
 
 
 def delete_file(file_id: str, *, session: Any = None, **config: Any) -> Dict[str, Any]:
     """``POST /files/{id}/delete``: delete; return ``{"id": ..., "deleted": True}``."""
     path = f"/files/{_id(file_id, 'file_id')}/delete"
-    return _json(_session(session, config).call("POST", path, headers={"Accept": "application/json"}))
+    return _object(_json(_session(session, config).call("POST", path, headers={"Accept": "application/json"})), "delete")
 
 
 def file_content(file_id: str, *, session: Any = None, **config: Any) -> bytes:
     """``GET /files/{id}/content``: the file's bytes (e.g. an image the model drew)."""
     path = f"/files/{_id(file_id, 'file_id')}/content"
     # The official SDK asks for "application/jpg"; anything else is accepted too.
-    return _session(session, config).call("GET", path, headers={"Accept": "application/jpg, */*"}).content
+    content: bytes = _session(session, config).call("GET", path, headers={"Accept": "application/jpg, */*"}).content
+    return content

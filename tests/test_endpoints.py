@@ -494,3 +494,15 @@ def test_provider_lists_models_through_models(emu: Emulator) -> None:
     ids = GigaChat.get_models(api_key=config["api_key"], base_url=config["base_url"], auth_url=config["auth_url"])
     assert ids == [i for i, _ in emu.model_list()]
     assert api_calls(emu) == ["GET /api/v1/models"]
+
+
+def test_async_stream_function_call(session: Session) -> None:
+    async def main() -> Any:
+        stream = aio.chat(WEATHER["messages"], functions=WEATHER["functions"], session=session)
+        chunks = [chunk async for chunk in stream]
+        return chunks, stream.function_call, stream.function_result({"t": 1})
+
+    chunks, call, messages = asyncio.run(main())
+    assert chunks == []
+    assert call["name"] == "fc"
+    assert messages[0]["function_call"] == call and messages[1] == {"role": "function", "name": "fc", "content": '{"t": 1}'}

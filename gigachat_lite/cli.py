@@ -237,7 +237,7 @@ def _fault(spec: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _config_options() -> argparse.ArgumentParser:
+def _config_options() -> _Parser:
     """Options shared by the commands that talk to GigaChat."""
     from .config import SCOPES
 
@@ -547,17 +547,9 @@ def _interactive(session: Any, args: argparse.Namespace, out: Output) -> int:
 
 
 def list_models(session: Any) -> List[Dict[str, Any]]:
-    """The model objects of ``GET /models`` (switch to ``Session.models()`` once it exists)."""
-    response = session.call("GET", "/models")
-    try:
-        data = response.json()["data"]
-        if not isinstance(data, list):
-            raise TypeError(type(data).__name__)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StreamError(
-            f"the /models reply is not a model list ({type(exc).__name__}; request id {response.headers.get('x-request-id')})"
-        ) from None
-    return [m for m in data if isinstance(m, dict)]
+    """The model objects of ``GET /models`` (the one place the CLI asks for them)."""
+    # Session.models() raises StreamError for a reply that is not a model list.
+    return [model for model in session.models() if isinstance(model, dict)]
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -641,7 +633,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     # Plain HTTP: TLS would need trustme, and the demo must run right after `pip install`.
     with Emulator(delay=args.delay) as emulator:
         # model= explicitly: a GIGACHAT_MODEL meant for the real service may not exist here.
-        stream = chat(prompt, model="GigaChat", **emulator.client_config())
+        settings: Dict[str, Any] = dict(emulator.client_config())
+        stream = chat(prompt, model="GigaChat", **settings)
         try:
             _send_stream(stream, out)
         finally:
@@ -693,7 +686,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; return the exit code (the console script exits with it)."""
     import warnings
 
-    warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    warnings.formatwarning = _format_warning
     try:
         args = build_parser().parse_args(argv)
         handler: Callable[[argparse.Namespace], int] = args.handler

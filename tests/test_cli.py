@@ -295,6 +295,15 @@ def test_broken_stream_exits_1(emu: Emulator, cache_dir: str) -> None:
     assert "the stream was cut" in assert_one_error_line(result.stderr, emu.api_key)
 
 
+def test_stalled_stream_is_a_network_error(emu: Emulator, cache_dir: str) -> None:
+    # StreamTimeoutError is both a StreamError and a TransportError: a stall is the network's, 4.
+    emu.set_reply("x" * 40)
+    emu.add_fault(Fault(path="chat/completions", stall=5, after=2))
+    result = run_cli("chat", "--timeout", "0.5", "hi", env=cli_env(cache_dir, emu))
+    assert (result.returncode, result.stdout) == (4, "x" * 16 + "\n")
+    assert "stalled" in assert_one_error_line(result.stderr, emu.api_key)
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -340,6 +349,11 @@ def test_models_errors_share_the_exit_codes(emu: Emulator, cache_dir: str) -> No
     result = run_cli("models", env=cli_env(cache_dir, emu, GIGACHAT_MAX_RETRIES="0"))
     assert result.returncode == 1
     assert "503" in assert_one_error_line(result.stderr, emu.api_key)
+    emu.clear_faults()
+    emu.add_fault(Fault(path="models", content_type="text/html"))  # a captive portal, say
+    result = run_cli("models", env=cli_env(cache_dir, emu))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "not JSON" in assert_one_error_line(result.stderr, emu.api_key)
 
 
 # -- signals ---------------------------------------------------------------------------

@@ -1,0 +1,230 @@
+"""Helpers shared by the reliability tests and ``scripts/reliability.py``.
+
+Importable outside pytest (the script runs the same tables), so nothing here
+depends on fixtures: :func:`reset_state` does what conftest's autouse fixture does.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+import requests
+
+from gigachat_lite import auth, session as session_module
+
+
+class Hang(AssertionError):
+    """A call that did not return within its guard."""
+
+
+def reset_state(cache_dir: Optional[str] = None) -> None:
+    """No GIGACHAT_* settings, no cached token, no shared session (as conftest.clean_state)."""
+    for name in list(os.environ):
+        if name.startswith("GIGACHAT_") or name.lower() in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+            del os.environ[name]
+    if cache_dir is not None:
+        os.environ["GIGACHAT_LITE_CACHE_DIR"] = cache_dir
+    auth.TOKENS.clear()
+    for shared in list(session_module._SHARED.values()):
+        shared.close()
+    session_module._SHARED.clear()
+
+
+def guarded(fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Run ``fn`` in a daemon thread; return its result, re-raise its error, or raise Hang."""
+    box: Dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="reliability-guard", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise Hang(f"no outcome within {timeout:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def pools(s: requests.Session) -> List[Any]:
+    """Every urllib3 connection pool of every adapter (and proxy manager) of ``s``."""
+    found = []
+    for adapter in set(s.adapters.values()):
+        managers = [adapter.poolmanager] + list(getattr(adapter, "proxy_manager", {}).values())
+        for manager in managers:
+            with manager.pools.lock:
+                found.extend(manager.pools._container.values())
+    return found
+
+
+def checked_out(s: requests.Session) -> int:
+    """Connections taken from a pool and not given back: 0 when every response is released."""
+    return sum(pool.pool.maxsize - pool.pool.qsize() for pool in pools(s))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def free_port() -> int:
+    """A loopback port with nobody listening (connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def record_peers(emu: Any) -> List[Tuple[str, int]]:
+    """Record the client address of every connection the emulator accepts from now on."""
+    server = emu._server
+    peers: List[Tuple[str, int]] = []
+    original = server.process_request
+
+    def process_request(request: Any, client_address: Any) -> None:
+        peers.append(client_address)
+        original(request, client_address)
+
+    server.process_request = process_request
+    return peers
+
+
+class Proxy:
+    """A small HTTP proxy on 127.0.0.1: CONNECT tunnels and absolute-form HTTP.
+
+    It only connects to 127.0.0.1 (anything else gets 403). ``refuse=True``
+    answers every request with 403. ``tunnels`` counts CONNECTs, ``forwarded``
+    plain-HTTP connections, ``upstream_ports`` the local ports of its own
+    connections to the target (to tell its traffic from a bypass).
+    """
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.tunnels = 0
+        self.forwarded = 0
+        self.refused = 0
+        self.targets: List[str] = []
+        self.upstream_ports: Set[int] = set()
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stopping = threading.Event()
+        self._sockets: Set[socket.socket] = set()
+        self._thread = threading.Thread(target=self._accept, name="test-proxy", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "Proxy":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+        with self._lock:
+            for sock in list(self._sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self._thread.join(5)
+
+    def _track(self, sock: socket.socket, on: bool) -> None:
+        with self._lock:
+            (self._sockets.add if on else self._sockets.discard)(sock)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), name="test-proxy-conn", daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        self._track(client, True)
+        upstream: Optional[socket.socket] = None
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = client.recv(65536)
+                if not data:
+                    return
+                head += data
+            line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            method, target, _ = line.split(" ", 2)
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+            else:
+                rest = target.split("://", 1)[1]
+                hostport = rest.split("/", 1)[0]
+                host, _, port = hostport.rpartition(":")
+                port = port or "80"
+            with self._lock:
+                self.targets.append(f"{method} {target}")
+            if self.refuse or host != "127.0.0.1":
+                with self._lock:
+                    self.refused += 1
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            upstream = socket.create_connection((host, int(port)), timeout=10)
+            upstream.settimeout(None)
+            self._track(upstream, True)
+            with self._lock:
+                self.upstream_ports.add(upstream.getsockname()[1])
+                if method == "CONNECT":
+                    self.tunnels += 1
+                else:
+                    self.forwarded += 1
+            if method == "CONNECT":
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                rest_bytes = head.split(b"\r\n\r\n", 1)[1]
+            else:
+                rest_bytes = head  # the emulator understands absolute-form request lines as they are
+            if rest_bytes:
+                upstream.sendall(rest_bytes)
+            self._pipe(client, upstream)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    self._track(sock, False)
+                    try:
+                        sock.close()
+                    except OSError:
+                        pass
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        while not self._stopping.is_set():
+            readable, _, _ = select.select([a, b], [], [], 0.5)
+            for sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                peers[sock].sendall(data)

@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Type
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 
 from .errors import (
     APIConnectionError,
@@ -122,13 +123,32 @@ def translate(exc: BaseException, *, url: str, bundle: Any) -> GigaChatError:
         return TLSError(tls_message(host, exc, bundle))
     if isinstance(exc, requests.exceptions.ProxyError):
         return APIConnectionError(f"the proxy refused or failed the connection to {host}: {_reason(exc)}")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
         return APITimeoutError(f"{host} did not answer in time: {_reason(exc)}")
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
         return StreamError(f"the reply from {host} was cut or garbled: {_reason(exc)}")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return APIConnectionError(f"cannot reach {host}: {_reason(exc)}")
     return TransportError(f"request to {host} failed: {_reason(exc)}")
+
+
+def _timed_out(exc: BaseException) -> bool:
+    # With a urllib3 Retry on the adapter, a read timeout before the reply ends as
+    # MaxRetryError(reason=ReadTimeoutError), which requests raises as a plain
+    # ConnectionError rather than ReadTimeout: look at the reason chain.
+    seen: Any = exc
+    for _ in range(5):
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):
+            return False  # a refused connection (urllib3 derives it from ConnectTimeoutError)
+        if isinstance(seen, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            return True
+        inner = getattr(seen, "reason", None)
+        if inner is None and seen.args and isinstance(seen.args[0], BaseException):
+            inner = seen.args[0]
+        if not isinstance(inner, BaseException):
+            return False
+        seen = inner
+    return False
 
 
 def tls_message(host: str, exc: BaseException, bundle: Any) -> str:

@@ -25,7 +25,8 @@ Exit codes:
 ====  ==========================================================================
 
 Errors are one line on stderr, ``gigachat-lite: error: ...``, never a traceback
-and never a key or token.
+and never a key or token. An unexpected exception (a bug) is reported the same
+way with exit code 1; ``GIGACHAT_LITE_DEBUG=1`` shows its traceback instead.
 """
 
 from __future__ import annotations
@@ -412,12 +413,25 @@ def _prompt_from(words: Sequence[str]) -> Optional[str]:
     elif words or not sys.stdin.isatty():
         # Only without an argument: reading an inherited stdin that never closes
         # (cron, CI) would hang a command that already has its prompt.
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"stdin is not {exc.encoding} text (byte {exc.start})") from None
     else:
         return None
-    text = text.strip()
+    text = _valid_text(text).strip()
     if not text:
         raise UsageError("the prompt is empty")
+    return text
+
+
+def _valid_text(text: str) -> str:
+    try:
+        # Undecodable bytes (argv, stdin or the terminal in a C locale) arrive as lone
+        # surrogates, which would only fail later, deep in the JSON encoder.
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("the text is not valid Unicode (check the terminal's encoding)") from None
     return text
 
 
@@ -515,7 +529,11 @@ def _interactive(session: Any, args: argparse.Namespace, out: Output) -> int:
                 _note("(conversation cleared)")
             elif command == "/model":
                 if rest:
-                    model = rest
+                    try:
+                        model = _valid_text(rest)
+                    except UsageError as exc:
+                        _report(exc)
+                        continue
                     _note(f"(model set to {model})")
                 else:
                     _note(f"(model: {model})")
@@ -526,8 +544,8 @@ def _interactive(session: Any, args: argparse.Namespace, out: Output) -> int:
             continue
         if text.startswith("//"):
             text = text[1:]
-        turn = history + [{"role": "user", "content": text}]
         try:
+            turn = history + [{"role": "user", "content": _valid_text(text)}]
             reply = _send(session, _prepare(turn, model, not args.no_stream, params), out)
         except KeyboardInterrupt:
             # Stop this reply, keep the conversation: the turn is forgotten as if unsent.
@@ -706,3 +724,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             pass
         _report(exc)
         return _exit_code(exc)
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback to report it
+        if os.environ.get("GIGACHAT_LITE_DEBUG"):
+            raise
+        _report(f"unexpected {type(exc).__name__}: {exc} (set GIGACHAT_LITE_DEBUG=1 for the traceback)")
+        return EXIT_API

@@ -96,10 +96,12 @@ def assert_one_error_line(stderr: str, *secrets: str) -> str:
     return lines[0]
 
 
-def closed_port() -> int:
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses connections: bound (so nobody else takes it), not listening."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -146,6 +148,15 @@ def test_chat_empty_stdin_is_a_usage_error(emu: Emulator, cache_dir: str) -> Non
     assert result.returncode == 2
     assert assert_one_error_line(result.stderr) == "gigachat-lite: error: the prompt is empty"
     assert chat_requests(emu) == []
+
+
+def test_chat_stdin_that_is_not_text_is_a_usage_error(emu: Emulator, cache_dir: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu),
+        input=b"\xff\xfe not utf-8", capture_output=True, timeout=20,
+    )
+    assert result.returncode == 2
+    assert assert_one_error_line(result.stderr.decode()) == "gigachat-lite: error: stdin is not utf-8 text (byte 0)"
 
 
 def test_chat_no_stream(emu: Emulator, cache_dir: str) -> None:
@@ -214,9 +225,10 @@ def test_models_json(emu: Emulator, cache_dir: str) -> None:
 # -- demo, version, help ----------------------------------------------------------------
 
 
-def test_demo_needs_no_configuration_at_all(cache_dir: str) -> None:
-    # A proxy that does not exist: the demo's loopback traffic must not go through it.
-    env = cli_env(cache_dir, HTTP_PROXY=f"http://127.0.0.1:{closed_port()}", HTTPS_PROXY=f"http://127.0.0.1:{closed_port()}")
+def test_demo_needs_no_configuration_at_all(cache_dir: str, refusing_port: int) -> None:
+    # A proxy that does not answer: the demo's loopback traffic must not go through it.
+    proxy = f"http://127.0.0.1:{refusing_port}"
+    env = cli_env(cache_dir, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
     env.pop("NO_PROXY")
     assert not any(name.startswith("GIGACHAT_") and name != "GIGACHAT_LITE_CACHE_DIR" for name in env)
     result = run_cli("demo", "--delay", "0", "Привет", env=env)
@@ -272,11 +284,13 @@ def test_wrong_key_exits_3_without_showing_it(emu: Emulator, cache_dir: str) -> 
     assert "OAuth refused the authorization key" in line
 
 
-def test_unreachable_base_url_exits_4(emu: Emulator, cache_dir: str) -> None:
-    env = cli_env(cache_dir, emu, GIGACHAT_BASE_URL=f"http://127.0.0.1:{closed_port()}/api/v1", GIGACHAT_MAX_RETRIES="0")
+def test_unreachable_base_url_exits_4(emu: Emulator, cache_dir: str, refusing_port: int) -> None:
+    env = cli_env(cache_dir, emu, GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1", GIGACHAT_MAX_RETRIES="0")
     result = run_cli("chat", "hi", env=env)
-    assert (result.returncode, result.stdout) == (4, "")
-    assert "cannot reach 127.0.0.1" in assert_one_error_line(result.stderr, emu.api_key)
+    assert (result.returncode, result.stdout) == (4, ""), result.stderr
+    line = assert_one_error_line(result.stderr, emu.api_key)
+    assert line.startswith(f"gigachat-lite: error: cannot reach 127.0.0.1:{refusing_port}: "), line
+    assert emu.oauth_calls == 1  # the key was good: it failed at the API, not at OAuth
 
 
 def test_unknown_model_exits_1(emu: Emulator, cache_dir: str) -> None:

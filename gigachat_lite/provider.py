@@ -98,6 +98,8 @@ class GigaChat:
     def get_model(cls, model: Optional[str], **kwargs: Any) -> str:
         """gpt4free's rules: empty or "auto" gives the default; aliases; then a
         case-insensitive exact or suffix match; unknown names pass through."""
+        if model is not None and not isinstance(model, str):
+            raise TypeError(f"model must be a str, got {type(model).__name__}")
         if not model or model == "auto":
             return cls.default_model
         if model in cls.model_aliases:

@@ -153,6 +153,7 @@ def test_the_table_is_big_enough() -> None:
 def test_a_good_call_through_every_entry_reaches_the_emulator(emu: Emulator) -> None:
     """The control: the same harness with nothing wrong does send (so 'no request' above means something)."""
     import asyncio
+    import contextvars
 
     from gigachat_lite import GigaChat
 
@@ -172,5 +173,7 @@ def test_a_good_call_through_every_entry_reaches_the_emulator(emu: Emulator) -> 
     assert asyncio.run(both()) == ("Echo: hi", "Echo: hi")
     rest = dict(config)
     key = rest.pop("api_key")
-    assert "".join(GigaChat.create_completion("GigaChat", OK, api_key=key, **rest)) == "Echo: hi"
+    # In a copy of the context: the provider remembers the caller's last token there.
+    completion = contextvars.copy_context().run(lambda: "".join(GigaChat.create_completion("GigaChat", OK, api_key=key, **rest)))
+    assert completion == "Echo: hi"
     assert sum(1 for r in emu.requests[before:] if r.path.endswith("/chat/completions")) == 5

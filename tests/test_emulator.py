@@ -881,3 +881,22 @@ def test_keys_and_tokens_are_never_logged(caplog):
         text = caplog.text + repr(emulator) + repr(emulator.requests)
     assert "POST /api/v1/chat/completions" in caplog.text  # the access log is there...
     assert "S3CRET-KEY" not in text and access not in text  # ...without secrets
+
+
+def test_failed_bind_leaves_no_throwaway_ca_behind() -> None:
+    import glob
+    import os
+    import tempfile
+
+    pytest.importorskip("trustme")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        before = set(glob.glob(os.path.join(tempfile.gettempdir(), "gigachat-emulator-*")))
+        emu = Emulator(tls=True, port=port)
+        with pytest.raises(OSError):
+            emu.start()
+        emu.stop()
+        after = set(glob.glob(os.path.join(tempfile.gettempdir(), "gigachat-emulator-*")))
+    assert after <= before

@@ -153,7 +153,15 @@ class Emulator:
             if self.tls:
                 self._tls_material = make_tls(self._certfile, self._keyfile, self._given_ca)
                 context = self._tls_material.context
-            server = EmulatorServer((self.host, self.port), self, context)
+            try:
+                server = EmulatorServer((self.host, self.port), self, context)
+            except BaseException:
+                # stop() would not clean up after a server that never bound: do it here,
+                # or the throwaway CA folder stays in /tmp.
+                if self._tls_material is not None:
+                    self._tls_material.cleanup()
+                    self._tls_material = None
+                raise
             self._bound_port = server.server_address[1]
             self._thread = threading.Thread(
                 target=server.serve_forever, kwargs={"poll_interval": 0.05},

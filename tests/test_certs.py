@@ -26,6 +26,10 @@ def _der_sha256(pem: str) -> str:
 def test_the_genuine_russian_trusted_root_ca_is_installed_with_the_package() -> None:
     from importlib import resources
 
+    import gigachat_lite
+
+    if (pathlib.Path(gigachat_lite.__file__).parent.parent / "setup.cfg").exists():
+        pytest.skip("imported from a source checkout; CI runs this against the installed wheel")
     installed = resources.files("gigachat_lite").joinpath("certs", certs.CA_FILENAME)
     assert installed.is_file(), "the CA must be inside the installed package (non-editable install)"
     assert _der_sha256(installed.read_text("ascii")) == SHA256

@@ -126,6 +126,7 @@ class Proxy:
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(128)
+        self._listener.settimeout(0.1)  # so stop() is not stuck behind a blocking accept()
         self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
@@ -141,17 +142,14 @@ class Proxy:
 
     def stop(self) -> None:
         self._stopping.set()
-        try:
-            self._listener.close()
-        except OSError:
-            pass
+        self._thread.join(5)
+        self._listener.close()
         with self._lock:
             for sock in list(self._sockets):
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-        self._thread.join(5)
 
     def _track(self, sock: socket.socket, on: bool) -> None:
         with self._lock:
@@ -161,8 +159,11 @@ class Proxy:
         while not self._stopping.is_set():
             try:
                 client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             threading.Thread(target=self._serve, args=(client,), name="test-proxy-conn", daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:

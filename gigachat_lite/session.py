@@ -161,12 +161,17 @@ class Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        per_request_proxies = bool(proxies)  # before requests fills the dict from the environment
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None:
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
             # (psf/requests#3829); the bundle we mounted must win unless the caller
             # passes verify= on this very request.
             settings["verify"] = self.verify
+        if self.config.proxy and not per_request_proxies:
+            # Likewise requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
+            # (psf/requests#2018): the proxy= argument must beat the environment.
+            settings["proxies"] = dict(self.proxies)
         return settings
 
     # -- auth ------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Files the library writes: concurrent CA bundle writers, and calls with an unwritable cache folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Dict, Set
+
+import pytest
+
+from gigachat_lite import Session, certs, chat
+from gigachat_lite.emulator import Emulator
+
+WRITER = textwrap.dedent(
+    """
+    import pathlib, sys
+    from gigachat_lite import certs
+    target = pathlib.Path(sys.argv[1])
+    a, b = pathlib.Path(sys.argv[2]).read_bytes(), pathlib.Path(sys.argv[3]).read_bytes()
+    for i in range(40):
+        certs._write_atomically(target, a if (i + int(sys.argv[4])) % 2 else b)
+    """
+)
+
+
+def concurrent_writers(folder: pathlib.Path, processes: int = 10) -> Dict[str, int]:
+    """``processes`` processes each rewrite the bundle 40 times, alternating two contents,
+    while this process reads it as fast as it can. Returns what was observed."""
+    new = certs._bundle_text()
+    old = b"# an older bundle\n" + new[: len(new) // 2]  # a different length too: a torn write would show
+    (folder / "a").write_bytes(new)
+    (folder / "b").write_bytes(old)
+    target = folder / certs.BUNDLE_FILENAME
+    target.write_bytes(old)
+    digests = {hashlib.sha256(new).hexdigest(): "new", hashlib.sha256(old).hexdigest(): "old"}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(folder / "a"), str(folder / "b"), str(n)],
+                              env=env) for n in range(processes)]
+    seen: Dict[str, int] = {}
+    reads = 0
+    deadline = time.monotonic() + 120
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        try:
+            data = target.read_bytes()
+        except FileNotFoundError:
+            kind = "missing"
+        else:
+            kind = digests.get(hashlib.sha256(data).hexdigest(), "corrupt")
+        seen[kind] = seen.get(kind, 0) + 1
+        reads += 1
+    codes = [p.wait(30) for p in procs]
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".bundle-")]
+    return {"reads": reads, "new": seen.get("new", 0), "old": seen.get("old", 0), "missing": seen.get("missing", 0),
+            "corrupt": seen.get("corrupt", 0), "failed_writers": sum(c != 0 for c in codes), "temp_left": len(leftovers)}
+
+
+def test_ten_processes_rewriting_the_bundle_never_expose_a_partial_file(tmp_path: pathlib.Path) -> None:
+    figures = concurrent_writers(tmp_path)
+    assert figures["failed_writers"] == 0 and figures["temp_left"] == 0
+    assert figures["missing"] == 0 and figures["corrupt"] == 0, figures  # every read was exactly old or new
+    assert figures["reads"] > 50 and figures["new"] > 0 and figures["old"] > 0, figures  # the race did happen
+
+
+def unwritable(tmp_path: pathlib.Path) -> pathlib.Path:
+    blocker = tmp_path / "regular-file"
+    blocker.write_text("a file where the cache folder's parent should be")  # mkdir fails even for root
+    return blocker / "cache"
+
+
+def test_a_chat_works_with_an_unwritable_cache_folder(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    folder = unwritable(tmp_path)
+    monkeypatch.setenv("GIGACHAT_LITE_CACHE_DIR", str(folder))
+    with Emulator() as emu:  # plain HTTP: the default bundle is built and mounted, and must not break the call
+        with caplog.at_level("WARNING", logger="gigachat_lite"):
+            assert "".join(chat("hi", **emu.client_config())) == "Echo: hi"
+            with Session(**emu.client_config()) as s:
+                bundle = pathlib.Path(s.verify)  # type: ignore[arg-type]
+                assert s.chat("again", stream=False).content == "Echo: again"
+    assert not folder.exists()
+    assert bundle.is_file() and not str(bundle).startswith(str(tmp_path))
+    assert certs.russian_ca_pem().strip() in bundle.read_text("ascii")
+    assert any("cannot write the CA bundle" in r.getMessage() for r in caplog.records)
+
+
+def test_with_no_writable_folder_at_all_the_packaged_ca_is_used(tmp_path: pathlib.Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = unwritable(tmp_path)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))  # the private temp folder cannot be made either
+    path = certs._bundle_for(str(folder))
+    assert path == str(certs.packaged_ca_path())
+    with Emulator() as emu:
+        monkeypatch.setenv("GIGACHAT_LITE_CACHE_DIR", str(folder))
+        assert chat("hi", stream=False, **emu.client_config()).content == "Echo: hi"

@@ -98,10 +98,15 @@ class Config:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{name}={'***' if getattr(self, name) else None}" if name in _SECRET_FIELDS else f"{name}={getattr(self, name)!r}"
-            for name in _FIELDS
-        )
+        def show(name: str) -> str:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS:
+                return f"{name}={'***' if value else None}"
+            if name == "proxy" and value:
+                return f"proxy={_hide_password(value)!r}"  # http://user:password@host: the password is a secret
+            return f"{name}={value!r}"
+
+        shown = ", ".join(show(name) for name in _FIELDS)
         return f"Config({shown})"
 
     @classmethod

@@ -1,0 +1,153 @@
+"""Run the reliability scenarios and print one table of figures.
+
+    python scripts/reliability.py
+
+The scenarios are the test suite's own tables and runners (tests/test_fault_matrix.py,
+test_concurrency.py, test_bad_input.py, test_secrets.py, test_files.py), run
+directly against the local emulator on 127.0.0.1. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import sys
+import tempfile
+import time
+from typing import Any, List, Tuple
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from reliability_support import reset_state  # noqa: E402
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def faults() -> List[Tuple[str, Any]]:
+    import test_fault_matrix as m
+
+    tried = recovered = typed = duplicates = hangs = unreleased = wrong = 0
+    with m.make_emulator() as emu:
+        for row in m.ROWS:
+            outcome = m.run_row(row, emu)
+            tried += 1
+            recovered += outcome.recovered and row.expect is None
+            typed += outcome.typed
+            duplicates += outcome.duplicates
+            hangs += outcome.hang
+            unreleased += outcome.checked_out
+            try:
+                m.check(outcome)
+            except AssertionError as exc:
+                wrong += 1
+                print(f"  row not as expected: {exc}", file=sys.stderr)
+    return [("faults tried", tried), ("  recovered transparently", recovered), ("  raised as the expected typed error", typed),
+            ("  outcome not exactly as specified", wrong), ("  chunks duplicated", duplicates), ("  hangs", hangs),
+            ("  connections not released", unreleased)]
+
+
+def load() -> List[Tuple[str, Any]]:
+    import test_concurrency as c
+    from gigachat_lite.emulator import Emulator
+
+    with Emulator(tls=True) as emu:
+        threads = c.run_thread_load(emu)
+        streams = c.run_async_load(emu)
+        cancel = c.run_async_cancel(emu)
+    return [
+        (f"requests under load ({threads['threads']} threads, TLS)", threads["calls"]),
+        ("  errors", threads["errors"] + threads["wrong"] + threads["hung"]),
+        (f"  OAuth calls ({threads['elapsed']:.1f} s, token ttl {threads['ttl']:g} s)",
+         f"{threads['oauth']} (bound {threads['windows'] + 2}, threads {threads['threads']})"),
+        ("async streams at once / completed", f"{streams['streams']} / {streams['completed']}"),
+        ("  worst event-loop lag", f"{streams['max_lag'] * 1000:.0f} ms"),
+        ("async streams cancelled midway", cancel["cancelled"]),
+        ("  threads before / after", f"{cancel['threads_before']} / {cancel['threads_after']}"),
+        ("  open fds before / after", f"{cancel['fds_before']} / {cancel['fds_after']}"),
+    ]
+
+
+def bad_inputs() -> List[Tuple[str, Any]]:
+    import test_bad_input as b
+    from gigachat_lite.emulator import Emulator
+
+    rejected = 0
+    with Emulator() as emu:
+        cases = b.all_cases()
+        for entry, case in cases:
+            ok, detail = b.run_case(entry, case, emu)
+            rejected += ok
+            if not ok:
+                print(f"  bad input accepted or mis-reported: {entry} {case.name}: {detail}", file=sys.stderr)
+        sent = len(emu.requests)
+    return [(f"bad inputs tried ({len(b.CASES)} inputs x entry points)", len(cases)),
+            ("  rejected locally, naming the item", rejected), ("  requests that reached the server", sent)]
+
+
+def secrets() -> List[Tuple[str, Any]]:
+    import test_secrets as s
+
+    handler = _Records()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        emu, issued = s.recording_emulator()
+        with emu:
+            texts = s.run_scenarios(emu)
+        texts += s.log_texts(handler.records) + s.cache_files()
+        leaks = s.find_leaks(texts, s.secrets_of(emu, issued))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    for leak in leaks:
+        print(f"  LEAK: {leak}", file=sys.stderr)
+    return [(f"secrets searched ({len(issued)} tokens + key + proxy password)", f"{len(texts)} texts, {len(handler.records)} log records"),
+            ("  secrets leaked", len(leaks))]
+
+
+def files() -> List[Tuple[str, Any]]:
+    import test_files as f
+
+    with tempfile.TemporaryDirectory() as folder:
+        figures = f.concurrent_writers(pathlib.Path(folder))
+    return [("CA bundle reads during 10 concurrent writers", figures["reads"]),
+            ("  partial, corrupt or missing", figures["corrupt"] + figures["missing"])]
+
+
+def main() -> int:
+    started = time.monotonic()
+    logging.getLogger().addHandler(logging.NullHandler())  # urllib3's pool warnings under load: not on stderr
+    cache = tempfile.mkdtemp(prefix="reliability-cache-")
+    rows: List[Tuple[str, Any]] = []
+    for section in (faults, load, bad_inputs, secrets, files):
+        reset_state(cache)
+        rows += section()
+    width = max(len(name) for name, _ in rows)
+    value_width = max(len(str(value)) for _, value in rows)
+    rule = "=" * width + "  " + "=" * value_width
+    print(rule)
+    print(f"{'scenario':<{width}}  {'figure':<{value_width}}")
+    print(rule)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value!s:<{value_width}}")
+    print(rule)
+    print(f"({time.monotonic() - started:.0f} s, Python {sys.version.split()[0]}, {os.cpu_count()} cores)")
+    bad = dict(rows)
+    failed = (bad["  outcome not exactly as specified"] or bad["  chunks duplicated"] or bad["  hangs"]
+              or bad["  secrets leaked"] or bad["  partial, corrupt or missing"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,6 +80,7 @@ def server_message(payload: Any, fallback: str) -> str:
 def error_from_response(response: requests.Response, *, oauth: bool = False) -> APIError:
     """Build the exception for an error response, reading (a bounded part of) its body."""
     status = response.status_code
+    _redact_credentials(response)
     try:
         if getattr(response, "_content_consumed", False) or response.raw is None:
             raw = (response.content or b"")[:_MAX_ERROR_BODY]  # already read (stream=False)
@@ -112,6 +113,17 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
             response=response,
         )
     return cls(message, status_code=status, request_id=request_id, response=response)
+
+
+def _redact_credentials(response: requests.Response) -> None:
+    # The exception carries the response, and the response its request: someone
+    # logging ``exc.response.request.headers`` must not print a token or the key.
+    # The request was sent already (and any resend copied it first).
+    for item in [response, *response.history]:
+        request = getattr(item, "request", None)
+        headers = getattr(request, "headers", None)
+        if headers is not None and "Authorization" in headers:
+            headers["Authorization"] = "<redacted>"
 
 
 def translate(exc: BaseException, *, url: str, bundle: Any) -> GigaChatError:

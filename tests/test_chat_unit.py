@@ -252,3 +252,23 @@ def test_environment_key_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
         rsps.post(f"{BASE}/chat/completions", body=stream_body("env"), headers=SSE)
         assert list(chat("hi", max_retries=0)) == ["env"]
         assert oauth.calls[0].request.headers["Authorization"] == f"Basic {KEY}"
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_an_error_carries_no_credential_in_its_request_headers() -> None:
+    responses.post(AUTH, json={"access_token": "t1", "expires_at": 4102444800000})
+    responses.post(AUTH, json={"access_token": "t2", "expires_at": 4102444800000})
+    responses.post(f"{BASE}/chat/completions", json={"status": 401, "message": "Token has expired"}, status=401)
+    with pytest.raises(AuthenticationError) as info:
+        chat("hi", **CFG)
+    response = info.value.response
+    for item in [response, *response.history]:
+        assert item.request.headers["Authorization"] == "<redacted>"
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_oauth_error_carries_no_key_in_its_request_headers() -> None:
+    responses.post(AUTH, json={"code": 6, "message": "bad"}, status=401)
+    with pytest.raises(AuthenticationError) as info:
+        chat("hi", **CFG)
+    assert KEY not in str(info.value.response.request.headers)

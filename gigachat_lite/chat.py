@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import http.client
 import json
 import math
 import socket
@@ -336,14 +338,16 @@ class ChatStream(_ChatResult):
         parser = ChunkParser(self)
         at_eof = False
         try:
+            feed, keep = parser.feed, self._parts.append
             for data in iter_event_data(_read_chunks(response.raw)):
-                text = parser.feed(data)
+                text = feed(data)
                 if text:
-                    self._parts.append(text)
+                    keep(text)
                     yield text
                 if parser.done:
                     break
             else:
+                _check_length(response.raw)
                 at_eof = True
             if not parser.complete:
                 raise StreamError(
@@ -355,14 +359,14 @@ class ChatStream(_ChatResult):
         except APIError as exc:
             exc.request_id = exc.request_id or self.request_id
             raise
-        except ReadTimeoutError as exc:
+        except (ReadTimeoutError, socket.timeout) as exc:  # urllib3's, or the socket's on the direct read
             if self._aborted:
                 return
             raise StreamTimeoutError(
                 f"the stream stalled for longer than the read timeout after {parser.events} events"
                 f" (request id {self.request_id})"
             ) from exc
-        except (_Urllib3Error, OSError) as exc:
+        except (_Urllib3Error, OSError, http.client.HTTPException) as exc:  # IncompleteRead on the direct read
             if self._aborted:
                 return
             raise StreamError(
@@ -373,24 +377,45 @@ class ChatStream(_ChatResult):
             _release(response, reusable=at_eof)
 
 
+def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
+    """``read1`` of the body: http.client's own when urllib3 would only pass the bytes through.
+
+    read1 returns whatever has arrived (up to the size): a stream sent without
+    chunked encoding does not stall waiting for 64 KiB. urllib3's ``read1``
+    costs a few microseconds a call on top of http.client's (error translation,
+    decoder and length bookkeeping), and a chunked stream takes one call per
+    event; with no content encoding to undo, http.client's is called directly
+    and its errors are mapped in :meth:`ChatStream._iterate`.
+    """
+    fp = getattr(raw, "_fp", None)
+    if (
+        isinstance(fp, http.client.HTTPResponse)
+        and getattr(raw, "_decoder", None) is None
+        and not len(getattr(raw, "_decoded_buffer", b""))
+        and raw.headers.get("content-encoding", "identity").lower() == "identity"
+    ):
+        return fp.read1
+    return getattr(raw, "read1", None)  # None before urllib3 2.3
+
+
 def _read_chunks(raw: Any) -> Iterator[bytes]:
-    # read1 returns whatever has arrived (up to the size): a stream sent without
-    # chunked encoding does not stall waiting for 64 KiB. Larger reads than
-    # sseclient-py's default keep the per-event cost down.
-    read = getattr(raw, "read1", None)
+    read = _body_read1(raw)
     if read is None:  # urllib3 < 2.3
-        yield from raw.stream(_READ_SIZE)
-        return
-    while True:
-        data = read(_READ_SIZE)
-        if not data:
-            return
-        yield data
+        return iter(raw.stream(_READ_SIZE))
+    # iter(callable, sentinel) runs in C: no generator frame between the socket and the parser.
+    return iter(functools.partial(read, _READ_SIZE), b"")
+
+
+def _check_length(raw: Any) -> None:
+    """Raise when a ``Content-Length`` body ended early (http.client's read1 just returns b"")."""
+    fp = getattr(raw, "_fp", None)
+    if isinstance(fp, http.client.HTTPResponse) and fp.length:
+        raise http.client.IncompleteRead(b"", fp.length)
 
 
 def _drain(raw: Any) -> bool:
     """After ``[DONE]``: read the end of the body so the connection can be reused."""
-    read = getattr(raw, "read1", None) or raw.read
+    read = _body_read1(raw) or raw.read
     left = _DRAIN_LIMIT
     while left > 0:
         data = read(left)

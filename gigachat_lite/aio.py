@@ -8,7 +8,8 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
   sixth.
 * The thread pushes chunks into a buffer; the loop is woken (one
   ``call_soon_threadsafe``) only when the consumer is actually waiting, so a
-  burst of chunks costs one wake-up, not one each.
+  burst of chunks costs one wake-up, not one each; the consumer takes the
+  whole buffer under one lock and hands the chunks out without locking.
 * ``StopIteration`` never crosses a future (it cannot; ``to_thread(next, gen)``
   would hang): the end is a flag under the same lock as the buffer.
 * ``break`` (then garbage collection), :meth:`AsyncStream.aclose` and task
@@ -131,21 +132,28 @@ class AsyncStream(Generic[T]):
         self._channel: _Channel[T] = _Channel()
         self._thread: Optional[threading.Thread] = None
         self._ended = False
+        # Taken from the channel a whole batch at a time (one lock for everything
+        # buffered), then handed out here without locking.
+        self._ready: Deque[T] = collections.deque()
 
     def __aiter__(self) -> "AsyncStream[T]":
         return self
 
     async def __anext__(self) -> T:
+        ready = self._ready
+        if ready:
+            return ready.popleft()
         channel = self._channel
         if self._thread is None:
             self._begin()
         while True:
             with channel.lock:
                 if channel.items:
-                    item = channel.items.popleft()
-                    if len(channel.items) == _HIGH_WATER - 1:
+                    if len(channel.items) >= _HIGH_WATER:
                         channel.space.notify()
-                    return item
+                    ready = self._ready = channel.items
+                    channel.items = collections.deque()
+                    return ready.popleft()
                 if channel.finished or channel.closed:
                     error, channel.error = channel.error, None
                     break
@@ -154,6 +162,7 @@ class AsyncStream(Generic[T]):
             try:
                 await waiter
             except asyncio.CancelledError:
+                self._ready.clear()
                 channel.shutdown()
                 self._end()
                 raise
@@ -164,6 +173,7 @@ class AsyncStream(Generic[T]):
 
     async def aclose(self) -> None:
         """Stop the stream: the thread stops reading and the connection is closed."""
+        self._ready.clear()
         self._channel.shutdown()
         self._end()
 

@@ -1,0 +1,171 @@
+"""One measurement of one client, in a fresh process: ``worker.py TASK CLIENT [ARGS as JSON]``.
+
+The emulator's ``client_config()`` comes in ``$BENCH_CONFIG``; the result is
+printed as one JSON object on the last line of stdout. Tasks:
+
+* ``throughput``: one warm-up stream, then ``rounds`` streams of ``events``
+  events: client CPU (``time.process_time()``, every thread of this process)
+  and wall time of each.
+* ``ttfc``: seconds from the call to the first chunk, ``count`` times, on a
+  warm connection with a valid token.
+* ``rps``: ``rounds`` x ``count`` sequential non-stream calls, after warm-up.
+* ``calls``: ``count`` sequential non-stream calls from cold (the runner counts
+  the connections the emulator accepted).
+* ``concurrent``: ``count`` streams at once (asyncio tasks, or threads for sync
+  clients) against one stream alone, after one unmeasured concurrent round
+  (connection pools filled, TLS handshakes done); peak RSS above the process
+  warmed up with a single stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from clients import CLIENTS  # noqa: E402
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def _peak_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _timed(run: Callable[[], Any]) -> Dict[str, float]:
+    gc.collect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    run()
+    return {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
+
+
+async def _atimed(run: Callable[[], Any]) -> Dict[str, float]:
+    gc.collect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    await run()
+    return {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
+
+
+def sync_task(client: Any, task: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    if task == "throughput":
+        prompt = "x*%d" % args["events"]
+        client.stream(prompt)
+        return {"rounds": [_timed(lambda: client.stream(prompt)) for _ in range(args["rounds"])]}
+    if task == "ttfc":
+        client.call("hi")
+        client.stream("x*20")
+        return {"seconds": [client.first("x*20") for _ in range(args["count"])]}
+    if task == "rps":
+        for _ in range(3):
+            client.call("hi")
+        rates = []
+        for _ in range(args["rounds"]):
+            start = time.perf_counter()
+            for _ in range(args["count"]):
+                client.call("hi")
+            rates.append(args["count"] / (time.perf_counter() - start))
+        return {"rps": rates}
+    if task == "calls":
+        for _ in range(args["count"]):
+            client.call("hi")
+        return {}
+    if task == "concurrent":
+        prompt = "x*%d" % args["events"]
+        factory = type(client)
+        client.stream(prompt)
+        single = statistics.median(_timed(lambda: client.stream(prompt))["wall"] for _ in range(3))
+        rss = _rss_kib()
+        errors: List[BaseException] = []
+
+        def one() -> None:
+            try:
+                (factory(client.config) if factory.__name__ == "Floor" else client).stream(prompt)
+            except BaseException as exc:  # reported, not hidden
+                errors.append(exc)
+
+        def all_at_once() -> None:
+            threads = [threading.Thread(target=one) for _ in range(args["count"])]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        all_at_once()  # warm-up: the pool fills (and TLS handshakes happen) here, not in the measured round
+        many = _timed(all_at_once)
+        return {"single": single, "many": many["wall"], "many_cpu": many["cpu"], "rss_kib": rss,
+                "peak_kib": _peak_kib(), "errors": [repr(e) for e in errors[:3]], "failed": len(errors)}
+    raise SystemExit("unknown task " + task)
+
+
+async def async_task(client: Any, task: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    if task == "throughput":
+        prompt = "x*%d" % args["events"]
+        await client.astream(prompt)
+        return {"rounds": [await _atimed(lambda: client.astream(prompt)) for _ in range(args["rounds"])]}
+    if task == "ttfc":
+        await client.acall("hi")
+        await client.astream("x*20")
+        return {"seconds": [await client.afirst("x*20") for _ in range(args["count"])]}
+    if task == "rps":
+        for _ in range(3):
+            await client.acall("hi")
+        rates = []
+        for _ in range(args["rounds"]):
+            start = time.perf_counter()
+            for _ in range(args["count"]):
+                await client.acall("hi")
+            rates.append(args["count"] / (time.perf_counter() - start))
+        return {"rps": rates}
+    if task == "calls":
+        for _ in range(args["count"]):
+            await client.acall("hi")
+        return {}
+    if task == "concurrent":
+        prompt = "x*%d" % args["events"]
+        await client.astream(prompt)
+        singles = [(await _atimed(lambda: client.astream(prompt)))["wall"] for _ in range(3)]
+        rss = _rss_kib()
+
+        async def all_at_once() -> List[Any]:
+            return await asyncio.gather(*(client.astream(prompt) for _ in range(args["count"])), return_exceptions=True)
+
+        await all_at_once()  # warm-up: the pool fills (and TLS handshakes happen) here, not in the measured round
+        gc.collect()
+        cpu, wall = time.process_time(), time.perf_counter()
+        results = await all_at_once()
+        many = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
+        errors = [r for r in results if isinstance(r, BaseException)]
+        return {"single": statistics.median(singles), "many": many["wall"], "many_cpu": many["cpu"], "rss_kib": rss,
+                "peak_kib": _peak_kib(), "errors": [repr(e) for e in errors[:3]], "failed": len(errors)}
+    raise SystemExit("unknown task " + task)
+
+
+def main() -> None:
+    task, name = sys.argv[1], sys.argv[2]
+    args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    config = json.loads(os.environ["BENCH_CONFIG"])
+    factory = CLIENTS[name]
+    if factory.is_async:
+        async def run() -> Dict[str, Any]:
+            return await async_task(factory(config), task, args)
+
+        result = asyncio.run(run())
+    else:
+        result = sync_task(factory(config), task, args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -359,6 +359,10 @@ class ChatStream(_ChatResult):
         except APIError as exc:
             exc.request_id = exc.request_id or self.request_id
             raise
+        except UnicodeDecodeError as exc:  # sseclient-py decodes each line as UTF-8
+            raise StreamError(
+                f"the stream carried invalid UTF-8 after {parser.events} events (request id {self.request_id})"
+            ) from exc
         except (ReadTimeoutError, socket.timeout) as exc:  # urllib3's, or the socket's on the direct read
             if self._aborted:
                 return

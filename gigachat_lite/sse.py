@@ -182,15 +182,22 @@ class ChunkParser:
 
 
 def _merge_function_call(target: Any, part: Any) -> None:
-    # GigaChat sends the whole call in one delta with ``arguments`` as an object;
-    # a JSON string (as OpenAI-style servers send) is decoded when it parses.
+    # GigaChat sends the whole call in one delta with ``arguments`` as an object.
+    # OpenAI-style servers send ``arguments`` as JSON text in fragments: join the
+    # fragments and decode once they parse.
     if not isinstance(part, dict):
         return
     call = dict(target.function_call or {})
-    call.update({k: v for k, v in part.items() if v is not None})
-    if isinstance(call.get("arguments"), str):
-        try:
-            call["arguments"] = json.loads(call["arguments"])
-        except ValueError:
-            pass
+    for key, value in part.items():
+        if value is None:
+            continue
+        if key == "arguments" and isinstance(value, str):
+            text = target.__dict__.get("_arguments_text", "") + value
+            target._arguments_text = text
+            try:
+                call["arguments"] = json.loads(text)
+            except ValueError:
+                call["arguments"] = text
+        else:
+            call[key] = value
     target.function_call = call

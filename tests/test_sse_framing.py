@@ -174,3 +174,14 @@ def test_function_call_in_a_delta_is_recorded() -> None:
     chunks, stream = consume([render([item])])
     assert chunks == [] and stream.finish_reason == "function_call"
     assert stream.function_call == call and stream.functions_state_id == "fs-1"
+
+
+def test_function_call_arguments_sent_as_json_fragments_are_joined() -> None:
+    def piece(fc: dict, finish: object = None) -> dict:
+        return {"choices": [{"delta": {"function_call": fc}, "index": 0, "finish_reason": finish}]}
+
+    events = [piece({"name": "weather", "arguments": '{"city": "Мос'}), piece({"arguments": 'ква", "days": 2}'}),
+              piece({}, "function_call")]
+    chunks, stream = consume([render(events)])
+    assert chunks == [] and stream.finish_reason == "function_call"
+    assert stream.function_call == {"name": "weather", "arguments": {"city": "Москва", "days": 2}}

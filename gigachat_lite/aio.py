@@ -24,6 +24,7 @@ import asyncio
 import collections
 import contextvars
 import functools
+import queue
 import threading
 from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, TypeVar
 
@@ -39,6 +40,47 @@ __all__ = [
 T = TypeVar("T")
 
 _HIGH_WATER = 1024  # items buffered before the reading thread waits for the consumer
+
+
+class _Launcher:
+    """Starts stream threads off the event loop.
+
+    ``Thread.start()`` waits until the new thread runs. With hundreds of threads
+    competing for the GIL that wait is milliseconds, and 200 streams started in
+    one loop iteration froze the loop for ~0.6 s. The loop only queues the
+    thread; this launcher starts it, and exits after a short idle spell so no
+    thread outlives the work.
+    """
+
+    idle_exit = 0.5
+
+    def __init__(self) -> None:
+        self._queue: "queue.SimpleQueue[threading.Thread]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def start(self, thread: threading.Thread) -> None:
+        self._queue.put(thread)
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="gigachat_lite-launcher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                thread = self._queue.get(timeout=self.idle_exit)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():  # checked under the lock start() takes after put()
+                        self._running = False
+                        return
+                continue
+            thread.start()
+
+
+_LAUNCHER = _Launcher()
 
 
 def _wake(future: "asyncio.Future[None]") -> None:
@@ -210,7 +252,7 @@ class AsyncStream(Generic[T]):
         self._thread = threading.Thread(
             target=context.run, args=(self._channel.produce, self._start), name="gigachat_lite-stream", daemon=True
         )
-        self._thread.start()
+        _LAUNCHER.start(self._thread)
 
     def _end(self) -> None:
         if not self._ended:

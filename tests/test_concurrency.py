@@ -151,10 +151,11 @@ def test_64_threads_x_20_calls_with_short_tokens(emu: Emulator) -> None:
 def test_200_concurrent_async_streams_complete_and_the_loop_stays_free(emu: Emulator) -> None:
     figures = run_async_load(emu)
     assert figures["completed"] == 200 and figures["errors"] == 0, figures
-    # A hang guard, not a speed target: the emulator shares this process (and its GIL),
-    # and 200 threads start at once on 2 cores; the measured figure (~0.5-1 s) is printed
-    # by scripts/reliability.py. A stream read on the loop would hold it for whole streams.
-    assert figures["max_lag"] < 5.0, figures
+    # A generous guard, not a speed target (scripts/reliability.py prints the figure,
+    # ~10-20 ms here with the emulator sharing this process and its GIL). Starting 200
+    # threads on the loop itself held it for ~0.6 s; a read on the loop would hold it
+    # for whole streams.
+    assert figures["max_lag"] < 0.3, figures
 
 
 def test_cancelling_100_streams_returns_threads_and_sockets(emu: Emulator) -> None:

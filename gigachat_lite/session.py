@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import json as _json
 import logging
+import os
 import random
 import threading
 import warnings
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
+from urllib.parse import urlsplit
+
 import requests
 from requests.adapters import HTTPAdapter
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning, MaxRetryError
 from urllib3.util.retry import Retry
 
@@ -34,6 +39,10 @@ __all__ = ["Session", "shared_session"]
 log = logging.getLogger("gigachat_lite")
 
 RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+# What urllib's getproxies()/proxy_bypass() read for http(s) URLs (CGI's REQUEST_METHOD disables HTTP_PROXY).
+_PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
+) + ("REQUEST_METHOD",)
 
 
 def encode_body(body: Any) -> bytes:
@@ -149,6 +158,7 @@ class Session(requests.Session):
             margin=config.refresh_margin,
         )
         self._default_timeout = (config.connect_timeout, config.read_timeout)
+        self._proxy_cache: Dict[Any, Dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"<gigachat_lite.Session base_url={self.config.base_url!r} scope={self.config.scope!r}>"
@@ -161,18 +171,40 @@ class Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        per_request_proxies = bool(proxies)  # before requests fills the dict from the environment
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None:
-            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
-            # (psf/requests#3829); the bundle we mounted must win unless the caller
-            # passes verify= on this very request.
-            settings["verify"] = self.verify
+        """requests' merge, with two overrides and a cache (see the comments)."""
+        proxies = dict(proxies or {})
+        per_request_proxies = bool(proxies)
+        if self.trust_env:
+            for scheme, proxy in self._environ_proxies(url, proxies.get("no_proxy")).items():
+                proxies.setdefault(scheme, proxy)
+            if verify is True:  # an explicit per-request verify=True keeps requests' meaning
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
         if self.config.proxy and not per_request_proxies:
-            # Likewise requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
+            # requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
             # (psf/requests#2018): the proxy= argument must beat the environment.
-            settings["proxies"] = dict(self.proxies)
-        return settings
+            proxies = dict(self.proxies)
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
+            # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
+            "verify": self.verify if verify is None else verify,
+            "cert": merge_setting(cert, self.cert),
+        }
+
+    def _environ_proxies(self, url: Any, no_proxy: Any) -> Dict[str, str]:
+        # requests walks the whole environment for proxies on every request
+        # (urllib's getproxies()): a quarter of a small call's time. The answer
+        # depends only on the origin and a few variables, so cache it on those.
+        parts = urlsplit(url if isinstance(url, str) else url.decode())
+        key = (parts.scheme, parts.netloc, no_proxy, tuple(os.environ.get(name) for name in _PROXY_VARIABLES))
+        found = self._proxy_cache.get(key)
+        if found is None:
+            found = get_environ_proxies(url, no_proxy=no_proxy)
+            if len(self._proxy_cache) > 64:
+                self._proxy_cache.clear()
+            self._proxy_cache[key] = found
+        return found
 
     # -- auth ------------------------------------------------------------------------
 

@@ -1,0 +1,49 @@
+"""Session.merge_environment_settings: our overrides of requests, and its proxy cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from gigachat_lite import Session
+
+URL = "https://gigachat.test/api/v1/chat/completions"
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> Session:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    return Session(api_key="k")
+
+
+def test_mounted_bundle_beats_requests_ca_bundle(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert session.merge_environment_settings(URL, {}, None, None, None)["verify"] == session.verify
+    explicit = session.merge_environment_settings(URL, {}, None, True, None)["verify"]
+    assert explicit == "/etc/ssl/certs/ca-certificates.crt"  # verify=True per request keeps requests' meaning
+    assert session.merge_environment_settings(URL, {}, None, False, None)["verify"] is False
+
+
+def test_environment_proxy_changes_are_seen_despite_the_cache(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert session.merge_environment_settings(URL, {}, None, None, None)["proxies"] == {}
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert session.merge_environment_settings(URL, {}, None, None, None)["proxies"]["https"] == "http://127.0.0.1:3128"
+    monkeypatch.setenv("NO_PROXY", "gigachat.test")
+    assert "https" not in session.merge_environment_settings(URL, {}, None, None, None)["proxies"]
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert session.merge_environment_settings(URL, {}, None, None, None)["proxies"] == {}
+
+
+def test_proxy_argument_beats_environment_and_per_request_beats_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1111")
+    with Session(api_key="k", proxy="http://127.0.0.1:2222") as s:
+        assert s.merge_environment_settings(URL, {}, None, None, None)["proxies"]["https"] == "http://127.0.0.1:2222"
+        given = {"https": "http://127.0.0.1:3333"}
+        assert s.merge_environment_settings(URL, given, None, None, None)["proxies"]["https"] == "http://127.0.0.1:3333"
+
+
+def test_trust_env_false_reads_no_proxy_variables(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    session.trust_env = False
+    assert session.merge_environment_settings(URL, {}, None, None, None)["proxies"] == {}

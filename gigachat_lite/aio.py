@@ -40,6 +40,7 @@ __all__ = [
 T = TypeVar("T")
 
 _HIGH_WATER = 1024  # items buffered before the reading thread waits for the consumer
+_BATCH_WAIT = 0.001  # seconds a flowing stream's chunks may gather before the consumer looks again
 
 
 class _Launcher:
@@ -173,6 +174,7 @@ class AsyncStream(Generic[T]):
         self._on_end = on_end
         self._channel: _Channel[T] = _Channel()
         self._thread: Optional[threading.Thread] = None
+        self._flowing = False  # the last look found chunks: let the next ones gather
         self._ended = False
         # Taken from the channel a whole batch at a time (one lock for everything
         # buffered), then handed out here without locking.
@@ -195,14 +197,27 @@ class AsyncStream(Generic[T]):
                         channel.space.notify()
                     ready = self._ready = channel.items
                     channel.items = collections.deque()
+                    self._flowing = True
                     return ready.popleft()
                 if channel.finished or channel.closed:
                     error, channel.error = channel.error, None
                     break
                 assert channel.loop is not None
-                waiter = channel.waiter = channel.loop.create_future()
+                if self._flowing:
+                    waiter = None
+                else:
+                    waiter = channel.waiter = channel.loop.create_future()
             try:
+                if waiter is None:
+                    # Chunks were just flowing: let them gather for a moment rather than
+                    # have the thread wake the loop once per chunk (a self-pipe write and
+                    # two GIL hand-offs each). A chunk waits _BATCH_WAIT at most; a
+                    # stream that has paused is woken at once, as below.
+                    self._flowing = False
+                    await asyncio.sleep(_BATCH_WAIT)
+                    continue
                 await waiter
+                self._flowing = True
             except asyncio.CancelledError:
                 self._ready.clear()
                 channel.shutdown()

@@ -216,3 +216,28 @@ def test_run_helper_runs_off_the_loop() -> None:
         return await aio.run(lambda: threading.get_ident() != loop_thread)
 
     assert asyncio.run(main())
+
+
+def test_a_flowing_stream_wakes_the_loop_in_batches_not_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gigachat_lite import aio as aio_module
+
+    wakes: List[int] = []
+    original = aio_module._wake
+
+    def counting(future):  # type: ignore[no-untyped-def]
+        wakes.append(1)
+        original(future)
+
+    monkeypatch.setattr(aio_module, "_wake", counting)
+
+    def trickle() -> Iterator[int]:
+        for i in range(2000):
+            time.sleep(0.0001)  # a chunk every ~0.1-0.2 ms, like a fast stream over loopback
+            yield i
+
+    async def main() -> List[int]:
+        return [x async for x in AsyncStream(trickle)]
+
+    assert asyncio.run(main()) == list(range(2000))
+    # One wake per chunk would be ~2000; gathered for up to 1 ms, a few hundred at most.
+    assert len(wakes) < 700, len(wakes)

@@ -7,9 +7,15 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
   cores), and one long stream per worker would queue every stream after the
   sixth.
 * The thread pushes chunks into a buffer; the loop is woken (one
-  ``call_soon_threadsafe``) only when the consumer is actually waiting, so a
-  burst of chunks costs one wake-up, not one each; the consumer takes the
-  whole buffer under one lock and hands the chunks out without locking.
+  ``call_soon_threadsafe``) only when the consumer is actually waiting; the
+  consumer takes the whole buffer under one lock and hands the chunks out
+  without locking. While chunks are flowing the consumer does not wait on the
+  thread at all: it lets them gather for up to 1 ms on a loop timer and takes
+  them together, so a fast stream costs a wake-up per batch, not per chunk
+  (client CPU per event 2.7x -> 1.2x the http.client floor). A stream that
+  pauses is woken at once, and the first chunk is never held back.
+* New threads are started by a launcher thread, not on the loop (see
+  :class:`_Launcher`).
 * ``StopIteration`` never crosses a future (it cannot; ``to_thread(next, gen)``
   would hang): the end is a flag under the same lock as the buffer.
 * ``break`` (then garbage collection), :meth:`AsyncStream.aclose` and task

@@ -4,7 +4,7 @@ Prints one JSON line (``client_config()``, ``env()``) once listening, then
 answers one line per command read from stdin:
 
     delay <seconds>   seconds between stream events (0 for the CPU runs)
-    reset             zero the accepted-connection counter (accepted sockets get TCP_NODELAY)
+    reset             zero the accepted-connection counter (the emulator sets TCP_NODELAY itself)
     conns             print how many TCP connections were accepted since reset
     quit              stop
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import threading
 from typing import Any, Dict
@@ -33,10 +32,6 @@ def _counting(self: Any, request: Any, client_address: Any) -> None:
     global ACCEPTED
     with _LOCK:
         ACCEPTED += 1
-    # Like any production front end (nginx's tcp_nodelay is on by default): the
-    # emulator writes headers and body separately, and Nagle's algorithm against
-    # the client's delayed ACK would add 40 ms to every small reply.
-    request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     _original(self, request, client_address)
 
 

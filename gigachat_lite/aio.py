@@ -32,7 +32,7 @@ import contextvars
 import functools
 import queue
 import threading
-from typing import Any, Callable, Deque, Dict, Generic, Iterable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Deque, Dict, Generic, Iterable, List, Optional, TypeVar
 
 from . import endpoints
 from .chat import Messages, prepare_chat, send_chat

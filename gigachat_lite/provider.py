@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import requests

@@ -16,7 +16,7 @@ import random
 import threading
 import warnings
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from urllib.parse import urlsplit
 
@@ -28,10 +28,10 @@ from urllib3.exceptions import InsecureRequestWarning, MaxRetryError
 from urllib3.util.retry import Retry
 
 from . import __version__
-from .auth import TOKENS, Token, TokenAuth, oauth_request, parse_token_reply
+from .auth import Token, TokenAuth, oauth_request, parse_token_reply
 from .certs import default_bundle
 from .config import CertArg, Config, Timeout
-from .errors import AuthenticationError, GigaChatError, StreamError
+from .errors import AuthenticationError, GigaChatError
 from .failures import error_from_response, parse_retry_after, translate
 
 __all__ = ["Session", "shared_session"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 import pytest
@@ -26,7 +25,7 @@ from gigachat_lite import (
     chat,
 )
 
-from conftest import AUTH, BASE, KEY, cassette_body, fixture_json, fixture_text, load_cassette
+from conftest import AUTH, BASE, KEY, cassette_body, fixture_text, load_cassette
 
 CFG = dict(api_key=KEY, base_url=BASE, auth_url=AUTH, max_retries=0)
 SSE = {"Content-Type": "text/event-stream"}

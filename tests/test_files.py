@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Dict, Set
+from typing import Dict
 
 import pytest
 

@@ -16,7 +16,6 @@ import pytest
 
 pytest.importorskip("trustme")
 
-import gigachat_lite
 from gigachat_lite import AuthenticationError, Session, TLSError, chat
 from gigachat_lite.emulator import Emulator, Fault
 

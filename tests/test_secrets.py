@@ -17,11 +17,11 @@ import logging
 import os
 import pathlib
 import traceback
-from typing import Any, Iterator, List, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 
-from gigachat_lite import GigaChat, Session, aio, chat, config as config_module
+from gigachat_lite import GigaChat, Session, aio, config as config_module
 from gigachat_lite.emulator import Emulator, Fault
 
 import test_bad_input

@@ -13,7 +13,7 @@ import json
 from typing import Iterable, List, Optional, Tuple, Type
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sseclient import SSEClient
 

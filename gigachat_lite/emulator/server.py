@@ -12,7 +12,6 @@ import struct
 import threading
 import time
 import uuid
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, List, Optional, Set, Tuple
 from urllib.parse import urlsplit
@@ -68,6 +67,13 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection in a tracked daemon thread."""
+        # The handler writes headers and body separately; with Nagle's algorithm
+        # against the client's delayed ACK every small reply would wait 40 ms.
+        # Real front ends (nginx's tcp_nodelay is on by default) do not.
+        try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         worker = threading.Thread(
             target=self._serve, args=(request, client_address), name="gigachat-emulator", daemon=True
         )

@@ -7,7 +7,7 @@ import http.client
 import json
 import math
 import socket
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import requests
 from urllib3.exceptions import HTTPError as _Urllib3Error
@@ -26,7 +26,7 @@ _READ_SIZE = 65536
 _DRAIN_LIMIT = 65536
 
 
-Problem = Optional[tuple]  # (exception class, text) or None
+Problem = Optional[Tuple[type, str]]  # (exception class, text) or None
 
 
 def _is_number(value: Any) -> bool:
@@ -239,8 +239,8 @@ class ChatReply(_ChatResult):
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise StreamError(f"the reply has no choices (request id {request_id})")
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-        self.message: Dict[str, Any] = message
+        message: Dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
+        self.message = message
         self.content: str = message.get("content") or ""
         self.finish_reason = choice.get("finish_reason")
         self.usage = payload.get("usage")
@@ -282,7 +282,7 @@ class ChatStream(_ChatResult):
         super().__init__(response.headers.get("x-request-id"))
         self._response = response
         self._parts: List[str] = []
-        self._chunks = self._iterate()
+        self._chunks: Generator[str, None, None] = self._iterate()
 
     @property
     def text(self) -> str:
@@ -333,7 +333,7 @@ class ChatStream(_ChatResult):
     def __repr__(self) -> str:
         return f"<ChatStream finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
 
-    def _iterate(self) -> Iterator[str]:
+    def _iterate(self) -> Generator[str, None, None]:
         response = self._response
         parser = ChunkParser(self)
         at_eof = False

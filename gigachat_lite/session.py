@@ -184,12 +184,12 @@ class Session(requests.Session):
             # (psf/requests#2018): the proxy= argument must beat the environment.
             proxies = dict(self.proxies)
         return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
+            "proxies": merge_setting(proxies, self.proxies),  # type: ignore[no-untyped-call]
+            "stream": merge_setting(stream, self.stream),  # type: ignore[no-untyped-call]
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
             # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
             "verify": self.verify if verify is None else verify,
-            "cert": merge_setting(cert, self.cert),
+            "cert": merge_setting(cert, self.cert),  # type: ignore[no-untyped-call]
         }
 
     def _environ_proxies(self, url: Any, no_proxy: Any) -> Dict[str, str]:

@@ -103,7 +103,8 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
     if refused:
         return refused
     if extras.handles(sub):
-        return extras.route(state, method, sub, headers, body)
+        routed: Reply = extras.route(state, method, sub, headers, body)
+        return routed
     if sub == "/models":
         return Reply(200, replies.models_body(state.model_list()))
     if sub.startswith("/models/"):

@@ -52,7 +52,7 @@ def make_tls(
         context.load_cert_chain(certfile, keyfile)
         return TLSMaterial(context, ca_bundle, None)
     try:
-        import trustme
+        import trustme  # type: ignore[import-not-found,unused-ignore]  # optional: the emulator extra
     except ImportError:
         raise RuntimeError(
             "Emulator(tls=True) needs the 'trustme' package to make a throwaway CA: "

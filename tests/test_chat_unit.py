@@ -277,3 +277,22 @@ def test_oauth_error_carries_no_key_in_its_request_headers() -> None:
     with pytest.raises(AuthenticationError) as info:
         chat("hi", **CFG)
     assert KEY not in str(info.value.response.request.headers)
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_with_a_key_too_an_expired_user_token_hands_over_to_oauth() -> None:
+    seen = []
+
+    def api(request):  # type: ignore[no-untyped-def]
+        seen.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer user-token":
+            return 401, {}, json.dumps({"status": 401, "message": "Token has expired"})
+        return 200, {"Content-Type": "text/event-stream"}, stream_body("ok")
+
+    oauth = oauth_ok(responses.mock, token="from-key")
+    responses.add_callback(responses.POST, f"{BASE}/chat/completions", callback=api)
+    with Session(access_token="user-token", **CFG) as s:
+        assert list(s.chat("hi")) == ["ok"]
+        assert list(s.chat("again")) == ["ok"]
+    assert seen == ["Bearer user-token", "Bearer from-key", "Bearer from-key"]
+    assert len(oauth.calls) == 1

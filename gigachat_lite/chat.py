@@ -355,7 +355,10 @@ class ChatStream(_ChatResult):
                     f" (request id {self.request_id})"
                 )
             if not at_eof:
-                at_eof = _drain(response.raw)
+                try:
+                    at_eof = _drain(response.raw)
+                except Exception:  # the reply is complete; only the connection's reuse is lost
+                    at_eof = False
         except APIError as exc:
             exc.request_id = exc.request_id or self.request_id
             raise

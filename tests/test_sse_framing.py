@@ -185,3 +185,10 @@ def test_function_call_arguments_sent_as_json_fragments_are_joined() -> None:
     chunks, stream = consume([render(events)])
     assert chunks == [] and stream.finish_reason == "function_call"
     assert stream.function_call == {"name": "weather", "arguments": {"city": "Москва", "days": 2}}
+
+
+def test_a_failure_after_done_loses_only_the_connection_not_the_reply() -> None:
+    stream = stream_of([render(EVENTS)], error=ReadTimeoutError(None, "/", "Read timed out."))
+    assert list(stream) == ["Привет", ", мир — ✓ 🙂"]  # no StreamTimeoutError: [DONE] had arrived
+    assert stream.finish_reason == "stop"
+    assert stream._response.closed and not stream._response.raw.released

@@ -14,24 +14,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, List
 
-__version__ = "0.1.0"
-
-from .chat import ChatReply, ChatStream, chat
+from .api import chat, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
 from .config import Config
-from .endpoints import (
-    Embeddings,
-    TokenCount,
-    balance,
-    delete_file,
-    embeddings,
-    file,
-    file_content,
-    files,
-    model,
-    models,
-    tokens_count,
-    upload_file,
-)
 from .errors import (
     APIConnectionError,
     APIError,
@@ -39,6 +23,7 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     GigaChatError,
+    InvalidResponseError,
     MissingAuthError,
     NotFoundError,
     PaymentRequiredError,
@@ -50,10 +35,13 @@ from .errors import (
     TLSError,
     TransportError,
 )
-from .session import Session
+from .results import ChatReply, Embeddings, TokenCount
+from .session import Session, reset
+from .stream import ChatStream
+from .version import __version__
 
 if TYPE_CHECKING:
-    from .aio import AsyncStream
+    from .bridge import AsyncStream
     from .provider import GigaChat
 
 __all__ = [
@@ -73,6 +61,7 @@ __all__ = [
     "TokenCount",
     "Session",
     "Config",
+    "reset",
     "ChatStream",
     "ChatReply",
     "AsyncStream",
@@ -89,6 +78,7 @@ __all__ = [
     "ServerError",
     "StreamError",
     "StreamTimeoutError",
+    "InvalidResponseError",
     "TransportError",
     "APIConnectionError",
     "APITimeoutError",
@@ -98,7 +88,7 @@ __all__ = [
 # A library logs; the application decides where it goes.
 logging.getLogger("gigachat_lite").addHandler(logging.NullHandler())
 
-_LAZY = {"GigaChat": "provider", "AsyncStream": "aio"}
+_LAZY = {"GigaChat": "provider", "AsyncStream": "bridge"}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,14 +16,22 @@ Nothing here logs or formats a key or a token.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Hashable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Optional
 
 import requests
 from requests.auth import AuthBase
 
-__all__ = ["Token", "TokenCache", "TokenAuth", "TOKENS", "oauth_request", "parse_token_reply"]
+from .errors import AuthenticationError, error_from_response, translate
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["Token", "TokenCache", "TokenAuth", "TOKENS", "fetch_token", "oauth_request", "parse_token_reply"]
+
+log = logging.getLogger("gigachat_lite")
 
 
 class Token:
@@ -149,6 +157,24 @@ def oauth_request(session: requests.Session, url: str, api_key: str, scope: str,
         auth=_no_auth,
         timeout=timeout,
     )
+
+
+def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> Token:
+    """Get a new access token for ``config``'s key over ``session``; raise ours on any failure."""
+    assert config.api_key is not None
+    log.debug("requesting an access token from %s (scope %s)", config.auth_url, config.scope)
+    try:
+        response = oauth_request(session, config.auth_url, config.api_key, config.scope, timeout)
+    except requests.RequestException as exc:
+        raise translate(exc, url=config.auth_url, bundle=session.verify) from exc
+    if response.status_code >= 400:
+        raise error_from_response(response, oauth=True)
+    try:
+        token = parse_token_reply(response.json())
+    except ValueError as exc:
+        raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {exc}", status_code=response.status_code) from None
+    log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
+    return token
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:

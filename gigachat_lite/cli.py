@@ -37,7 +37,7 @@ import signal
 import sys
 from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, TextIO
 
-from . import __version__
+from .version import __version__
 from .errors import (
     APIError,
     AuthenticationError,
@@ -436,7 +436,7 @@ def _valid_text(text: str) -> str:
 
 
 def _prepare(messages: List[Dict[str, Any]], model: str, stream: bool, params: Mapping[str, Any]) -> Dict[str, Any]:
-    from .chat import prepare_chat
+    from .payloads import prepare_chat
 
     try:
         return prepare_chat(messages, model=model, stream=stream, update_interval=None, params=params)
@@ -446,10 +446,10 @@ def _prepare(messages: List[Dict[str, Any]], model: str, stream: bool, params: M
 
 def _send(session: Any, body: Dict[str, Any], out: Output) -> Any:
     """Send a prepared chat and print it as it arrives; return the ChatStream or ChatReply."""
-    from .chat import ChatStream, send_chat
+    from .stream import ChatStream
 
     try:
-        reply = send_chat(session, body)
+        reply = session.send_chat(body)
     except NotFoundError as exc:
         exc.args = (f"{exc} (model {body.get('model')!r}; `{PROG} models` lists the available ones)",)
         raise
@@ -642,7 +642,7 @@ def _bypass_proxy_for_loopback() -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .chat import chat
+    from .api import chat
     from .emulator import Emulator
 
     prompt = " ".join(args.prompt).strip() or DEMO_PROMPT

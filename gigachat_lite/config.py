@@ -1,5 +1,8 @@
-"""One frozen settings object: argument > ``GIGACHAT_*`` environment variable > default.
+"""The client's settings, each declared once: argument > ``GIGACHAT_*`` environment variable > default.
 
+:class:`Config` declares every field in its class body (type, environment
+variables, check); :class:`Options` is the same fields as the typed keywords
+every entry point takes (``chat(api_key=...)``, ``Session(timeout=...)``).
 Every value is checked here, before any request, and a bad one is a
 :class:`ValueError` (or :class:`TypeError`) that names the setting: never its
 value when the value is a secret.
@@ -9,12 +12,15 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, TypedDict, Union
 from urllib.parse import urlsplit
 
 from .errors import MissingAuthError
 
-__all__ = ["Config", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES"]
+if TYPE_CHECKING:  # typing_extensions ships with mypy; at run time the annotations stay strings
+    from typing_extensions import Unpack
+
+__all__ = ["Config", "Options", "ConnectionOptions", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES"]
 
 DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
 DEFAULT_AUTH_URL = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
@@ -24,6 +30,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_MARGIN = 60.0
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
+API_VERSIONS = ("v1", "v2")
 
 Timeout = Union[float, Tuple[float, float]]
 CertArg = Union[str, Tuple[str, str]]
@@ -33,11 +40,44 @@ _FALSE = {"0", "false", "no", "off"}
 _PROXY_SCHEMES = {"http", "https", "socks4", "socks4a", "socks5", "socks5h"}
 
 
-_FIELDS = (
-    "api_key", "access_token", "scope", "base_url", "auth_url", "model", "ca_bundle",
-    "verify", "cert", "proxy", "timeout", "max_retries", "refresh_margin",
-)
-_SECRET_FIELDS = ("api_key", "access_token")
+class ConnectionOptions(TypedDict, total=False):
+    """The configuration keywords besides ``model`` (see :class:`Config` for each one's variable)."""
+
+    api_key: Optional[str]
+    access_token: Optional[str]
+    scope: Optional[str]
+    base_url: Optional[str]
+    auth_url: Optional[str]
+    ca_bundle: Optional[str]
+    verify: Optional[bool]
+    cert: Optional[CertArg]
+    proxy: Optional[str]
+    timeout: Optional[Timeout]
+    max_retries: Optional[int]
+    refresh_margin: Optional[float]
+    api_version: Optional[str]
+
+
+class Options(ConnectionOptions, total=False):
+    """Every configuration keyword: :class:`ConnectionOptions` and the default ``model``."""
+
+    model: Optional[str]
+
+
+class _Field:
+    """How one setting resolves: its environment variables, then its check (which applies the default)."""
+
+    __slots__ = ("env", "check", "secret")
+
+    def __init__(self, *env: str, check: Callable[[Any, str], Any], secret: bool = False) -> None:
+        self.env = env
+        self.check = check
+        self.secret = secret
+
+
+def _field(*env: str, check: Callable[[Any, str], Any], secret: bool = False) -> Any:
+    # Typed Any so that ``api_key: Optional[str] = _field(...)`` declares the attribute's type.
+    return _Field(*env, check=check, secret=secret)
 
 
 class Config:
@@ -49,85 +89,55 @@ class Config:
     ``inspect``, which would add milliseconds to ``import gigachat_lite``.)
     """
 
-    __slots__ = _FIELDS
-    api_key: Optional[str]
-    access_token: Optional[str]
-    scope: str
-    base_url: str
-    auth_url: str
-    model: str
-    ca_bundle: Optional[str]
-    verify: bool
-    cert: Optional[CertArg]
-    proxy: Optional[str]
-    timeout: Timeout
-    max_retries: int
-    refresh_margin: float
+    # Each field, once: its type, the variables it falls back to, its check and default.
+    api_key: Optional[str] = _field("GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY", check=lambda v, n: _key(v), secret=True)
+    access_token: Optional[str] = _field("GIGACHAT_ACCESS_TOKEN", check=lambda v, n: _secret(v, n), secret=True)
+    scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: _choice(v or DEFAULT_SCOPE, n, SCOPES))
+    base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: _url(v or DEFAULT_BASE_URL, n))
+    auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: _url(v or DEFAULT_AUTH_URL, n))
+    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: _model(v or DEFAULT_MODEL))
+    ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: _path(v, n))
+    verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: _bool(v, n, default=True))
+    cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: _cert(v))  # + GIGACHAT_KEY_FILE
+    proxy: Optional[str] = _field(check=lambda v, n: _proxy(v))  # requests reads HTTPS_PROXY itself
+    timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: _timeout(v))
+    max_retries: int = _field("GIGACHAT_MAX_RETRIES", check=lambda v, n: _count(v, n, DEFAULT_MAX_RETRIES))
+    refresh_margin: float = _field(check=lambda v, n: _seconds(v, n, DEFAULT_REFRESH_MARGIN, allow_zero=True))
+    api_version: str = _field("GIGACHAT_API_VERSION", check=lambda v, n: _choice(v or "v1", n, API_VERSIONS))
 
-    def __init__(
-        self,
-        *,
-        api_key: Optional[str] = None,
-        access_token: Optional[str] = None,
-        scope: str = DEFAULT_SCOPE,
-        base_url: str = DEFAULT_BASE_URL,
-        auth_url: str = DEFAULT_AUTH_URL,
-        model: str = DEFAULT_MODEL,
-        ca_bundle: Optional[str] = None,
-        verify: bool = True,
-        cert: Optional[CertArg] = None,
-        proxy: Optional[str] = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
-    ) -> None:
-        values = locals()
-        for name in _FIELDS:
-            object.__setattr__(self, name, values[name])
+    def __init__(self, **values: "Unpack[Options]") -> None:
+        given: Dict[str, Any] = dict(values)
+        unknown = set(given) - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown setting {sorted(unknown)[0]!r}")
+        for name, field in _FIELDS.items():
+            object.__setattr__(self, name, given[name] if name in given else field.check(None, name))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Config is immutable; build another with Config.resolve()")
 
-    def _key(self) -> Tuple[Any, ...]:
+    def _values(self) -> Tuple[Any, ...]:
         return tuple(getattr(self, name) for name in _FIELDS)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Config) and self._key() == other._key()
+        return isinstance(other, Config) and self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._values())
 
     def __repr__(self) -> str:
         def show(name: str) -> str:
             value = getattr(self, name)
-            if name in _SECRET_FIELDS:
+            if _FIELDS[name].secret:
                 return f"{name}={'***' if value else None}"
             if name == "proxy" and value:
                 return f"proxy={_hide_password(value)!r}"  # http://user:password@host: the password is a secret
             return f"{name}={value!r}"
 
-        shown = ", ".join(show(name) for name in _FIELDS)
-        return f"Config({shown})"
+        return f"Config({', '.join(show(name) for name in _FIELDS)})"
 
     @classmethod
-    def resolve(
-        cls,
-        *,
-        api_key: Optional[str] = None,
-        access_token: Optional[str] = None,
-        scope: Optional[str] = None,
-        base_url: Optional[str] = None,
-        auth_url: Optional[str] = None,
-        model: Optional[str] = None,
-        ca_bundle: Optional[str] = None,
-        verify: Optional[bool] = None,
-        cert: Optional[CertArg] = None,
-        proxy: Optional[str] = None,
-        timeout: Optional[Timeout] = None,
-        max_retries: Optional[int] = None,
-        refresh_margin: Optional[float] = None,
-        env: Optional[Mapping[str, str]] = None,
-    ) -> "Config":
+    def resolve(cls, *, env: Optional[Mapping[str, str]] = None, **options: "Unpack[Options]") -> "Config":
         """Merge arguments, environment and defaults, and validate the result.
 
         Raises:
@@ -135,49 +145,24 @@ class Config:
             ValueError, TypeError: a setting is malformed; the message names it.
         """
         env = os.environ if env is None else env
-
-        def pick(value: Any, *names: str) -> Any:
-            if value is not None:
-                return value
-            for name in names:
-                if env.get(name):
-                    return env[name]
-            return None
-
-        key = _secret(pick(api_key, "GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY"), "api_key")
-        if key is not None and key[:6].lower() == "basic ":
-            key = key[6:].strip()  # users paste the whole header value from the Sber console
-        token = _secret(pick(access_token, "GIGACHAT_ACCESS_TOKEN"), "access_token")
-        if key is None and token is None:
-            raise MissingAuthError(
-                "no GigaChat credentials: pass api_key= (or set GIGACHAT_CREDENTIALS), "
-                "or pass access_token= (or set GIGACHAT_ACCESS_TOKEN)"
-            )
-
-        scope_v = pick(scope, "GIGACHAT_SCOPE") or DEFAULT_SCOPE
-        if not isinstance(scope_v, str) or scope_v not in SCOPES:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope_v!r}")
-
-        cert_v: Optional[CertArg] = cert
-        if cert_v is None and env.get("GIGACHAT_CERT_FILE"):
-            key_file = env.get("GIGACHAT_KEY_FILE")
-            cert_v = (env["GIGACHAT_CERT_FILE"], key_file) if key_file else env["GIGACHAT_CERT_FILE"]
-
-        return cls(
-            api_key=key,
-            access_token=token,
-            scope=scope_v,
-            base_url=_url(pick(base_url, "GIGACHAT_BASE_URL") or DEFAULT_BASE_URL, "base_url"),
-            auth_url=_url(pick(auth_url, "GIGACHAT_AUTH_URL") or DEFAULT_AUTH_URL, "auth_url"),
-            model=_model(pick(model, "GIGACHAT_MODEL") or DEFAULT_MODEL),
-            ca_bundle=_path(pick(ca_bundle, "GIGACHAT_CA_BUNDLE_FILE"), "ca_bundle"),
-            verify=_bool(pick(verify, "GIGACHAT_VERIFY_SSL_CERTS"), "verify", default=True),
-            cert=_cert(cert_v),
-            proxy=_proxy(proxy),
-            timeout=_timeout(pick(timeout, "GIGACHAT_TIMEOUT")),
-            max_retries=_count(pick(max_retries, "GIGACHAT_MAX_RETRIES"), "max_retries", DEFAULT_MAX_RETRIES),
-            refresh_margin=_seconds(refresh_margin, "refresh_margin", DEFAULT_REFRESH_MARGIN, allow_zero=True),
-        )
+        given: Dict[str, Any] = dict(options)
+        unknown = set(given) - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
+        values: Dict[str, Any] = {}
+        for name, field in _FIELDS.items():
+            value = given.get(name)
+            if value is None:
+                value = next((env[var] for var in field.env if env.get(var)), None)
+                if name == "cert" and value is not None and env.get("GIGACHAT_KEY_FILE"):
+                    value = (value, env["GIGACHAT_KEY_FILE"])
+            values[name] = field.check(value, name)
+            if name == "access_token" and values["api_key"] is None and values["access_token"] is None:
+                raise MissingAuthError(
+                    "no GigaChat credentials: pass api_key= (or set GIGACHAT_CREDENTIALS), "
+                    "or pass access_token= (or set GIGACHAT_ACCESS_TOKEN)"
+                )
+        return cls(**values)
 
     @property
     def connect_timeout(self) -> float:
@@ -186,6 +171,25 @@ class Config:
     @property
     def read_timeout(self) -> float:
         return self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+
+
+_FIELDS: Dict[str, _Field] = {name: value for name, value in vars(Config).items() if isinstance(value, _Field)}
+for _name in _FIELDS:
+    delattr(Config, _name)  # instances hold the values; the class keeps no stale _Field defaults
+FIELD_NAMES = tuple(_FIELDS)
+
+
+def _key(value: Any) -> Optional[str]:
+    key = _secret(value, "api_key")
+    if key is not None and key[:6].lower() == "basic ":
+        key = key[6:].strip()  # users paste the whole header value from the Sber console
+    return key
+
+
+def _choice(value: Any, name: str, choices: Tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _secret(value: Any, name: str) -> Optional[str]:

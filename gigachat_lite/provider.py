@@ -14,13 +14,13 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import requests
 
-from .aio import AsyncStream
 from .auth import Token
+from .bridge import AsyncStream
 from .certs import russian_ca_pem
-from .chat import _PARAMS, ChatStream, prepare_chat, send_chat
 from .config import DEFAULT_SCOPE, Config
-from .endpoints import models as list_models  # GigaChat.models is the static list
+from .payloads import ChatParams, prepare_chat
 from .session import Session, shared_session
+from .stream import ChatStream
 
 __all__ = ["GigaChat"]
 
@@ -28,7 +28,7 @@ log = logging.getLogger("gigachat_lite")
 
 # Body parameters gpt4free callers may pass; its own keywords (provider, media,
 # conversation, ignore_stream, web_search, ...) never reach the request.
-_BODY_KEYWORDS = frozenset(_PARAMS)
+_BODY_KEYWORDS = frozenset(ChatParams.__annotations__)
 # Configuration keywords accepted besides the contract's own arguments.
 _CONFIG_KEYWORDS = ("base_url", "auth_url", "ca_bundle", "access_token", "timeout", "max_retries", "verify")
 
@@ -122,7 +122,7 @@ class GigaChat:
         except Exception:
             return list(cls.models)
         try:
-            ids = [m["id"] for m in list_models(session=session) if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            ids = [m["id"] for m in session.models() if isinstance(m, dict) and isinstance(m.get("id"), str)]
         except Exception as exc:  # a listing is a convenience: fall back rather than fail a UI
             log.debug("model listing failed (%s); using the static list", type(exc).__name__)
             return list(cls.models)
@@ -147,7 +147,7 @@ class GigaChat:
         def publish(_: Any) -> None:  # in the consumer's context, so the caller sees its own token
             _last_token.set(session.token)
 
-        return AsyncStream(lambda: send_chat(session, body), on_end=publish)
+        return AsyncStream(lambda: session.send_chat(body), on_end=publish)
 
     @classmethod
     def create_completion(
@@ -233,7 +233,7 @@ def _from_connector(connector: Any, *, api_key: Optional[str], proxy: Optional[s
 
 
 def _completion(session: Session, body: Dict[str, Any]) -> Iterator[str]:
-    reply = send_chat(session, body)
+    reply = session.send_chat(body)
     try:
         yield from reply
     finally:

@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 from sseclient import SSEClient
 
 from .errors import APIError, StreamError
-from .failures import server_message
+from .errors import server_message
 
 __all__ = ["iter_event_data", "ChunkParser", "DONE"]
 

@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from gigachat_lite import auth, session
+import gigachat_lite
 
 DATA = pathlib.Path(__file__).parent / "data"
 KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key
@@ -24,10 +24,7 @@ def clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
         if name.startswith("GIGACHAT_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("GIGACHAT_LITE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ca-cache"))
-    auth.TOKENS.clear()
-    for shared in list(session._SHARED.values()):
-        shared.close()
-    session._SHARED.clear()
+    gigachat_lite.reset()
 
 
 def load_cassette(name: str) -> List[Dict[str, Any]]:
@@ -48,3 +45,16 @@ def fixture_text(name: str) -> str:
 
 def fixture_json(name: str) -> Any:
     return json.loads(fixture_text(name))
+
+
+def count_sends(monkeypatch: pytest.MonkeyPatch, session: Any) -> List[str]:
+    """Record the URL of every request ``session`` sends (requests' public ``Session.send``)."""
+    sent: List[str] = []
+    original = session.send
+
+    def spy(request: Any, **kwargs: Any) -> Any:
+        sent.append(request.url)
+        return original(request, **kwargs)
+
+    monkeypatch.setattr(session, "send", spy)
+    return sent

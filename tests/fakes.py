@@ -44,6 +44,6 @@ class FakeResponse:
 
 
 def stream_of(pieces: Sequence[bytes], error: Optional[BaseException] = None):  # -> ChatStream
-    from gigachat_lite.chat import ChatStream
+    from gigachat_lite.stream import ChatStream
 
     return ChatStream(FakeResponse(pieces, error))  # type: ignore[arg-type]

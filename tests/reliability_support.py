@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import requests
 
-from gigachat_lite import auth, session as session_module
+import gigachat_lite
 
 
 class Hang(AssertionError):
@@ -29,10 +29,7 @@ def reset_state(cache_dir: Optional[str] = None) -> None:
             del os.environ[name]
     if cache_dir is not None:
         os.environ["GIGACHAT_LITE_CACHE_DIR"] = cache_dir
-    auth.TOKENS.clear()
-    for shared in list(session_module._SHARED.values()):
-        shared.close()
-    session_module._SHARED.clear()
+    gigachat_lite.reset()
 
 
 def guarded(fn: Callable[[], Any], timeout: float = 30.0) -> Any:

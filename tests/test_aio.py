@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Iterator, List
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -218,17 +218,8 @@ def test_run_helper_runs_off_the_loop() -> None:
     assert asyncio.run(main())
 
 
-def test_a_flowing_stream_wakes_the_loop_in_batches_not_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gigachat_lite import aio as aio_module
-
+def test_a_flowing_stream_wakes_the_loop_in_batches_not_per_chunk() -> None:
     wakes: List[int] = []
-    original = aio_module._wake
-
-    def counting(future):  # type: ignore[no-untyped-def]
-        wakes.append(1)
-        original(future)
-
-    monkeypatch.setattr(aio_module, "_wake", counting)
 
     def trickle() -> Iterator[int]:
         for i in range(2000):
@@ -236,6 +227,14 @@ def test_a_flowing_stream_wakes_the_loop_in_batches_not_per_chunk(monkeypatch: p
             yield i
 
     async def main() -> List[int]:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> Any:  # every wake-up from the stream's thread
+            wakes.append(1)
+            return original(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
         return [x async for x in AsyncStream(trickle)]
 
     assert asyncio.run(main()) == list(range(2000))

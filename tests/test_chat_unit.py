@@ -25,7 +25,10 @@ from gigachat_lite import (
     chat,
 )
 
-from conftest import AUTH, BASE, KEY, cassette_body, fixture_text, load_cassette
+from gigachat_lite import Config
+from gigachat_lite.session import shared_session
+
+from conftest import AUTH, BASE, KEY, cassette_body, count_sends, fixture_text, load_cassette
 
 CFG = dict(api_key=KEY, base_url=BASE, auth_url=AUTH, max_retries=0)
 SSE = {"Content-Type": "text/event-stream"}
@@ -70,13 +73,15 @@ def test_stream_sends_the_documented_wire_format_and_yields_chunks() -> None:
 
 
 @responses.activate(assert_all_requests_are_fired=True)
-def test_repeated_calls_share_one_token_and_one_session() -> None:
+def test_repeated_calls_share_one_token_and_one_session(monkeypatch: pytest.MonkeyPatch) -> None:
     oauth = oauth_ok(responses.mock)
     responses.post(f"{BASE}/chat/completions", body=stream_body("a"), headers=SSE)
+    shared = shared_session(Config.resolve(**CFG))
+    sent = count_sends(monkeypatch, shared)
     for _ in range(3):
         assert "".join(chat("hi", **CFG)) == "a"
     assert len(oauth.calls) == 1
-    assert len(gigachat_lite.session._SHARED) == 1
+    assert [path for path in sent if path.endswith("/chat/completions")] == [f"{BASE}/chat/completions"] * 3
 
 
 @responses.activate(assert_all_requests_are_fired=True)

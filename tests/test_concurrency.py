@@ -13,7 +13,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from gigachat_lite import Session, aio, auth, chat
+import gigachat_lite
+from gigachat_lite import Session, aio, chat
 from gigachat_lite.emulator import Emulator
 
 from reliability_support import open_fds, wait_for
@@ -23,7 +24,7 @@ THREADS, CALLS, TTL = 64, 20, 1.0
 
 def run_thread_load(emu: Emulator, threads: int = THREADS, calls: int = CALLS, ttl: float = TTL) -> Dict[str, Any]:
     """``threads`` threads each make ``calls`` streamed chat() calls while tokens live ``ttl`` s."""
-    auth.TOKENS.clear()
+    gigachat_lite.reset()
     emu.token_ttl = ttl
     config = emu.client_config()
     oauth_before, requests_before = emu.oauth_calls, len(emu.requests)

@@ -35,11 +35,14 @@ from gigachat_lite import (
     tokens_count,
     upload_file,
 )
-from gigachat_lite.chat import normalize_messages
+from gigachat_lite.payloads import normalize_messages
 from gigachat_lite.emulator import Emulator
 from gigachat_lite.emulator.replies import embedding_vector
 
-from conftest import AUTH, BASE, KEY, cassette_body, fixture_json, load_cassette
+from gigachat_lite import Config
+from gigachat_lite.session import shared_session
+
+from conftest import AUTH, BASE, KEY, cassette_body, count_sends, fixture_json, load_cassette
 
 CFG = dict(api_key=KEY, base_url=BASE, auth_url=AUTH, max_retries=0)
 REAL_BASE = "https://gigachat.devices.sberbank.ru/api/v1"
@@ -440,13 +443,14 @@ def test_files_replay(rsps: responses.RequestsMock) -> None:
 # -- shortcuts, async, provider ------------------------------------------------------------
 
 
-def test_shortcuts_share_one_session_and_token(emu: Emulator) -> None:
+def test_shortcuts_share_one_session_and_token(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     config = emu.client_config()
+    sent = count_sends(monkeypatch, shared_session(Config.resolve(**config)))
     assert [m["id"] for m in models(**config)][:1] == ["GigaChat"]
     assert tokens_count(["abc"], **config) == [1]
     assert balance(**config) == fixture_balance()
     assert emu.oauth_calls == 1
-    assert len(gigachat_lite.session._SHARED) == 1
+    assert len(sent) == 4  # OAuth, models, tokens/count, balance: all on the one shared session
 
 
 def test_session_and_configuration_are_exclusive(session: Session) -> None:

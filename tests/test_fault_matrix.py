@@ -18,7 +18,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import pytest
 
+import gigachat_lite
 from gigachat_lite import (
+    InvalidResponseError,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -133,11 +135,11 @@ ROWS: List[Row] = [
     Row("wrong content type (stream)", _faults(Fault(path=CHAT, content_type="text/html")), expect=StreamError,
         match="text/html", chunks=0, chat_requests=1, oauth_requests=0),
     Row("wrong content type (whole reply)", _faults(Fault(path=CHAT, content_type="text/html")), call="reply",
-        expect=StreamError, match="not JSON", chat_requests=1, oauth_requests=0),
+        expect=InvalidResponseError, match="not JSON", chat_requests=1, oauth_requests=0),
     Row("empty body (stream)", _faults(Fault(path=CHAT, empty_body=True)), expect=StreamError,
         match="text/event-stream", chunks=0, chat_requests=1, oauth_requests=0),
-    Row("empty body (whole reply)", _faults(Fault(path=CHAT, empty_body=True)), call="reply", expect=StreamError,
-        match="not JSON", chat_requests=1, oauth_requests=0),
+    Row("empty body (whole reply)", _faults(Fault(path=CHAT, empty_body=True)), call="reply",
+        expect=InvalidResponseError, match="not JSON", chat_requests=1, oauth_requests=0),
     Row("proxy refuses (403 to CONNECT)", proxy="refuse", warm=False, expect=APIConnectionError, match="proxy",
         chat_requests=0, oauth_requests=0),
     Row("proxy down", proxy="down", warm=False, options={"max_retries": 0}, expect=APIConnectionError,
@@ -189,7 +191,7 @@ def _count(emu: Emulator, since: int) -> Tuple[int, int]:
 
 def run_row(row: Row, emu: Emulator) -> Outcome:
     """Run one row against ``emu`` (TLS, reply TEXT) and observe everything."""
-    auth.TOKENS.clear()
+    gigachat_lite.reset()
     emu.clear_faults()
     emu.token_ttl = row.token_ttl or 1800.0
     outcome = Outcome(row)

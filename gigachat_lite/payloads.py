@@ -1,0 +1,253 @@
+"""What goes on the wire: chat messages validated, chat bodies built, endpoint inputs checked.
+
+No I/O here, so everything can run before a request (and on an event loop):
+bad input is a ``TypeError`` or ``ValueError`` that names the bad item.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
+from urllib.parse import quote
+
+from .config import Options
+
+__all__ = ["ROLES", "Messages", "ChatParams", "ChatOptions", "normalize_messages", "build_body", "prepare_chat"]
+
+ROLES = ("system", "user", "assistant", "function")
+Messages = Union[str, Sequence[Mapping[str, Any]]]
+Texts = Union[str, Sequence[str]]
+FileArg = Union[str, "os.PathLike[str]", IO[bytes]]
+
+
+class ChatParams(TypedDict, total=False):
+    """The chat body settings we know (checked before sending); other JSON-able keys pass through."""
+
+    temperature: Optional[float]
+    top_p: Optional[float]
+    n: Optional[int]
+    max_tokens: Optional[int]
+    repetition_penalty: Optional[float]
+    profanity_check: Optional[bool]
+    functions: Optional[Sequence[Mapping[str, Any]]]
+    function_call: Optional[Union[str, Mapping[str, Any]]]
+    flags: Optional[Sequence[str]]
+
+
+class ChatOptions(Options, ChatParams, total=False):
+    """What :func:`gigachat_lite.chat` takes besides ``messages``: configuration and body settings."""
+
+
+Problem = Optional[Tuple[type, str]]  # (exception class, text) or None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Callable[[Any], Problem]:
+    def check(value: Any) -> Problem:
+        if not _is_number(value):
+            return TypeError, f"must be a finite number, got {value!r}"
+        if value < low or value > high or (open_low and value == low):
+            bounds = f"{'>' if open_low else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
+            return ValueError, f"must be {bounds}, got {value!r}"
+        return None
+    return check
+
+
+def _positive_int(value: Any) -> Problem:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return TypeError, f"must be an int, got {value!r}"
+    return None if value >= 1 else (ValueError, f"must be >= 1, got {value!r}")
+
+
+def _bool(value: Any) -> Problem:
+    return None if isinstance(value, bool) else (TypeError, f"must be a bool, got {value!r}")
+
+
+def _functions(value: Any) -> Problem:
+    if not isinstance(value, (list, tuple)):
+        return TypeError, f"must be a list of function descriptions, got {type(value).__name__}"
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
+            return ValueError, f"[{i}] must be a dict with a non-empty 'name'"
+    return None
+
+
+def _function_call(value: Any) -> Problem:
+    if value in ("auto", "none"):
+        return None
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str) and value["name"]:
+        return None
+    return ValueError, f"must be 'auto', 'none' or {{'name': ...}}, got {value!r}"
+
+
+def _strings(value: Any) -> Problem:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return None
+    return TypeError, "must be a list of str"
+
+
+def _json(value: Any) -> Problem:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return TypeError, f"cannot be sent as JSON ({exc})"
+    return None
+
+
+# Body parameters we know; anything else is passed through if JSON can carry it.
+_PARAMS: Dict[str, Callable[[Any], Problem]] = {
+    "temperature": _number(0, open_low=True),
+    "top_p": _number(0, 1),
+    "n": _positive_int,
+    "max_tokens": _positive_int,
+    "repetition_penalty": _number(0, open_low=True),
+    "update_interval": _number(0),
+    "profanity_check": _bool,
+    "functions": _functions,
+    "function_call": _function_call,
+    "flags": _strings,
+}
+_RESERVED = {"messages": "pass messages as the first argument", "stream": "pass stream= as a keyword of chat()"}
+
+
+def normalize_messages(messages: Messages) -> List[Dict[str, Any]]:
+    """Validate ``messages`` and return a fresh list of plain dicts.
+
+    A ``str`` becomes one user message. Raises ``TypeError``/``ValueError``
+    naming the bad item.
+    """
+    if isinstance(messages, str):
+        if not messages.strip():
+            raise ValueError("messages: the prompt is an empty str")
+        return [{"role": "user", "content": messages}]
+    if isinstance(messages, Mapping):
+        raise TypeError("messages must be a str or a list of message dicts; got one dict (wrap it in a list)")
+    if not isinstance(messages, (list, tuple)):
+        raise TypeError(f"messages must be a str or a list of message dicts, got {type(messages).__name__}")
+    if not messages:
+        raise ValueError("messages is empty")
+    result = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(f"messages[{i}] must be a dict with 'role' and 'content', got {type(message).__name__}")
+        role = message.get("role")
+        if role not in ROLES:
+            raise ValueError(f"messages[{i}]['role'] must be one of {', '.join(ROLES)}, got {role!r}")
+        content = message.get("content")
+        if content is None and role == "assistant" and message.get("function_call"):
+            content = ""  # a function-call turn carries no text
+        if not isinstance(content, str):
+            raise TypeError(f"messages[{i}]['content'] must be a str, got {type(content).__name__}")
+        attachments = message.get("attachments")
+        if attachments is not None and _strings(attachments):
+            raise TypeError(f"messages[{i}]['attachments'] must be a list of file id str")
+        clean = dict(message)
+        clean["content"] = content
+        result.append(clean)
+    return result
+
+
+def build_body(
+    messages: List[Dict[str, Any]],
+    model: str,
+    stream: bool,
+    update_interval: Optional[float],
+    params: Mapping[str, Any],
+) -> Dict[str, Any]:
+    """The JSON body of ``/chat/completions``; ``None`` values are left out."""
+    if not isinstance(model, str) or not model.strip():
+        raise (TypeError if not isinstance(model, str) else ValueError)(f"model must be a non-empty str, got {model!r}")
+    if not isinstance(stream, bool):
+        raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
+    body: Dict[str, Any] = {"model": model, "messages": messages}
+    if stream:
+        body["stream"] = True
+        if update_interval is not None:
+            params = {**params, "update_interval": update_interval}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in _RESERVED:
+            raise TypeError(f"{name}: {_RESERVED[name]}")
+        problem = _PARAMS.get(name, _json)(value)
+        if problem:
+            raise problem[0](f"{name} {problem[1]}")
+        body[name] = value
+    return body
+
+
+def prepare_chat(
+    messages: Messages,
+    *,
+    model: str,
+    stream: bool,
+    update_interval: Optional[float],
+    params: Mapping[str, Any],
+) -> Dict[str, Any]:
+    """Validate everything and build the body; no I/O, so it can run on an event loop."""
+    return build_body(normalize_messages(messages), model, stream, update_interval, params)
+
+
+# -- the other endpoints' inputs ------------------------------------------------------------
+
+
+def check_texts(texts: Texts) -> List[str]:
+    # A str is one text, as chat() takes a str as one message.
+    if isinstance(texts, str):
+        texts = [texts]
+    elif not isinstance(texts, (list, tuple)):
+        raise TypeError(f"texts must be a str or a list of str, got {type(texts).__name__}")
+    if not texts:
+        raise ValueError("texts is empty")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError(f"texts[{i}] is an empty str")
+    return list(texts)
+
+
+def quote_id(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must be a non-empty str")
+    return quote(value, safe="")  # an id with "/" or "?" must stay one path segment
+
+
+def check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must be a non-empty str")
+    return value
+
+
+def file_part(source: FileArg, filename: Optional[str], mime_type: Optional[str]) -> Tuple[Tuple[str, Any, str], Optional[IO[bytes]]]:
+    """The multipart ``file`` part and the file we opened (to close), if any."""
+    import mimetypes  # only uploads need it
+
+    opened: Optional[IO[bytes]] = None
+    fileobj: IO[bytes]
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise ValueError(f"path_or_fileobj: no such file: {path}")
+        opened = fileobj = open(path, "rb")
+        name = filename or os.path.basename(path)
+    elif hasattr(source, "read"):
+        fileobj = source
+        given = getattr(source, "name", None)
+        name = filename or (os.path.basename(given) if isinstance(given, str) else "")
+        if not name:
+            raise ValueError("filename= is needed for a file object without a name (GigaChat types files by name)")
+    else:
+        raise TypeError(f"path_or_fileobj must be a path or a binary file object, got {type(source).__name__}")
+    # GigaChat checks the part's type against what it accepts; requests would send none.
+    kind = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return (name, fileobj, kind), opened

@@ -1,0 +1,189 @@
+"""``ChatStream``: a streamed reply, read straight from the socket and parsed as it arrives.
+
+The stream owns its response: however iteration stops (exhaustion, ``break``,
+an error, :meth:`ChatStream.close`), the connection is released or closed.
+Read failures become our exceptions through :func:`errors.stream_failure`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import socket
+from typing import Any, Callable, Generator, Iterator, List, Optional
+
+import requests
+
+from .errors import APIError, StreamError, stream_failure
+from .results import ChatResult
+from .sse import ChunkParser, iter_event_data
+
+__all__ = ["ChatStream"]
+
+_READ_SIZE = 65536
+_DRAIN_LIMIT = 65536
+
+
+class ChatStream(ChatResult):
+    """The text of a streamed reply, chunk by chunk.
+
+    Iterate it for non-empty ``str`` chunks as they arrive. ``finish_reason``,
+    ``usage``, ``model`` and ``function_call`` are filled as their events
+    arrive (``usage`` with the last one). The stream owns its HTTP response
+    and closes it however iteration stops: exhaustion, ``break`` (on garbage
+    collection), an exception, :meth:`close` or ``with``. A stream read to the
+    end returns its connection to the pool for the next call.
+
+    Raises (while iterating), after yielding every chunk that arrived intact:
+        StreamError: the stream was cut or carried malformed data.
+        StreamTimeoutError: it stalled for longer than the read timeout.
+        APIError: the server sent an error object inside the stream.
+    """
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.headers.get("x-request-id"))
+        self._response = response
+        self._parts: List[str] = []
+        self._chunks: Generator[str, None, None] = self._iterate()
+
+    @property
+    def text(self) -> str:
+        """Everything received so far, joined."""
+        return "".join(self._parts)
+
+    def __iter__(self) -> "ChatStream":
+        return self
+
+    def __next__(self) -> str:
+        return next(self._chunks)
+
+    def __enter__(self) -> "ChatStream":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (idempotent)."""
+        try:
+            self._chunks.close()
+        except ValueError:  # being read in another thread right now: unblock it instead
+            self.abort()
+
+    def abort(self) -> None:
+        """Shut the socket down so that a read blocked in another thread returns now.
+
+        Safe to call from any thread; the reading thread then ends the stream.
+        """
+        self._aborted = True
+        connection = getattr(self._response.raw, "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    _aborted = False
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<ChatStream finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
+
+    def _iterate(self) -> Generator[str, None, None]:
+        response = self._response
+        parser = ChunkParser(self)
+        at_eof = False
+        try:
+            feed, keep = parser.feed, self._parts.append
+            for data in iter_event_data(_read_chunks(response.raw)):
+                text = feed(data)
+                if text:
+                    keep(text)
+                    yield text
+                if parser.done:
+                    break
+            else:
+                _check_length(response.raw)
+                at_eof = True
+            if not parser.complete:
+                raise StreamError(
+                    f"the stream ended after {parser.events} events without [DONE] or a finish reason"
+                    f" (request id {self.request_id})"
+                )
+            if not at_eof:
+                try:
+                    at_eof = _drain(response.raw)
+                except Exception:  # the reply is complete; only the connection's reuse is lost
+                    at_eof = False
+        except APIError as exc:
+            exc.request_id = exc.request_id or self.request_id
+            raise
+        except Exception as exc:
+            error = stream_failure(exc, parser.events, self.request_id)
+            if error is None:
+                raise
+            if self._aborted and not isinstance(exc, UnicodeDecodeError):
+                return  # abort() shut the socket on purpose: the consumer has gone
+            raise error from exc
+        finally:
+            _release(response, reusable=at_eof)
+
+
+def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
+    """``read1`` of the body: http.client's own when urllib3 would only pass the bytes through.
+
+    read1 returns whatever has arrived (up to the size): a stream sent without
+    chunked encoding does not stall waiting for 64 KiB. urllib3's ``read1``
+    costs a few microseconds a call on top of http.client's (error translation,
+    decoder and length bookkeeping), and a chunked stream takes one call per
+    event; with no content encoding to undo, http.client's is called directly
+    and its errors are mapped in :meth:`ChatStream._iterate`.
+    """
+    fp = getattr(raw, "_fp", None)
+    if (
+        isinstance(fp, http.client.HTTPResponse)
+        and getattr(raw, "_decoder", None) is None
+        and not len(getattr(raw, "_decoded_buffer", b""))
+        and raw.headers.get("content-encoding", "identity").lower() == "identity"
+    ):
+        return fp.read1
+    return getattr(raw, "read1", None)  # None before urllib3 2.3
+
+
+def _read_chunks(raw: Any) -> Iterator[bytes]:
+    read = _body_read1(raw)
+    if read is None:  # urllib3 < 2.3
+        return iter(raw.stream(_READ_SIZE))
+    # iter(callable, sentinel) runs in C: no generator frame between the socket and the parser.
+    return iter(functools.partial(read, _READ_SIZE), b"")
+
+
+def _check_length(raw: Any) -> None:
+    """Raise when a ``Content-Length`` body ended early (http.client's read1 just returns b"")."""
+    fp = getattr(raw, "_fp", None)
+    if isinstance(fp, http.client.HTTPResponse) and fp.length:
+        raise http.client.IncompleteRead(b"", fp.length)
+
+
+def _drain(raw: Any) -> bool:
+    """After ``[DONE]``: read the end of the body so the connection can be reused."""
+    read = _body_read1(raw) or raw.read
+    left = _DRAIN_LIMIT
+    while left > 0:
+        data = read(left)
+        if not data:
+            return True
+        left -= len(data)
+    return False
+
+
+def _release(response: requests.Response, *, reusable: bool) -> None:
+    if reusable:
+        response.raw.release_conn()  # fully read: back to the pool for the next call
+    response.close()  # otherwise this closes the socket: a half-read body cannot be reused

@@ -1,0 +1,232 @@
+"""The requests plumbing under :class:`~gigachat_lite.Session`: one place where GigaChat calls meet the network.
+
+:class:`Transport` is a :class:`requests.Session` that mounts the CA bundle
+(Russian Trusted Root CA + certifi by default), an adapter whose urllib3
+``Retry`` retries 429/5xx and connection failures before the first byte of a
+reply, default timeouts, the proxy, and :class:`~gigachat_lite.auth.TokenAuth`.
+Plain ``get``/``post`` keep requests' semantics; :meth:`Transport.call` sends
+one GigaChat request and raises gigachat_lite's exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+import json as _json
+import logging
+import os
+import random
+import warnings
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
+from urllib3.exceptions import InsecureRequestWarning, MaxRetryError
+from urllib3.util.retry import Retry
+
+from .auth import Token, TokenAuth, fetch_token
+from .certs import default_bundle
+from .config import Config, Options
+from .errors import AuthenticationError, GigaChatError, error_from_response, parse_retry_after, translate
+from .version import __version__
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Transport", "encode_body"]
+
+log = logging.getLogger("gigachat_lite")
+
+RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
+# What urllib's getproxies()/proxy_bypass() read for http(s) URLs (CGI's REQUEST_METHOD disables HTTP_PROXY).
+_PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
+) + ("REQUEST_METHOD",)
+
+
+def encode_body(body: Any) -> bytes:
+    """UTF-8 JSON as is: Cyrillic stays 2 bytes a letter instead of a 6-byte ``\\u`` escape."""
+    return _json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class _Retry(Retry):
+    """urllib3's Retry, but a ``Retry-After`` longer than ``max_wait`` is not slept on.
+
+    urllib3 would sleep for whatever the server asks (an hour, if it says so);
+    instead we stop retrying and hand the wait to the caller as
+    :attr:`RateLimitError.retry_after`.
+    """
+
+    max_wait = 30.0
+
+    def get_backoff_time(self) -> float:
+        # urllib3 retries the first failure at once; a 429 or 503 retried at once
+        # is most likely refused again, so every retry waits (0.5 s, 1 s, 2 s, ...).
+        backoff = super().get_backoff_time()
+        if backoff == 0 and self.history:
+            backoff = min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter)
+        return backoff
+
+    def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
+        if response is not None and error is None:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            if wait is not None and wait > self.max_wait:
+                raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _retry(count: int) -> Retry:
+    return _Retry(
+        total=count,
+        connect=count,
+        read=count,
+        status=count,
+        other=0,
+        redirect=0,
+        allowed_methods=None,  # POST too: a request that failed before the reply did no work
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_jitter=0.25,
+        backoff_max=8.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last 429/5xx comes back and becomes our typed error
+        raise_on_redirect=False,
+    )
+
+
+class Transport(requests.Session):
+    """A requests ``Session`` configured for GigaChat: the base of :class:`~gigachat_lite.Session`.
+
+    Takes the configuration keywords once (see :class:`~gigachat_lite.config.Options`)
+    or a ready ``config=``.
+
+    Raises:
+        MissingAuthError: no key and no token anywhere.
+        ValueError, TypeError: a malformed setting, named in the message.
+    """
+
+    def __init__(self, *, config: Optional[Config] = None, **options: "Unpack[Options]") -> None:
+        if config is None:
+            config = Config.resolve(**options)
+        elif options:
+            raise TypeError(f"pass config= or configuration keywords, not both (got {', '.join(sorted(options))})")
+        super().__init__()
+        self.config = config
+        if not config.verify:
+            warnings.warn(
+                "gigachat_lite: TLS certificate verification is OFF (verify=False); "
+                "anyone on the network path can read your key and replies",
+                InsecureRequestWarning,
+                stacklevel=2,
+            )
+            self.verify: Union[bool, str] = False
+        else:
+            self.verify = config.ca_bundle or default_bundle()
+        self.cert = config.cert
+        if config.proxy:
+            self.proxies = {"http": config.proxy, "https": config.proxy}
+        adapter = HTTPAdapter(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+        self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
+        self._default_timeout = (config.connect_timeout, config.read_timeout)
+        self.auth = TokenAuth(
+            functools.partial(fetch_token, self, config, self._default_timeout) if config.api_key else None,
+            cache_key=(config.auth_url, config.api_key, config.scope),
+            access_token=config.access_token,
+            margin=config.refresh_margin,
+        )
+        self._proxy_cache: Dict[Any, Dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"<gigachat_lite.Session base_url={self.config.base_url!r} scope={self.config.scope!r}>"
+
+    def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:
+        if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
+            kwargs["timeout"] = self._default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        """requests' merge, with two overrides and a cache (see the comments)."""
+        proxies = dict(proxies or {})
+        per_request_proxies = bool(proxies)
+        if self.trust_env:
+            for scheme, proxy in self._environ_proxies(url, proxies.get("no_proxy")).items():
+                proxies.setdefault(scheme, proxy)
+            if verify is True:  # an explicit per-request verify=True keeps requests' meaning
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+        if self.config.proxy and not per_request_proxies:
+            # requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
+            # (psf/requests#2018): the proxy= argument must beat the environment.
+            proxies = dict(self.proxies)
+        return {
+            "proxies": merge_setting(proxies, self.proxies),  # type: ignore[no-untyped-call]
+            "stream": merge_setting(stream, self.stream),  # type: ignore[no-untyped-call]
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
+            # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
+            "verify": self.verify if verify is None else verify,
+            "cert": merge_setting(cert, self.cert),  # type: ignore[no-untyped-call]
+        }
+
+    def _environ_proxies(self, url: Any, no_proxy: Any) -> Dict[str, str]:
+        # requests walks the whole environment for proxies on every request
+        # (urllib's getproxies()): a quarter of a small call's time. The answer
+        # depends only on the origin and a few variables, so cache it on those.
+        parts = urlsplit(url if isinstance(url, str) else url.decode())
+        key = (parts.scheme, parts.netloc, no_proxy, tuple(os.environ.get(name) for name in _PROXY_VARIABLES))
+        found = self._proxy_cache.get(key)
+        if found is None:
+            found = get_environ_proxies(url, no_proxy=no_proxy)
+            if len(self._proxy_cache) > 64:
+                self._proxy_cache.clear()
+            self._proxy_cache[key] = found
+        return found
+
+    @property
+    def token(self) -> Optional[Token]:
+        """The access token this session uses now (not fetched), or ``None``."""
+        assert isinstance(self.auth, TokenAuth)
+        return self.auth.cached()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send ``method`` to ``base_url + path``; return a 2xx response or raise ours.
+
+        This is the one place where GigaChat calls meet the network: every
+        endpoint goes through it, so auth, retries and error mapping are shared.
+        """
+        url = self.config.base_url + path
+        if json is not None:
+            kwargs["data"] = encode_body(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        try:
+            response = self.request(method, url, stream=stream, headers=headers, **kwargs)
+        except GigaChatError:
+            raise
+        except requests.RequestException as exc:
+            raise translate(exc, url=url, bundle=self.verify) from exc
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            if response.status_code == 401:
+                refreshed = bool(response.history)
+                assert isinstance(self.auth, TokenAuth)
+                how = "after a token refresh" if refreshed else (
+                    "and no key is configured to get a new one" if not self.auth.refreshable else "")
+                error = AuthenticationError(
+                    f"the access token was refused {how}: {error.message}".replace("  ", " "),
+                    status_code=401, request_id=error.request_id, response=response,
+                )
+            log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, error.request_id)
+            raise error
+        log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, response.headers.get("x-request-id"))
+        return response

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
 from urllib.parse import urlsplit
 
 from .errors import MissingAuthError
@@ -64,20 +64,17 @@ class Options(ConnectionOptions, total=False):
     model: Optional[str]
 
 
-class _Field:
+class _Field(NamedTuple):
     """How one setting resolves: its environment variables, then its check (which applies the default)."""
 
-    __slots__ = ("env", "check", "secret")
-
-    def __init__(self, *env: str, check: Callable[[Any, str], Any], secret: bool = False) -> None:
-        self.env = env
-        self.check = check
-        self.secret = secret
+    env: Tuple[str, ...]
+    check: Callable[[Any, str], Any]
+    secret: bool
 
 
 def _field(*env: str, check: Callable[[Any, str], Any], secret: bool = False) -> Any:
     # Typed Any so that ``api_key: Optional[str] = _field(...)`` declares the attribute's type.
-    return _Field(*env, check=check, secret=secret)
+    return _Field(env, check, secret)
 
 
 class Config:
@@ -254,20 +251,15 @@ def _bool(value: Any, name: str, *, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
-def _number(value: Any, name: str) -> float:
+def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False) -> float:
+    if value is None:
+        return default
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
     try:
         number = float(value)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
-    return number
-
-
-def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False) -> float:
-    if value is None:
-        return default
-    number = _number(value, name)
     if math.isnan(number) or math.isinf(number) or number < 0 or (number == 0 and not allow_zero):
         raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, got {value!r}")
     return number
@@ -314,7 +306,5 @@ def _proxy(value: Any) -> Optional[str]:
 
 
 def _hide_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(":" + parts.password + "@", ":***@", 1)
-    return url
+    password = urlsplit(url).password
+    return url.replace(":" + password + "@", ":***@", 1) if password else url

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import http.client
 import socket
-from typing import Any, Callable, Generator, Iterator, List, Optional
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional
 
 import requests
 
@@ -41,10 +41,19 @@ class ChatStream(ChatResult):
     """
 
     def __init__(self, response: requests.Response) -> None:
-        super().__init__(response.headers.get("x-request-id"))
+        # Neither the reader nor the parser holds this object, only the state
+        # below: a dropped stream is freed by reference counting at once, never
+        # later by the cycle collector inside some other call (see __del__).
+        self._state = _State(response.headers.get("x-request-id"))
         self._response = response
         self._parts: List[str] = []
-        self._chunks: Generator[str, None, None] = self._iterate()
+        self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts)
+
+    def __getattr__(self, name: str) -> Any:
+        # finish_reason, usage, model, ..., request_id: what the parser has learnt so far.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.__dict__["_state"], name)
 
     @property
     def text(self) -> str:
@@ -75,7 +84,7 @@ class ChatStream(ChatResult):
 
         Safe to call from any thread; the reading thread then ends the stream.
         """
-        self._aborted = True
+        self._state.aborted = True
         connection = getattr(self._response.raw, "_connection", None)
         sock = getattr(connection, "sock", None)
         if sock is not None:
@@ -84,54 +93,77 @@ class ChatStream(ChatResult):
             except OSError:
                 pass
 
-    _aborted = False
-
     def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        # A finaliser may run inside another call that holds urllib3's pool lock
+        # (the cycle collector runs wherever it likes); returning the connection
+        # would wait on that lock forever. So a stream dropped unfinished only
+        # closes its socket, and tells the reader's finally to do no more.
+        state = self.__dict__.get("_state")
+        if state is not None and not state.ended:
+            state.finalizing = True
+            _close_socket(self._response)
 
     def __repr__(self) -> str:
         return f"<ChatStream finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
 
-    def _iterate(self) -> Generator[str, None, None]:
-        response = self._response
-        parser = ChunkParser(self)
-        at_eof = False
-        try:
-            feed, keep = parser.feed, self._parts.append
-            for data in iter_event_data(_read_chunks(response.raw)):
-                text = feed(data)
-                if text:
-                    keep(text)
-                    yield text
-                if parser.done:
-                    break
-            else:
-                _check_length(response.raw)
-                at_eof = True
-            if not parser.complete:
-                raise StreamError(
-                    f"the stream ended after {parser.events} events without [DONE] or a finish reason"
-                    f" (request id {self.request_id})"
-                )
-            if not at_eof:
-                try:
-                    at_eof = _drain(response.raw)
-                except Exception:  # the reply is complete; only the connection's reuse is lost
-                    at_eof = False
-        except APIError as exc:
-            exc.request_id = exc.request_id or self.request_id
+
+class _State:
+    """What the parser learns as events arrive, and how the reader ended; the stream reads it."""
+
+    def __init__(self, request_id: Optional[str]) -> None:
+        self.request_id = request_id
+        self.finish_reason: Optional[str] = None
+        self.usage: Optional[Dict[str, Any]] = None
+        self.model: Optional[str] = None
+        self.created: Optional[int] = None
+        self.function_call: Optional[Dict[str, Any]] = None
+        self.functions_state_id: Optional[str] = None
+        self.aborted = False  # abort() shut the socket on purpose
+        self.finalizing = False  # the stream was dropped unfinished: touch no lock
+        self.ended = False
+
+
+def _read(response: requests.Response, state: _State, parts: List[str]) -> Generator[str, None, None]:
+    """The chunks of ``response``; records what it learns on ``state`` and keeps the text in ``parts``."""
+    parser = ChunkParser(state)
+    at_eof = False
+    try:
+        feed, keep = parser.feed, parts.append
+        for data in iter_event_data(_read_chunks(response.raw)):
+            text = feed(data)
+            if text:
+                keep(text)
+                yield text
+            if parser.done:
+                break
+        else:
+            _check_length(response.raw)
+            at_eof = True
+        if not parser.complete:
+            raise StreamError(
+                f"the stream ended after {parser.events} events without [DONE] or a finish reason"
+                f" (request id {state.request_id})"
+            )
+        if not at_eof:
+            try:
+                at_eof = _drain(response.raw)
+            except Exception:  # the reply is complete; only the connection's reuse is lost
+                at_eof = False
+    except APIError as exc:
+        exc.request_id = exc.request_id or state.request_id
+        raise
+    except Exception as exc:
+        error = stream_failure(exc, parser.events, state.request_id)
+        if error is None:
             raise
-        except Exception as exc:
-            error = stream_failure(exc, parser.events, self.request_id)
-            if error is None:
-                raise
-            if self._aborted and not isinstance(exc, UnicodeDecodeError):
-                return  # abort() shut the socket on purpose: the consumer has gone
-            raise error from exc
-        finally:
+        if state.aborted and not isinstance(exc, UnicodeDecodeError):
+            return  # abort() shut the socket on purpose: the consumer has gone
+        raise error from exc
+    finally:
+        state.ended = True
+        if state.finalizing:
+            _close_socket(response)
+        else:
             _release(response, reusable=at_eof)
 
 
@@ -143,7 +175,7 @@ def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
     costs a few microseconds a call on top of http.client's (error translation,
     decoder and length bookkeeping), and a chunked stream takes one call per
     event; with no content encoding to undo, http.client's is called directly
-    and its errors are mapped in :meth:`ChatStream._iterate`.
+    and its errors are mapped by :func:`_read`.
     """
     fp = getattr(raw, "_fp", None)
     if (
@@ -181,6 +213,14 @@ def _drain(raw: Any) -> bool:
             return True
         left -= len(data)
     return False
+
+
+def _close_socket(response: requests.Response) -> None:
+    """Close the connection's socket without going near the pool (and so without a lock)."""
+    try:
+        response.raw.close()
+    except Exception:
+        pass
 
 
 def _release(response: requests.Response, *, reusable: bool) -> None:

@@ -156,15 +156,21 @@ def test_break_closes_the_response_without_reuse() -> None:
     assert stream._response.closed and not stream._response.raw.released
 
 
-def test_garbage_collected_stream_closes_its_response() -> None:
-    import gc
-
+def test_a_dropped_stream_closes_its_socket_without_touching_the_pool() -> None:
+    # A finaliser may run inside a call that holds urllib3's pool lock: returning
+    # the connection from there would deadlock, so a dropped stream only closes.
     stream = stream_of([render(EVENTS)])
-    response = stream._response
+    raw = stream._response.raw
     next(stream)
-    del stream
-    gc.collect()
-    assert response.closed
+    del stream  # no reference cycle: freed here, by reference counting
+    assert raw.closed and not raw.released
+
+
+def test_a_stream_read_to_the_end_returns_its_connection_to_the_pool() -> None:
+    stream = stream_of([render(EVENTS)])
+    raw = stream._response.raw
+    assert "".join(stream) == "".join(e["choices"][0]["delta"].get("content", "") for e in EVENTS)
+    assert raw.released
 
 
 def test_function_call_in_a_delta_is_recorded() -> None:

@@ -1,7 +1,7 @@
 """``POST /api/v1/chat/completions``: request checks and the plain or streamed v1 reply."""
 
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from .function_calls import default_reply, function_call_reply, pick_function
 from .replies import (
@@ -38,14 +38,17 @@ def check_messages(messages: Any) -> Optional[str]:
     return None
 
 
-def chat_model(state: ChatSettings, data: Dict[str, Any]) -> Union[str, Reply]:
-    """The requested chat model, or the 422/404 the real API gives for a bad one."""
+def chat_model(
+    state: ChatSettings, data: Dict[str, Any], problem: Callable[[Dict[str, Any]], Optional[str]]
+) -> Union[str, Reply]:
+    """The requested chat model, or the 404/422 the real API gives for a bad model or body."""
     model = data.get("model", "GigaChat")
     if not isinstance(model, str):
         return error_reply(422, "model must be a string")
     if (model, "chat") not in state.model_list():
         return error_reply(404, "No such model")
-    return model
+    why = problem(data)
+    return model if why is None else error_reply(422, why)
 
 
 def _problem(data: Dict[str, Any]) -> Optional[str]:
@@ -63,12 +66,9 @@ def _problem(data: Dict[str, Any]) -> Optional[str]:
 
 def chat(state: ChatSettings, data: Dict[str, Any]) -> Reply:
     """``POST /chat/completions``, plain or ``"stream": true``."""
-    model = chat_model(state, data)
+    model = chat_model(state, data, _problem)
     if isinstance(model, Reply):
         return model
-    problem = _problem(data)
-    if problem:
-        return error_reply(422, problem)
     try:
         full = reply_text(state.reply if state.reply is not None else default_reply, data)
     except Exception:  # a broken reply callable is the server's fault, as a 500

@@ -9,17 +9,21 @@ import uuid
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 from urllib.parse import parse_qs, unquote
 
+from .ai_check import ai_check
 from .catalog import balance, get_model, models, texts
 from .chat_v1 import chat
+from .chat_v2 import chat as chat_v2
 from .files import FileStore, allowed_method
 from .files import route as files_route
+from .openapi import convert
 from .replies import ChatSettings
 from .state import Ledger, basic_key, bearer_token
 from .wire import OAUTH_JSON_TYPE, Reply, dumps, error_reply, oauth_error_reply, parse_json, phrase
 
 OAUTH_PATH = "/api/v2/oauth"
 # "/api/v1" is the documented base; "/v1" mirrors the newer https://api.giga.chat/v1.
-API_PREFIXES = ("/api/v1", "/v1")
+# The SDK derives the v2 chat URL by turning the base's last "/vN" into "/v2".
+API_PREFIXES = ("/api/v1", "/v1", "/api/v2", "/v2")
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
 BAD_CREDENTIALS = (401, 6, "credentials doesn't match db data")
 EXPIRED = (401, "Token has expired")
@@ -39,12 +43,17 @@ class State(ChatSettings, Protocol):
 
 
 JsonRoute = Callable[[State, str, Dict[str, Any]], Reply]
-# POST endpoints taking a JSON object, by the path after the API prefix.
+# POST endpoints taking a JSON object, by the path after the API prefix ("/v2" marks
+# the v2 contract, which only has chat).
 _JSON_POSTS: Dict[str, JsonRoute] = {
     "/chat/completions": lambda state, sub, data: chat(state, data),
+    "/v2/chat/completions": lambda state, sub, data: chat_v2(state, data),
     "/embeddings": lambda state, sub, data: texts(state.model_list(), sub, data, state.piece_size),
     "/tokens/count": lambda state, sub, data: texts(state.model_list(), sub, data, state.piece_size),
+    "/ai/check": lambda state, sub, data: ai_check(data, state.piece_size),
 }
+# POST endpoints reading the raw body: the SDK sends the OpenAPI text as is.
+_RAW_POSTS: Dict[str, Callable[[bytes], Reply]] = {"/functions/convert": convert}
 
 
 def fault_reply(path: str, status: int, message: Optional[str]) -> Reply:
@@ -70,7 +79,7 @@ def _allowed(method: str, sub: str) -> Optional[str]:
     """The method ``sub`` takes, or ``None`` when nothing is served there."""
     if sub == "/models" or sub.startswith("/models/") or sub == "/balance":
         return "GET"
-    if sub in _JSON_POSTS:
+    if sub in _JSON_POSTS or sub in _RAW_POSTS:
         return "POST"
     if sub == "/files" or sub.startswith("/files/"):
         return allowed_method(method, sub)
@@ -81,7 +90,10 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
     """Answer one request. ``path`` has no query string; ``headers`` is case-insensitive."""
     if path == OAUTH_PATH:
         return _need(method, "POST") or oauth(state, headers, body)
-    sub = next((path[len(p):] for p in API_PREFIXES if path.startswith(p + "/")), None)
+    prefix = next((p for p in API_PREFIXES if path.startswith(p + "/")), None)
+    sub = None if prefix is None else path[len(prefix):]
+    if sub is not None and prefix is not None and prefix.endswith("/v2"):
+        sub = "/v2" + sub if sub == "/chat/completions" else None
     allowed = None if sub is None else _allowed(method, sub)
     if sub is None or allowed is None:
         return error_reply(404, "Not Found")
@@ -96,6 +108,8 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
         return balance(state.balance, state.postpaid)
     if sub.startswith("/files"):
         return files_route(state.file_store, method, sub, headers, body)
+    if sub in _RAW_POSTS:
+        return _RAW_POSTS[sub](body)
     data = parse_json(body)
     if isinstance(data, Reply):
         return data

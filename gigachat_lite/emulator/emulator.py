@@ -274,6 +274,10 @@ class Emulator:
         self.ledger.bind(token, key)
         return token, expires_at
 
+    def token_valid(self, token: str) -> bool:
+        """Whether ``token`` was issued, is unexpired and not revoked."""
+        return self.ledger.key_of(token) is not None
+
     def model_list(self) -> List[Tuple[str, str]]:
         """The served models as ``(id, type)`` pairs."""
         return list(self._models)

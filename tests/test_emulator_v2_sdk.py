@@ -8,12 +8,12 @@ CA. The SDK is a test-only dependency; without it this module is skipped.
 import asyncio
 import base64
 import json
-import os
 from typing import Any, Dict, List
 
 import pytest
 
 from gigachat_lite.emulator import Emulator, Fault
+from test_emulator_sdk import clean_env, emu, sdk_settings  # noqa: F401 (fixtures: shared, not copied)
 
 gigachat = pytest.importorskip("gigachat")
 exceptions = pytest.importorskip("gigachat.exceptions")
@@ -37,29 +37,9 @@ class Answer(pydantic.BaseModel):
     steps: List[str]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    # pydantic-settings reads every GIGACHAT_* variable; a developer's real ones must not leak in.
-    for name in list(os.environ):
-        if name.startswith("GIGACHAT_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(params=["http", "https"])
-def emu(request):
-    if request.param == "https":
-        pytest.importorskip("trustme")
-    with Emulator(tls=request.param == "https", models=["GigaChat", MODEL]) as emulator:
-        yield emulator
-
-
 def settings(emu: Emulator, **extra: Any) -> Dict[str, Any]:
-    kwargs: Dict[str, Any] = dict(credentials=emu.api_key, base_url=emu.base_url, auth_url=emu.auth_url,
-                                  model=MODEL, timeout=10)
-    if emu.ca_bundle:
-        kwargs.update(verify_ssl_certs=True, ca_bundle_file=emu.ca_bundle)
-    kwargs.update(extra)
-    return kwargs
+    """The SDK's settings for the emulator, on the v2 recordings' model."""
+    return sdk_settings(emu, **dict({"model": MODEL}, **extra))
 
 
 def v2_paths(emu: Emulator) -> List[str]:

@@ -534,13 +534,15 @@ def test_tokens_count_and_embeddings_shapes(emu, auth):
 
 
 def test_unknown_paths_and_methods(emu, auth):
-    for path in ("/api/v1/nope", "/nope", "/api/v2/chat/completions"):
+    # v2 has only chat: its other paths do not exist
+    for path in ("/api/v1/nope", "/nope", "/api/v2/models", "/api/v2/embeddings"):
         response = requests.get(emu.url + path, headers=auth, timeout=TIMEOUT)
         assert response.status_code == 404
         assert response.json() == {"status": 404, "message": "Not Found"}
-    response = requests.get(emu.base_url + "/chat/completions", headers=auth, timeout=TIMEOUT)
-    assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+    for base in (emu.base_url, emu.url + "/api/v2"):
+        response = requests.get(base + "/chat/completions", headers=auth, timeout=TIMEOUT)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
     assert requests.get(emu.url + "/v1/models", headers=auth, timeout=TIMEOUT).status_code == 200
 
 

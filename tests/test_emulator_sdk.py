@@ -28,17 +28,24 @@ def clean_env(monkeypatch):
 def emu(request):
     if request.param == "https":
         pytest.importorskip("trustme")
-    with Emulator(tls=request.param == "https") as emulator:
+    # GigaChat-3-Ultra: the model of the v2 recordings, used by test_emulator_v2_sdk.py
+    models = ["GigaChat", "GigaChat-Pro", "GigaChat-3-Ultra", ("Embeddings", "embedder")]
+    with Emulator(tls=request.param == "https", models=models) as emulator:
         yield emulator
 
 
-def sdk(emu: Emulator, **extra):
+def sdk_settings(emu: Emulator, **extra):
+    """Keyword arguments pointing the SDK at ``emu`` (TLS trusting its throwaway CA)."""
     kwargs = dict(credentials=emu.api_key, base_url=emu.base_url, auth_url=emu.auth_url,
                   model="GigaChat", timeout=10)
     if emu.ca_bundle:
         kwargs.update(verify_ssl_certs=True, ca_bundle_file=emu.ca_bundle)
     kwargs.update(extra)
-    return gigachat.GigaChat(**kwargs)
+    return kwargs
+
+
+def sdk(emu: Emulator, **extra):
+    return gigachat.GigaChat(**sdk_settings(emu, **extra))
 
 
 def test_chat(emu):

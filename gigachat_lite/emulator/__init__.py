@@ -1,14 +1,21 @@
 """A local GigaChat-compatible server (standard library only) for tests and demos.
 
 It speaks the wire format recorded from the real service: OAuth at ``/api/v2/oauth``,
-``/api/v1/chat/completions`` (JSON or SSE), ``/api/v1/models[/{id}]``, plus
-``/api/v1/embeddings`` and ``/api/v1/tokens/count``; it listens on loopback only and
-can inject failures (:class:`Fault`, :func:`parse_fault`)::
+``/api/v1/chat/completions`` (JSON or SSE) and ``/api/v2/chat/completions`` (the
+GigaChat-3 contract: content parts, built-in tools, structured output, reasoning),
+``/api/v1/models[/{id}]``, ``/embeddings``, ``/tokens/count``, ``/balance``, ``/files``,
+``/ai/check`` and ``/functions/convert``; it listens on loopback only, can limit
+requests in flight per key and can inject failures (:class:`Fault`, :func:`parse_fault`)::
 
     from gigachat_lite.emulator import Emulator, Fault
 
     with Emulator(faults=[Fault(path="chat/completions", status=429, times=1)]) as emu:
         ...  # point a client at emu.client_config() or emu.env()
+
+Reading order, top down: ``emulator`` (the Emulator) -> ``server`` (sockets, threads)
+-> ``handler`` (one HTTP exchange, faults) -> ``routes`` (OAuth, bearer, dispatch) ->
+the topic modules (``chat_v1``, ``chat_v2``, ``catalog``, ``files``, ...) -> ``replies``,
+``wire``; beside them ``faults``, ``state``, ``tls``.
 """
 
 from .emulator import DEFAULT_KEY, Emulator, RecordedRequest

@@ -1,68 +1,24 @@
 """The :class:`Emulator`: state (keys, tokens, faults, recorded requests) and lifecycle."""
 
 import base64
-import ipaddress
-import json
-import secrets
 import threading
-import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .endpoints import OAUTH_PATH
-from .extras import DEFAULT_BALANCE, FileStore
+from .catalog import DEFAULT_BALANCE, DEFAULT_MODELS, ModelSpec
 from .faults import Fault, FaultSet
+from .files import FileStore
 from .replies import ReplySource
-from .server import EmulatorServer
+from .routes import OAUTH_PATH
+from .server import EmulatorServer, loopback
+from .state import Ledger, RecordedRequest, basic_key, bearer_token
 from .tls import TLSMaterial, make_tls
+
+__all__ = ["DEFAULT_KEY", "Emulator", "RecordedRequest"]
 
 #: The default authorization key: base64 of ``emulator-client-id:emulator-secret``.
 #: Deliberately readable so nobody mistakes it for a real credential.
 DEFAULT_KEY = base64.b64encode(b"emulator-client-id:emulator-secret").decode("ascii")
 
-ModelSpec = Union[str, Tuple[str, str]]
-DEFAULT_MODELS: Tuple[ModelSpec, ...] = (
-    "GigaChat",
-    "GigaChat-Pro",
-    "GigaChat-Max",
-    "GigaChat-2",
-    "GigaChat-2-Pro",
-    "GigaChat-2-Max",
-    ("Embeddings", "embedder"),
-)
-
-
-class RecordedRequest:
-    """One request as the emulator received it.
-
-    ``headers`` is the parsed, case-insensitive header mapping; ``json`` is the parsed
-    body or ``None``. The repr leaves headers out because they carry credentials.
-    """
-
-    __slots__ = ("method", "path", "headers", "body", "json")
-
-    def __init__(self, method: str, path: str, headers: Any, body: bytes) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-        try:
-            self.json: Any = json.loads(body.decode("utf-8")) if body else None
-        except (UnicodeDecodeError, ValueError):
-            self.json = None
-
-    def __repr__(self) -> str:
-        return "<RecordedRequest %s %s (%d bytes)>" % (self.method, self.path, len(self.body))
-
-
-def _loopback(host: str) -> str:
-    if host == "localhost":
-        return "127.0.0.1"
-    try:
-        if ipaddress.IPv4Address(host).is_loopback:
-            return host
-    except ValueError:
-        pass
-    raise ValueError("the emulator only listens on IPv4 loopback, not %r" % host)
 
 
 class Emulator:
@@ -90,8 +46,15 @@ class Emulator:
         faults: initial :class:`Fault` objects.
         postpaid: answer ``GET /balance`` with 403, as for a post-paid account
             (settable); otherwise :attr:`balance` (usage -> tokens left, settable).
+        max_in_flight: at most this many requests and streams answered at once per
+            authorization key (counted through the key that obtained the bearer
+            token); over it the API answers 429 with ``Retry-After: retry_after`` and
+            GigaChat's error body, as for a personal key's limit of 1. ``None``
+            (default): no limit. Settable.
+        retry_after: the ``Retry-After`` seconds of those 429s.
 
-    Uploaded files live in :attr:`file_store` until the emulator is dropped.
+    Uploaded files live in :attr:`file_store` until the emulator is dropped; issued
+    tokens and the per-key counters in :attr:`ledger`.
     """
 
     def __init__(
@@ -111,18 +74,22 @@ class Emulator:
         models: Iterable[ModelSpec] = DEFAULT_MODELS,
         faults: Iterable[Fault] = (),
         postpaid: bool = False,
+        max_in_flight: Optional[int] = None,
+        retry_after: int = 1,
     ) -> None:
         if isinstance(keys, str) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ValueError("keys must be a non-empty sequence of non-empty strings")
         if piece_size < 1:
             raise ValueError("piece_size must be >= 1")
+        if max_in_flight is not None and (isinstance(max_in_flight, bool) or max_in_flight < 1):
+            raise ValueError("max_in_flight must be None or an int >= 1, got %r" % (max_in_flight,))
         self.keys: Tuple[str, ...] = tuple(keys)
         self.tls = tls or certfile is not None
         self.token_ttl = float(token_ttl)
         self.reply: ReplySource = reply
         self.piece_size = piece_size
         self.delay = float(delay)
-        self.host = _loopback(host)
+        self.host = loopback(host)
         self.port = port
         self._certfile, self._keyfile, self._given_ca = certfile, keyfile, ca_bundle
         self._models = [(m, "chat") if isinstance(m, str) else (m[0], m[1]) for m in models]
@@ -133,9 +100,10 @@ class Emulator:
         self._faults = FaultSet()
         for fault in faults:
             self._faults.add(fault)
+        self.max_in_flight = max_in_flight
+        self.retry_after = retry_after
         self._lock = threading.Lock()
-        self._tokens: Dict[str, float] = {}
-        self._oauth_calls = 0
+        self.ledger = Ledger()  # per-key counters, exact under concurrency
         self._lifecycle = threading.Lock()
         self._server: Optional[EmulatorServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -263,9 +231,17 @@ class Emulator:
 
     @property
     def oauth_calls(self) -> int:
-        """How many requests reached the OAuth endpoint (whatever their outcome)."""
-        with self._lock:
-            return self._oauth_calls
+        """How many requests reached the OAuth endpoint (whatever their outcome).
+
+        Per key: ``emulator.ledger.oauth_calls(key)``; :attr:`ledger` also counts
+        each key's requests in flight, their peak and the 429s of ``max_in_flight``.
+        """
+        return self.ledger.oauth_calls()
+
+    @property
+    def too_many_requests(self) -> int:
+        """How many 429s the ``max_in_flight`` limit has sent, for every key."""
+        return self.ledger.refused()
 
     def add_fault(self, fault: Fault) -> None:
         """Inject ``fault`` into matching requests from now on."""
@@ -277,36 +253,47 @@ class Emulator:
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token: the API then answers 401 "Token has expired"."""
-        with self._lock:
-            self._tokens.clear()
+        self.ledger.revoke_all()
 
     def set_reply(self, reply: ReplySource) -> None:
         """Replace the reply: fixed text, a callable of the request body, or None (echo)."""
         self.reply = reply
 
-    # -- used by the endpoints -----------------------------------------------------
+    # -- used by the routes and the handler -------------------------------------
 
-    def issue_token(self) -> Tuple[str, int]:
-        """Make a token valid for :attr:`token_ttl`; return it and ``expires_at`` in ms."""
-        token = secrets.token_urlsafe(48)
-        expires = time.time() + self.token_ttl
-        with self._lock:
-            self._tokens[token] = expires
-        return token, int(expires * 1000)
+    def issue_token(self, key: Optional[str] = None) -> Tuple[str, int]:
+        """Make a token valid for :attr:`token_ttl`; return it and ``expires_at`` in ms.
+
+        The token counts as obtained by ``key`` (default: :attr:`api_key`).
+        """
+        return self.ledger.issue(key or self.api_key, self.token_ttl)
+
+    def token_for(self, key: str) -> Tuple[str, int]:
+        """What OAuth hands ``key``: made by :meth:`issue_token` (tests wrap it), owned by ``key``."""
+        token, expires_at = self.issue_token()
+        self.ledger.bind(token, key)
+        return token, expires_at
 
     def token_valid(self, token: str) -> bool:
         """Whether ``token`` was issued, is unexpired and not revoked."""
-        with self._lock:
-            expires = self._tokens.get(token)
-        return expires is not None and time.time() < expires
+        return self.ledger.key_of(token) is not None
 
     def model_list(self) -> List[Tuple[str, str]]:
         """The served models as ``(id, type)`` pairs."""
         return list(self._models)
 
-    def _record(self, method: str, raw_path: str, path: str, headers: Any, body: bytes) -> None:
-        request = RecordedRequest(method, raw_path, headers, body)
+    def record(self, method: str, raw_path: str, path: str, headers: Any, body: bytes) -> None:
+        """Keep a request in :attr:`requests`; count it when it went to OAuth."""
         with self._lock:
-            self.requests.append(request)
-            if path == OAUTH_PATH:
-                self._oauth_calls += 1
+            self.requests.append(RecordedRequest(method, raw_path, headers, body))
+        if path == OAUTH_PATH:
+            self.ledger.count_oauth(basic_key(headers))
+
+    def take_fault(self, path: str, streaming: bool) -> Optional[Fault]:
+        """The fault to apply to this request (counting one use), or ``None``."""
+        return self._faults.take(path, streaming)
+
+    def admit(self, path: str, headers: Any) -> Tuple[bool, Optional[str]]:
+        """Take an in-flight slot for an API request: (admitted, key to ``ledger.leave``)."""
+        token = None if path == OAUTH_PATH else bearer_token(headers)
+        return self.ledger.admit(token, self.max_in_flight)

@@ -42,6 +42,11 @@ class Fault:
     * ``malformed_after=N``: after N events send ``data: {not json``, then go on.
     * ``stream_error_after=N``: after N events send ``data: {"status":S,"message":..}``
       (S is ``status`` or 500) and end the body cleanly without ``[DONE]``.
+
+    On a v2 stream (named events) the injected events are named too:
+    ``event: response.message.delta`` for the malformed one, ``event: error`` for the
+    in-stream error (no recording shows a real one), and the ``chat`` target covers
+    both ``/api/v1`` and ``/api/v2`` chat (``path="v2/chat"`` selects v2 only).
     * ``content_type``: reply 200 with this content type and a small HTML page.
     * ``empty_body``: reply 200 with ``Content-Length: 0``.
     * ``unauthorized``: reply 401 as for bad credentials / an expired token.

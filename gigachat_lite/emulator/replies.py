@@ -1,52 +1,37 @@
-"""Response bodies in GigaChat's exact wire format.
+"""v1 response bodies (chat, models, tokens, embeddings) in GigaChat's exact wire format.
 
 Everything here is pure (no sockets, no clocks except the ``created`` argument) so the
-byte layout can be checked against the recorded cassettes in isolation.
-
-Formats copied from ``tests/data/cassettes``:
-
-* API JSON bodies are compact (their recorded ``Content-Length`` equals the compact
-  length), UTF-8, non-ASCII characters unescaped.
-* API *error* bodies are compact too but end with a newline (the recorded 404 is 41
-  bytes for a 40-byte object), key order ``status``, ``message``.
-* SSE events are ``data: {json}\\n\\n``; the first delta is ``{"content", "role"}``,
-  the last chunk is ``{"delta":{"content":""},"index":0,"finish_reason":...}`` and is
-  the only one that carries ``usage``; the stream ends with ``data: [DONE]\\n\\n``.
+byte layout can be checked against the recorded cassettes in isolation. SSE events are
+``data: {json}\\n\\n``; the first delta is ``{"content", "role"}``, the last chunk is
+``{"delta":{"content":""},"index":0,"finish_reason":...}`` and is the only one that
+carries ``usage``; the stream ends with ``data: [DONE]\\n\\n``.
 """
 
-import json
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, Union
+
+# Re-exported: tests and older callers read them from here.
+from .wire import JSON_TYPE as JSON_TYPE
+from .wire import SSE_TYPE as SSE_TYPE
+from .wire import api_error as api_error
+from .wire import dumps as dumps
+from .wire import sse_event as sse_event
 
 #: What a reply may be: fixed text, or a function of the parsed request body.
 ReplySource = Union[None, str, Callable[[Dict[str, Any]], str]]
 
-JSON_TYPE = "application/json; charset=utf-8"
-# The OAuth host answers with a bare media type (see any cassette's first interaction).
-OAUTH_JSON_TYPE = "application/json"
-SSE_TYPE = "text/event-stream"
+
+
+class ChatSettings(Protocol):
+    """The emulator settings a chat reply reads (implemented by ``Emulator``)."""
+
+    piece_size: int
+    reply: ReplySource
+
+    def model_list(self) -> List[Tuple[str, str]]: ...  # noqa: E704
+
 
 DONE_EVENT = b"data: [DONE]\n\n"
 MALFORMED_EVENT = b"data: {not json\n\n"
-
-
-def dumps(obj: Any) -> bytes:
-    """Serialize like the real API: compact separators, raw UTF-8."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def api_error(status: int, message: str) -> bytes:
-    """API error body ``{"status":N,"message":"..."}`` with the real trailing newline."""
-    return dumps({"status": status, "message": message}) + b"\n"
-
-
-def oauth_error(code: int, message: str) -> bytes:
-    """OAuth error body ``{"code":N,"message":"..."}``."""
-    return dumps({"code": code, "message": message})
-
-
-def sse_event(obj: Any) -> bytes:
-    """One SSE event carrying ``obj`` as compact JSON."""
-    return b"data: " + dumps(obj) + b"\n\n"
 
 
 def count_tokens(text: str, piece_size: int) -> int:

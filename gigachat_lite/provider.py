@@ -24,7 +24,9 @@ from .certs import russian_ca_pem
 from .chat import _PARAMS, ChatStream, prepare_chat, send_chat
 from .config import DEFAULT_SCOPE, Config
 from .endpoints import models as list_models  # GigaChat.models is the static list
-from .provider_g4f import G4FReply, called_from_gpt4free, functions_from_tools, key_for, messages_from_openai, with_gpt4free_bases
+from .provider_g4f import (
+    G4FReply, called_from_gpt4free, functions_from_tools, key_for, messages_from_openai, with_gpt4free_bases,
+)
 from .session import Session, shared_session
 
 __all__ = ["GigaChat"]

@@ -40,6 +40,8 @@ except ImportError:
 
 INSTALLED = _base is not None
 
+# What a GigaChat function description may hold (OpenAI's "strict" and the like are not sent).
+_FUNCTION_FIELDS = ("name", "description", "parameters", "few_shot_examples", "return_parameters")
 # GigaChat's finish reasons that OpenAI (and so gpt4free) names differently.
 _FINISH = {"function_call": "tool_calls", "blacklist": "content_filter"}
 
@@ -102,15 +104,20 @@ def functions_from_tools(tools: Any, tool_choice: Any) -> Tuple[List[Dict[str, A
             raise ValueError(f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ...}}}}, got {tool!r}")
         if not isinstance(function.get("name"), str) or not function["name"]:
             raise ValueError(f"tools[{i}]['function'] must have a non-empty 'name'")
-        functions.append({k: v for k, v in function.items() if k in ("name", "description", "parameters", "few_shot_examples", "return_parameters")})
+        functions.append({k: v for k, v in function.items() if k in _FUNCTION_FIELDS})
     if tool_choice is None or tool_choice in ("auto", "none"):
         return functions, tool_choice
     if tool_choice == "required":
         return functions, {"name": functions[0]["name"]} if len(functions) == 1 else "auto"
     chosen = tool_choice.get("function") if isinstance(tool_choice, Mapping) else None
     if isinstance(chosen, Mapping) and isinstance(chosen.get("name"), str):
+        if chosen["name"] not in [f["name"] for f in functions]:
+            raise ValueError(f"tool_choice names {chosen['name']!r}, which is not among the tools")
         return functions, {"name": chosen["name"]}
-    raise ValueError(f"tool_choice must be 'auto', 'none', 'required' or {{'type': 'function', 'function': {{'name': ...}}}}, got {tool_choice!r}")
+    raise ValueError(
+        "tool_choice must be 'auto', 'none', 'required' or {'type': 'function', 'function': {'name': ...}}, "
+        f"got {tool_choice!r}"
+    )
 
 
 def _arguments(value: Any, where: str) -> Dict[str, Any]:
@@ -225,7 +232,8 @@ class G4FReply:
             arguments = call.get("arguments")
             if not isinstance(arguments, str):
                 arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
-            yield _response.ToolCalls([{"id": call_id, "type": "function", "function": {"name": call["name"], "arguments": arguments}}])
+            function = {"name": call["name"], "arguments": arguments}
+            yield _response.ToolCalls([{"id": call_id, "type": "function", "function": function}])
         if reply.finish_reason:
             yield _response.FinishReason(_FINISH.get(reply.finish_reason, reply.finish_reason))
 
@@ -246,7 +254,8 @@ class G4FReply:
 
 
 def _usage(usage: Mapping[str, Any]) -> Any:
-    counts: Dict[str, Any] = {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if isinstance(usage.get(k), int)}
+    names = ("prompt_tokens", "completion_tokens", "total_tokens")
+    counts: Dict[str, Any] = {k: usage[k] for k in names if isinstance(usage.get(k), int)}
     cached = usage.get("precached_prompt_tokens")
     if isinstance(cached, int):
         counts["prompt_tokens_details"] = {"cached_tokens": cached}

@@ -17,6 +17,7 @@ import requests
 import gigachat_lite
 from gigachat_lite import GigaChat, MissingAuthError, Session
 from gigachat_lite.emulator import Emulator
+from gigachat_lite.provider_g4f import messages_from_openai
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +270,37 @@ def test_import_gigachat_lite_does_not_import_gpt4free(emu: Emulator) -> None:
     code = "import sys, gigachat_lite\nassert 'g4f' not in sys.modules\ngigachat_lite.GigaChat\nprint('g4f' in sys.modules)"
     installed = importlib.util.find_spec("g4f") is not None
     assert _python(code, emu) == str(installed)  # the first use of the provider may import it
+
+
+def test_openai_tool_turns_become_gigachat_function_turns() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    state = {**call, "id": "5b0d3c1e-7d4f-4a51-9e36-1c2f0a9b8e77"}
+    out = messages_from_openai([
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {}}]},
+        {"role": "assistant", "content": None, "tool_calls": [call], "reasoning_content": ""},
+        # gpt4free may set "name" from the id; the call knows the real one.
+        {"role": "tool", "tool_call_id": "call_1", "name": "call_1", "content": "plain text"},
+        {"role": "assistant", "content": "", "tool_calls": [state]},
+        {"role": "tool", "tool_call_id": state["id"], "content": '{"t": 5}'},
+    ])
+    assert out == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "", "function_call": {"name": "f", "arguments": {"a": 1}}},
+        {"role": "function", "name": "f", "content": '{"result": "plain text"}'},  # GigaChat takes a JSON object
+        {"role": "assistant", "content": "", "function_call": {"name": "f", "arguments": {"a": 1}},
+         "functions_state_id": state["id"]},
+        {"role": "function", "name": "f", "content": '{"t": 5}'},
+    ]
+
+
+@pytest.mark.parametrize(
+    "messages,match",
+    [([{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f"}}] * 2}], r"messages\[0\]: GigaChat takes one"),
+     ([{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nobody", "content": "1"}], r"messages\[1\]: a tool result"),
+     ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}], r"messages\[0\]: arguments is not JSON")],
+)
+def test_tool_turns_gigachat_cannot_take_are_refused_before_any_request(env: Emulator, messages: object, match: str) -> None:
+    before = len(env.requests)
+    with pytest.raises(ValueError, match=match):
+        GigaChat.create_completion("GigaChat", messages, api_key="key-one")
+    assert len(env.requests) == before

@@ -266,11 +266,13 @@ def test_tool_choice_becomes_function_call(env: Emulator, choice: Any, expected:
 @pytest.mark.parametrize(
     "tools,tool_choice,match",
     [([{"type": "web_search"}], None, r"tools\[0\]"), ([{"type": "function", "function": {}}], None, r"tools\[0\]"),
-     ([WEATHER], "sometimes", "tool_choice")],
+     ([WEATHER], "sometimes", "tool_choice"),
+     ([WEATHER], {"type": "function", "function": {"name": "rain"}}, "'rain', which is not among the tools"),
+     ({"type": "function"}, None, "tools must be a list")],
 )
 def test_bad_tools_are_refused_before_any_request(env: Emulator, tools: Any, tool_choice: Any, match: str) -> None:
     before = len(env.requests)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):
         GigaChat.create_completion("GigaChat", HELLO, api_key="key-one", tools=tools, tool_choice=tool_choice)
     assert len(env.requests) == before
 

@@ -3,14 +3,18 @@
 It keeps the provider's contract (class attributes, ``get_model``,
 ``create_async_generator``, ``create_completion``) and fixes its faults: each
 key has its own token, ``proxy`` is used, a 401 is recovered once, and the
-Russian Trusted Root CA is verified rather than written and hoped for.
+Russian Trusted Root CA is verified rather than written and hoped for. With
+gpt4free installed it is a real gpt4free provider (see :mod:`.provider_g4f`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import itertools
 import logging
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import requests
 
@@ -19,6 +23,9 @@ from .bridge import AsyncStream
 from .certs import russian_ca_pem
 from .config import DEFAULT_SCOPE, Config
 from .payloads import ChatParams, prepare_chat
+from .provider_g4f import (
+    G4FReply, called_from_gpt4free, functions_from_tools, key_for, messages_from_openai, with_gpt4free_bases,
+)
 from .session import Session, shared_session
 from .stream import ChatStream
 
@@ -32,22 +39,50 @@ _BODY_KEYWORDS = frozenset(ChatParams.__annotations__)
 # Configuration keywords accepted besides the contract's own arguments.
 _CONFIG_KEYWORDS = ("base_url", "auth_url", "ca_bundle", "access_token", "timeout", "max_retries", "verify")
 
-_last_token: "contextvars.ContextVar[Optional[Token]]" = contextvars.ContextVar("gigachat_lite_last_token", default=None)
+# (sequence number, token): the newest of a caller's visible tokens wins.
+_Stamped = Tuple[int, Token]
+_last_token: "contextvars.ContextVar[Optional[_Stamped]]" = contextvars.ContextVar("gigachat_lite_last_token", default=None)
+# A task's context dies with asyncio.run(); the seed's `asyncio.run(...)` then
+# `GigaChat().access_token` reads the token from this thread's last call instead.
+_thread_last = threading.local()
+_sequence = itertools.count(1)
+
+
+def _publish(token: Optional[Token]) -> None:
+    """Called in the caller's context (and thread) when a call ends."""
+    if token is not None:
+        stamped = (next(_sequence), token)
+        _last_token.set(stamped)
+        _thread_last.stamped = stamped
+
+
+def _own_token() -> Optional[Token]:
+    own = _last_token.get()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # outside any event loop: also what this thread's last run obtained
+        in_thread: Optional[_Stamped] = getattr(_thread_last, "stamped", None)
+        if in_thread is not None and (own is None or in_thread[0] > own[0]):
+            own = in_thread
+    # Inside a loop each task sees only its own calls, never a sibling's.
+    return own[1] if own is not None else None
 
 
 class _LastToken:
     """``access_token`` / ``token_expires_at``: the caller's own last token.
 
-    gpt4free kept one class-wide token for every key in the process. Here the
-    value is per context (thread or task): a caller sees the token of its own
-    last call, never another key's.
+    gpt4free kept one class-wide token for every key in the process. Here a
+    task sees the token of its own last call; code outside an event loop sees
+    the last token obtained in its thread, its own calls' or those of an
+    ``asyncio.run(...)`` it made (whose task context is gone by then). Another
+    thread, or another task, never sees it.
     """
 
     def __init__(self, field: str) -> None:
         self.field = field
 
     def __get__(self, instance: Any, owner: Any) -> Any:
-        token = _last_token.get()
+        token = _own_token()
         if token is None:
             return "" if self.field == "value" else 0
         return token.value if self.field == "value" else int(token.expires_at * 1000)
@@ -58,22 +93,12 @@ class _PemText:
         return russian_ca_pem()  # read on first use, not at import
 
 
-def _plain_messages(messages: Any) -> Any:
-    # gpt4free messages may carry content as a list of parts; GigaChat wants text.
-    if not isinstance(messages, (list, tuple)):
-        return messages
-    result = []
-    for message in messages:
-        if isinstance(message, Mapping) and isinstance(message.get("content"), list):
-            parts = message["content"]
-            text = "".join(p.get("text", "") for p in parts if isinstance(p, Mapping) and p.get("type", "text") == "text")
-            message = {**message, "content": text}
-        result.append(message)
-    return result
-
-
 class GigaChat:
-    """gpt4free's ``GigaChat`` provider contract, backed by gigachat_lite."""
+    """gpt4free's ``GigaChat`` provider contract, backed by gigachat_lite.
+
+    With gpt4free installed, also a subclass of its ``AsyncGeneratorProvider``
+    and ``ProviderModelMixin``, usable as ``provider=`` of its clients.
+    """
 
     label = "GigaChat"
     url = "https://developers.sber.ru/gigachat"
@@ -83,6 +108,8 @@ class GigaChat:
     supports_stream = True
     supports_system_message = True
     supports_message_history = True
+    # gpt4free then passes tools= through instead of emulating them in the prompt.
+    supports_native_tools = True
     default_model = "GigaChat"
     models: List[str] = ["GigaChat-2", "GigaChat-2-Pro", "GigaChat-2-Max", "GigaChat", "GigaChat-Pro", "GigaChat-Max"]
     # The seed's older names still work: GigaChat:latest was the base model,
@@ -95,17 +122,16 @@ class GigaChat:
 
     @classmethod
     def get_model(cls, model: Optional[str], **kwargs: Any) -> str:
-        """gpt4free's rules: empty or "auto" gives the default; aliases; then a
-        case-insensitive exact or suffix match; unknown names pass through."""
+        """gpt4free's rules: empty or "auto" gives the default; then aliases, an
+        exact and a suffix match, all case-insensitive; unknown names pass through."""
         if model is not None and not isinstance(model, str):
             raise TypeError(f"model must be a str, got {type(model).__name__}")
         if not model or model == "auto":
             return cls.default_model
-        if model in cls.model_aliases:
-            return cls.model_aliases[model]
-        if model in cls.models:
-            return model
         lowered = model.lower()
+        for alias, target in cls.model_aliases.items():
+            if alias.lower() == lowered:
+                return target
         for known in cls.models:
             if known.lower() == lowered:
                 return known
@@ -116,13 +142,14 @@ class GigaChat:
 
     @classmethod
     def get_models(cls, api_key: Optional[str] = None, **kwargs: Any) -> List[str]:
-        """Model ids from ``GET /models`` when a key is at hand, else the static list."""
+        """Chat model ids from ``GET /models`` when a key is at hand, else the static list."""
         try:
-            session = cls._session(api_key=api_key, proxy=kwargs.get("proxy"), scope=kwargs.get("scope"), kwargs=kwargs)
+            session = cls._session(api_key=key_for(cls.__name__, api_key), proxy=kwargs.get("proxy"),
+                                   scope=kwargs.get("scope"), kwargs=kwargs)
         except Exception:
             return list(cls.models)
         try:
-            ids = [m["id"] for m in session.models() if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            ids = [m["id"] for m in session.models() if _is_chat_model(m)]
         except Exception as exc:  # a listing is a convenience: fall back rather than fail a UI
             log.debug("model listing failed (%s); using the static list", type(exc).__name__)
             return list(cls.models)
@@ -140,14 +167,25 @@ class GigaChat:
         scope: str = DEFAULT_SCOPE,
         update_interval: float = 0,
         **kwargs: Any,
-    ) -> "AsyncStream[str]":
-        """An async iterator of text chunks (also usable with ``async with``)."""
+    ) -> "AsyncStream[Any]":
+        """An async iterator of text chunks (also usable with ``async with``).
+
+        ``str`` chunks only, except for gpt4free's own code, which also gets its
+        ``Usage``, ``ToolCalls`` and ``FinishReason`` after the text. The reply's
+        ``usage``, ``finish_reason`` and ``function_call`` are readable on the
+        stream once it has ended.
+        """
+        rich = called_from_gpt4free(1)
         session, body = cls._prepare(model, messages, stream, proxy, api_key, connector, scope, update_interval, kwargs)
 
-        def publish(_: Any) -> None:  # in the consumer's context, so the caller sees its own token
-            _last_token.set(session.token)
+        def start() -> Iterable[Any]:
+            reply = session.send_chat(body)
+            return G4FReply(reply) if rich else reply
 
-        return AsyncStream(lambda: session.send_chat(body), on_end=publish)
+        def publish(_: Any) -> None:  # in the consumer's context, so the caller sees its own token
+            _publish(session.token)
+
+        return AsyncStream(start, on_end=publish)
 
     @classmethod
     def create_completion(
@@ -161,10 +199,11 @@ class GigaChat:
         scope: str = DEFAULT_SCOPE,
         update_interval: float = 0,
         **kwargs: Any,
-    ) -> Iterator[str]:
+    ) -> Iterator[Any]:
         """The same as :meth:`create_async_generator`, as a plain generator."""
+        rich = called_from_gpt4free(1)
         session, body = cls._prepare(model, messages, stream, proxy, api_key, connector, scope, update_interval, kwargs)
-        return _completion(session, body)
+        return _completion(session, body, rich)
 
     # -- shared by both paths ------------------------------------------------------------
 
@@ -182,16 +221,21 @@ class GigaChat:
         kwargs: Dict[str, Any],
     ) -> Tuple[Session, Dict[str, Any]]:
         """Validate everything now; return the session and body for the call made later."""
-        session = cls._session(api_key=api_key, proxy=proxy, scope=scope, kwargs=kwargs, connector=connector)
+        session = cls._session(api_key=key_for(cls.__name__, api_key), proxy=proxy, scope=scope,
+                               kwargs=kwargs, connector=connector)
         params = {k: v for k, v in kwargs.items() if k in _BODY_KEYWORDS}
-        dropped = sorted(set(kwargs) - _BODY_KEYWORDS - set(_CONFIG_KEYWORDS))
+        if kwargs.get("tools"):
+            if params.get("functions"):
+                raise ValueError("pass tools= or functions=, not both")
+            params["functions"], choice = functions_from_tools(kwargs["tools"], kwargs.get("tool_choice"))
+            params["function_call"] = choice if choice is not None else params.get("function_call")
+        dropped = sorted(set(kwargs) - _BODY_KEYWORDS - set(_CONFIG_KEYWORDS) - {"tools", "tool_choice"})
         if dropped:
             log.debug("not sent to GigaChat: %s", ", ".join(dropped))
         body = prepare_chat(
-            _plain_messages(messages), model=cls.get_model(model), stream=bool(stream),
+            messages_from_openai(messages), model=cls.get_model(model), stream=bool(stream),
             update_interval=update_interval or None, params=params,
         )
-
         return session, body
 
     @classmethod
@@ -210,6 +254,15 @@ class GigaChat:
             api_key=api_key, proxy=proxy, scope=scope, **{k: kwargs[k] for k in _CONFIG_KEYWORDS if k in kwargs}
         )
         return shared_session(config)
+
+
+if not TYPE_CHECKING:  # to a type checker GigaChat is the class above, whether gpt4free is installed or not
+    GigaChat = with_gpt4free_bases(GigaChat)
+
+
+def _is_chat_model(entry: Any) -> bool:
+    # /models lists embedders too ("type": "embedder"); older replies have no type.
+    return isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry.get("type", "chat") == "chat"
 
 
 def _from_connector(connector: Any, *, api_key: Optional[str], proxy: Optional[str]) -> Session:
@@ -232,11 +285,11 @@ def _from_connector(connector: Any, *, api_key: Optional[str], proxy: Optional[s
     )
 
 
-def _completion(session: Session, body: Dict[str, Any]) -> Iterator[str]:
+def _completion(session: Session, body: Dict[str, Any], rich: bool) -> Iterator[Any]:
     reply = session.send_chat(body)
     try:
-        yield from reply
+        yield from (G4FReply(reply) if rich else reply)
     finally:
         if isinstance(reply, ChatStream):
             reply.close()
-        _last_token.set(session.token)
+        _publish(session.token)

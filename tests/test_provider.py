@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+import threading
 from typing import Iterator, List
 
 import pytest
 import requests
 
+import gigachat_lite
 from gigachat_lite import GigaChat, MissingAuthError, Session
 from gigachat_lite.emulator import Emulator
+from gigachat_lite.provider_g4f import messages_from_openai
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +48,15 @@ def test_class_attributes_of_the_contract() -> None:
     assert GigaChat.url.startswith("https://")
     assert GigaChat.RUSSIAN_CA_CERT.startswith("-----BEGIN CERTIFICATE-----")
     assert GigaChat().RUSSIAN_CA_CERT == GigaChat.RUSSIAN_CA_CERT
-    assert GigaChat.access_token == "" and GigaChat.token_expires_at == 0
+    # Where no call was made yet (a new thread: this one may have called already).
+    assert in_a_fresh_thread(lambda: (GigaChat.access_token, GigaChat.token_expires_at)) == ("", 0)
 
 
 @pytest.mark.parametrize(
     "given,expected",
     [("", "GigaChat"), (None, "GigaChat"), ("auto", "GigaChat"), ("GigaChat-Pro", "GigaChat-Pro"),
      ("gigachat-2-max", "GigaChat-2-Max"), ("GigaChat:latest", "GigaChat"), ("GigaChat-Plus", "GigaChat"),
+     ("gigachat-plus", "GigaChat"), ("GIGACHAT:LATEST", "GigaChat"),
      ("2-Pro", "GigaChat-2-Pro"), ("Some-Future-Model", "Some-Future-Model")],
 )
 def test_get_model_rules(given: str, expected: str) -> None:
@@ -122,10 +132,11 @@ def test_each_key_has_its_own_token_and_access_token_is_per_caller(env: Emulator
     bearers = {r.headers["Authorization"] for r in env.requests[-4:] if r.path.endswith("/chat/completions")}
     assert bearers == {f"Bearer {token_one}", f"Bearer {token_two}"}
 
+    # Another thread (another caller) never sees this thread's token.
     seen_elsewhere: List[str] = []
-    import contextvars
-
-    contextvars.Context().run(lambda: seen_elsewhere.append(GigaChat.access_token))
+    other = threading.Thread(target=lambda: seen_elsewhere.append(GigaChat.access_token))
+    other.start()
+    other.join()
     assert seen_elsewhere == [""]
 
 
@@ -155,4 +166,141 @@ def test_proxy_is_used(env: Emulator) -> None:
 def test_get_models_live_and_static(env: Emulator) -> None:
     live = GigaChat.get_models(api_key="key-one")
     assert "GigaChat-2-Max" in live and any(r.path.endswith("/models") for r in env.requests)
+    assert "Embeddings" in [m[0] for m in env.model_list()] and "Embeddings" not in live  # chat models only
     assert GigaChat.get_models() == GigaChat.models  # no key anywhere: the static list
+
+
+def in_a_fresh_thread(function):  # type: ignore[no-untyped-def]
+    """Run ``function`` in a new thread (no token seen there yet) and return its result."""
+    result: List[object] = []
+    thread = threading.Thread(target=lambda: result.append(function()))
+    thread.start()
+    thread.join(30)
+    assert result, "the thread failed"
+    return result[0]
+
+
+def test_seed_example_shows_the_token_asyncio_run_obtained(env: Emulator) -> None:
+    def seed() -> object:
+        gigachat = GigaChat()
+
+        async def main() -> None:
+            async with GigaChat.create_async_generator(
+                model="GigaChat:latest", messages=[{"role": "user", "content": "Привет"}], api_key="key-one"
+            ) as response:
+                async for _ in response:
+                    pass
+
+        assert gigachat.access_token == "" and gigachat.token_expires_at == 0
+        asyncio.run(main())
+        return gigachat.access_token, gigachat.token_expires_at
+
+    token, expires_at = in_a_fresh_thread(seed)
+    assert token and env.requests[-1].headers["Authorization"] == f"Bearer {token}"
+    assert expires_at > 10**12
+    assert in_a_fresh_thread(lambda: GigaChat.access_token) == ""  # another thread: never
+
+
+def test_concurrent_tasks_with_different_keys_see_only_their_own_token(env: Emulator) -> None:
+    def run() -> object:
+        async def call(key: str) -> str:
+            async for _ in GigaChat.create_async_generator("GigaChat", [{"role": "user", "content": key}], api_key=key):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.05)  # the sibling has finished by now
+            return GigaChat.access_token
+
+        async def idle() -> str:
+            await asyncio.sleep(0.3)
+            return GigaChat.access_token
+
+        async def main() -> List[str]:
+            return list(await asyncio.gather(call("key-one"), call("key-two"), idle()))
+
+        return asyncio.run(main())
+
+    one, two, idle = in_a_fresh_thread(run)
+    last_two = [r for r in env.requests if r.path.endswith("/chat/completions")][-2:]
+    sent = {r.json["messages"][0]["content"]: r.headers["Authorization"] for r in last_two}
+    assert sent == {"key-one": f"Bearer {one}", "key-two": f"Bearer {two}"} and one != two
+    assert idle == ""
+
+
+# gpt4free made unimportable, as on a machine without it.
+_NO_G4F = """
+import sys
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "g4f" or name.startswith("g4f."):
+            raise ImportError("no g4f here")
+
+sys.meta_path.insert(0, Block())
+"""
+
+_STANDALONE = """
+import asyncio, sys
+import gigachat_lite
+assert "g4f" not in sys.modules
+GigaChat = gigachat_lite.GigaChat
+assert GigaChat.__mro__[1:] == (object,), GigaChat.__mro__
+messages = [{"role": "user", "content": "hi"}]
+chunks = list(GigaChat.create_completion("gigachat-plus", messages, api_key="key-one", tools=[
+    {"type": "function", "function": {"name": "f"}}], tool_choice="none"))
+
+async def main():
+    return [c async for c in GigaChat.create_async_generator("GigaChat", messages, api_key="key-one")]
+
+print(chunks, asyncio.run(main()), bool(GigaChat.access_token))
+"""
+
+
+def _python(code: str, emu: Emulator) -> str:
+    package_root = pathlib.Path(gigachat_lite.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(package_root), "GIGACHAT_BASE_URL": emu.base_url, "GIGACHAT_AUTH_URL": emu.auth_url}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_without_gpt4free_the_provider_works_alone(emu: Emulator) -> None:
+    assert _python(_NO_G4F + _STANDALONE, emu) == "['Echo: hi'] ['Echo: hi'] True"
+
+
+def test_import_gigachat_lite_does_not_import_gpt4free(emu: Emulator) -> None:
+    code = "import sys, gigachat_lite\nassert 'g4f' not in sys.modules\ngigachat_lite.GigaChat\nprint('g4f' in sys.modules)"
+    installed = importlib.util.find_spec("g4f") is not None
+    assert _python(code, emu) == str(installed)  # the first use of the provider may import it
+
+
+def test_openai_tool_turns_become_gigachat_function_turns() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    state = {**call, "id": "5b0d3c1e-7d4f-4a51-9e36-1c2f0a9b8e77"}
+    out = messages_from_openai([
+        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {}}]},
+        {"role": "assistant", "content": None, "tool_calls": [call], "reasoning_content": ""},
+        # gpt4free may set "name" from the id; the call knows the real one.
+        {"role": "tool", "tool_call_id": "call_1", "name": "call_1", "content": "plain text"},
+        {"role": "assistant", "content": "", "tool_calls": [state]},
+        {"role": "tool", "tool_call_id": state["id"], "content": '{"t": 5}'},
+    ])
+    assert out == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "", "function_call": {"name": "f", "arguments": {"a": 1}}},
+        {"role": "function", "name": "f", "content": '{"result": "plain text"}'},  # GigaChat takes a JSON object
+        {"role": "assistant", "content": "", "function_call": {"name": "f", "arguments": {"a": 1}},
+         "functions_state_id": state["id"]},
+        {"role": "function", "name": "f", "content": '{"t": 5}'},
+    ]
+
+
+@pytest.mark.parametrize(
+    "messages,match",
+    [([{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f"}}] * 2}], r"messages\[0\]: GigaChat takes one"),
+     ([{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nobody", "content": "1"}], r"messages\[1\]: a tool result"),
+     ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}], r"messages\[0\]: arguments is not JSON")],
+)
+def test_tool_turns_gigachat_cannot_take_are_refused_before_any_request(env: Emulator, messages: object, match: str) -> None:
+    before = len(env.requests)
+    with pytest.raises(ValueError, match=match):
+        GigaChat.create_completion("GigaChat", messages, api_key="key-one")
+    assert len(env.requests) == before

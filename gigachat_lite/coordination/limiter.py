@@ -97,6 +97,13 @@ class Lease:
         return f"<Lease {self.scope} held={self.held}>"
 
 
+def _renew_due(leases: "list[Lease]") -> None:
+    # A function of its own, so no loop variable keeps a lease alive in the renewer's frame.
+    for lease in leases:
+        if lease._renewed + lease.ttl / 3 <= time.monotonic() + 0.005:
+            lease.renew()
+
+
 class _Renewer:
     """The process's heartbeat thread: renews every live lease each ttl/3 seconds."""
 
@@ -118,17 +125,14 @@ class _Renewer:
         while True:
             with self._wake:
                 leases = [lease for lease in self._leases if lease.held]
-                if not leases:
-                    self._wake.wait()
-                    continue
+                due = min((lease._renewed + lease.ttl / 3 for lease in leases), default=None)
                 now = time.monotonic()
-                due = min(lease._renewed + lease.ttl / 3 for lease in leases)
-                if due > now:
-                    self._wake.wait(due - now)
+                if due is None or due > now:
+                    del leases  # hold no strong reference while asleep, or GC could not release them
+                    self._wake.wait(None if due is None else due - now)
                     continue
-            for lease in leases:
-                if lease._renewed + lease.ttl / 3 <= time.monotonic() + 0.005:
-                    lease.renew()
+            _renew_due(leases)
+            del leases
 
     def reset_after_fork(self) -> None:
         # The child has no renewer thread and must not renew its parent's leases.

@@ -96,3 +96,11 @@ def hang_in_fetch(url: str, key: Key, lock_ttl: float, ready_path: str) -> None:
         raise AssertionError("not reached")
 
     cache.get(key, fetch, margin=5)
+
+
+def take_many(url: str, name: str, count: int, start_at: float) -> None:
+    """Take ``count`` leases under distinct holders as fast as possible (no limit reached)."""
+    store = open_store(url)
+    time.sleep(max(start_at - time.time(), 0))
+    for number in range(count):
+        assert store.lease_acquire(name, f"{os.getpid()}-{number}", 10**6, 60.0)

@@ -96,6 +96,15 @@ def test_processes_and_threads_never_exceed_a_limit_of_one(store_url: str, key: 
     assert ConcurrencyLimiter(open_store(store_url)).in_flight(key) == 0  # every lease was released
 
 
+def test_concurrent_updates_from_processes_are_never_lost(store_url: str) -> None:
+    # The store's contract underneath every policy: each operation is atomic
+    # across processes. Without the file lock, read-modify-writes lose entries.
+    processes, count = 4, 150
+    start_at = time.time() + 1.5
+    run_all([SPAWN.Process(target=workers.take_many, args=(store_url, "atomicity", count, start_at)) for _ in range(processes)], 120)
+    assert open_store(store_url).lease_count("atomicity") == processes * count
+
+
 def test_one_oauth_fetch_for_the_whole_fleet(store_url: str, key: Any, tmp_path: pathlib.Path) -> None:
     log, seen = tmp_path / "fetches.log", tmp_path / "seen.log"
     start_at = time.time() + 2.0

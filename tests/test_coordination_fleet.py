@@ -164,3 +164,16 @@ def test_a_dead_fetch_lock_holder_blocks_the_token_only_until_the_lock_ttl(
     assert len(fetched) == 1
     # It waited for the dead holder's lock (no duplicate fetch while it might live) but not past its TTL.
     assert 0.5 <= fetched[0] <= lock_ttl + 0.5
+
+
+def test_a_forked_child_does_not_release_its_parents_lease(store_url: str, key: Any) -> None:
+    limiter = ConcurrencyLimiter(open_store(store_url), ttl=5.0)
+    lease = limiter.acquire(key, timeout=1)
+    pid = os.fork()
+    if pid == 0:  # the child: what a normal exit (atexit finalizers) or a stray release() would do
+        lease.release()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert limiter.in_flight(key) == 1  # still the parent's
+    lease.release()
+    assert limiter.in_flight(key) == 0

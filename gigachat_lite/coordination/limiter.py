@@ -40,7 +40,9 @@ __all__ = ["ConcurrencyLimiter", "Lease"]
 log = logging.getLogger("gigachat_lite.coordination")
 
 
-def _release(store: Store, name: str, holder: str) -> None:
+def _release(store: Store, name: str, holder: str, pid: int) -> None:
+    if os.getpid() != pid:
+        return  # a forked child inherited the object: the lease is its parent's to release
     try:
         store.lease_release(name, holder)
     except CoordinationError as exc:
@@ -60,7 +62,7 @@ class Lease:
         self.scope = scope
         self.lost = False  # set when a renewal found the lease already expired
         self._renewed = time.monotonic()
-        self._release = weakref.finalize(self, _release, store, name, holder)
+        self._release = weakref.finalize(self, _release, store, name, holder, os.getpid())
         _RENEWER.add(self)
 
     @property

@@ -165,7 +165,9 @@ class MemoryStore(Store):
         return max(entry[1] - now, 0.0) if entry else 0.0
 
     def _leases_of(self, name: str, now: float) -> Dict[str, float]:
-        leases = self._leases.setdefault(name, {})
+        leases = self._leases.get(name)
+        if leases is None:
+            return {}  # not stored: only lease_acquire adds a name
         for holder in [h for h, until in leases.items() if until <= now]:
             del leases[holder]
         return leases
@@ -176,7 +178,7 @@ class MemoryStore(Store):
             leases = self._leases_of(name, now)
             if holder not in leases and len(leases) >= limit:
                 return False
-            leases[holder] = now + ttl
+            self._leases.setdefault(name, leases)[holder] = now + ttl
             return True
 
     def lease_renew(self, name: str, holder: str, ttl: float) -> bool:

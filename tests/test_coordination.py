@@ -20,7 +20,7 @@ import pytest
 from gigachat_lite.auth import Token, TokenAuth
 from gigachat_lite.coordination import (
     ConcurrencyLimiter, ConcurrencyLimitTimeout, CoolDown, Coordination, CoordinationError, FallbackStore,
-    MemoryStore, OAuthRateGuard, SharedTokenCache, Store, coordination_for, fleet_key, open_store, process_store,
+    MemoryStore, OAuthRateGuard, SharedTokenCache, Store, check_store_url, close_all, coordination_for, fleet_key, open_store, process_store,
 )
 from gigachat_lite.errors import GigaChatError, RateLimitError
 from redis_server import RedisServer, own_redis_server, redis_server  # noqa: F401  (fixtures)
@@ -56,8 +56,16 @@ def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[St
     "redis://host:6379/zero", "memory://something", "sqlite:///tmp/db",
 ])
 def test_a_bad_url_raises_valueerror_naming_the_setting(url: str) -> None:
-    with pytest.raises(ValueError, match=r"coordination \(GIGACHAT_COORDINATION\)"):
-        open_store(url)
+    for check in (open_store, check_store_url):
+        with pytest.raises(ValueError, match=r"coordination \(GIGACHAT_COORDINATION\)"):
+            check(url)
+
+
+def test_the_url_check_opens_nothing_and_a_file_url_may_be_quoted(tmp_path: pathlib.Path) -> None:
+    assert check_store_url("redis://127.0.0.1:1/0") == "redis://127.0.0.1:1/0"  # nothing listens there
+    assert check_store_url(None) is None and check_store_url("") is None
+    store = open_store("file://" + str(tmp_path).replace("/", "%2F", 0) + "/my%20folder")
+    assert (tmp_path / "my folder").is_dir() and store.url.endswith("/my folder")
 
 
 def test_a_bad_url_message_hides_the_redis_password() -> None:
@@ -74,7 +82,11 @@ def test_a_non_string_setting_is_a_typeerror() -> None:
 @pytest.mark.parametrize("url", [None, "", "memory://"])
 def test_no_setting_or_memory_is_the_one_process_store(url: Any) -> None:
     assert open_store(url) is process_store()
-    assert coordination_for(url).store is process_store()
+    coordination = coordination_for(url)
+    assert coordination.store is process_store() and coordination_for(None) is coordination
+    coordination.limiter.acquire(PERS, 1)
+    close_all()  # forgets the shared objects and empties the in-process store
+    assert coordination_for(url) is not coordination and coordination_for(url).limiter.in_flight(PERS) == 0
 
 
 def test_the_typed_errors_belong_to_the_library_tree() -> None:

@@ -15,10 +15,10 @@ in-process (default), a folder (``file:///...``) or Redis (``redis://...``).
 from __future__ import annotations
 
 from .errors import ConcurrencyLimitTimeout, CoordinationError
-from .fleet import Coordination, coordination_for
+from .fleet import Coordination, close_all, coordination_for
 from .keys import DEFAULT_LIMITS, FleetKey, default_limit, fleet_key
 from .limiter import ConcurrencyLimiter, Lease
-from .opener import FallbackStore, open_store, process_store
+from .opener import FallbackStore, check_store_url, open_store, process_store
 from .store import MemoryStore, Store
 from .throttle import CoolDown, OAuthRateGuard
 from .tokens import SharedTokenCache
@@ -37,6 +37,8 @@ __all__ = [
     "OAuthRateGuard",
     "SharedTokenCache",
     "Store",
+    "check_store_url",
+    "close_all",
     "coordination_for",
     "default_limit",
     "fleet_key",

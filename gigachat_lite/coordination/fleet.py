@@ -1,9 +1,20 @@
 """One object per store that bundles the fleet policies a Session needs.
 
-Phase 2 (wiring into the core) builds one :class:`Coordination` per
-``coordination`` setting and hands its parts to the session:
-``tokens`` to :class:`~gigachat_lite.auth.TokenAuth` as its ``cache``,
-``limiter`` and ``cooldown`` to ``Session.call``, the lease to the stream.
+How the core uses it (phase 2 of issue 11; nothing in the core imports this yet):
+
+* ``Config`` gains ``coordination`` (``GIGACHAT_COORDINATION``, validated by
+  :func:`~.opener.check_store_url` before any network call),
+  ``coordination_fallback`` and ``max_concurrency``. Unset, nothing below
+  runs: today's behaviour, at no cost.
+* ``Session.__init__`` takes ``coordination_for(config.coordination, ...)``
+  and passes ``.tokens`` as ``TokenAuth(cache=...)``: single-flight OAuth
+  across the fleet, behind the OAuth rate guard.
+* ``Session.call``, before sending: ``cooldown.wait_cooldown(key, deadline)``
+  then ``limiter.acquire(key, timeout)``. A non-streamed reply releases the
+  lease as soon as it is read; a streamed one hands it to ``ChatStream``,
+  which releases it however the stream ends. Every error path releases it.
+* The 429 hook (``_Retry.increment``) calls ``cooldown.cool_down(key,
+  retry_after)`` at the first 429, so the other workers pause at once.
 """
 
 from __future__ import annotations
@@ -12,12 +23,12 @@ import threading
 from typing import Dict, Optional, Tuple
 
 from .limiter import ConcurrencyLimiter
-from .opener import open_store
+from .opener import check_store_url, open_store, process_store
 from .store import Store
 from .throttle import CoolDown, OAuthRateGuard
 from .tokens import SharedTokenCache
 
-__all__ = ["Coordination", "coordination_for"]
+__all__ = ["Coordination", "coordination_for", "close_all"]
 
 
 class Coordination:
@@ -60,9 +71,21 @@ def coordination_for(url: Optional[str], *, fallback: bool = False, limit: Optio
     Sessions with the same setting must share one, or the threads of one
     process would not see each other's in-process state.
     """
-    key = (url or None, fallback, limit)
+    checked = check_store_url(url)
+    if checked is not None and checked.lower().startswith("memory:"):
+        checked = None  # one in-process store, so one Coordination for it however it is named
+    key = (checked, fallback, limit)
     with _OPEN_LOCK:
         found = _OPEN.get(key)
         if found is None:
             found = _OPEN[key] = Coordination(open_store(url, fallback=fallback), limit=limit)
         return found
+
+
+def close_all() -> None:
+    """Close every store opened by :func:`coordination_for` and empty the in-process one (tests)."""
+    with _OPEN_LOCK:
+        for coordination in _OPEN.values():
+            coordination.store.close()
+        _OPEN.clear()
+    process_store().clear()

@@ -20,14 +20,14 @@ import threading
 import time
 import warnings
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .errors import CoordinationError
 from .filestore import FILE_LOCKS_AVAILABLE, FileStore
 from .redisstore import RedisStore, redact_url
 from .store import MemoryStore, Store
 
-__all__ = ["open_store", "FallbackStore", "process_store"]
+__all__ = ["open_store", "check_store_url", "FallbackStore", "process_store"]
 
 _SETTING = "coordination (GIGACHAT_COORDINATION)"
 _PROCESS = MemoryStore()
@@ -111,6 +111,45 @@ class FallbackStore(Store):
         self.primary.close()
 
 
+def check_store_url(url: Optional[str]) -> Optional[str]:
+    """Validate the ``coordination`` setting without opening anything; return it (``None`` for unset).
+
+    For ``Config.resolve``: a bad URL fails before any network call.
+
+    Raises:
+        ValueError, TypeError: as :func:`open_store` would, naming the setting.
+    """
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str):
+        raise TypeError(f"{_SETTING} must be a URL string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # parses the port: a bad one raises ValueError here, not later
+    except ValueError as exc:
+        raise ValueError(f"{_SETTING}: malformed URL {redact_url(url)!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme == "memory":
+        if parts.netloc or parts.path or parts.query:
+            raise ValueError(f"{_SETTING}: memory:// takes nothing after it, got {url!r}")
+    elif scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.query or parts.fragment:
+            raise ValueError(f"{_SETTING}: a file URL is file:///absolute/folder, got {url!r}")
+    elif scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ValueError(f"{_SETTING}: a Redis URL needs a host, got {redact_url(url)!r}")
+        if parts.path not in ("", "/") and not parts.path[1:].isdigit():
+            raise ValueError(
+                f"{_SETTING}: the Redis database must be a number (redis://host:port/0), got {redact_url(url)!r}"
+            )
+    else:
+        raise ValueError(
+            f"{_SETTING}: unsupported URL {redact_url(url)!r}; expected memory://, "
+            "file:///absolute/folder, redis://host:port/db or rediss://host:port/db"
+        )
+    return url
+
+
 def open_store(url: Optional[str], *, fallback: bool = False, timeout: float = 2.0) -> Store:
     """Open the coordination store named by ``url`` (see the module docstring).
 
@@ -126,33 +165,19 @@ def open_store(url: Optional[str], *, fallback: bool = False, timeout: float = 2
         CoordinationError: Redis is unreachable (without ``fallback``), or the
             folder cannot be created.
     """
-    if url is None or url == "":
+    checked = check_store_url(url)
+    if checked is None:
         return _PROCESS
-    if not isinstance(url, str):
-        raise TypeError(f"{_SETTING} must be a URL string, got {type(url).__name__}")
-    try:
-        parts = urlsplit(url)
-        parts.port  # parses the port: a bad one raises ValueError here, not later
-    except ValueError as exc:
-        raise ValueError(f"{_SETTING}: malformed URL {redact_url(url)!r}: {exc}") from None
+    parts = urlsplit(checked)
     scheme = parts.scheme.lower()
     if scheme == "memory":
-        if parts.netloc or parts.path or parts.query:
-            raise ValueError(f"{_SETTING}: memory:// takes nothing after it, got {url!r}")
         return _PROCESS
     if scheme == "file":
-        return _open_file(url, parts.netloc, parts.path, parts.query or parts.fragment)
-    if scheme in ("redis", "rediss"):
-        return _open_redis(url, parts.hostname, parts.path, fallback, timeout)
-    raise ValueError(
-        f"{_SETTING}: unsupported URL {redact_url(url)!r}; expected memory://, "
-        "file:///absolute/folder, redis://host:port/db or rediss://host:port/db"
-    )
+        return _open_file(unquote(parts.path))
+    return _open_redis(checked, fallback, timeout)
 
 
-def _open_file(url: str, host: str, path: str, extra: str) -> Store:
-    if host not in ("", "localhost") or not path.startswith("/") or extra:
-        raise ValueError(f"{_SETTING}: a file URL is file:///absolute/folder, got {url!r}")
+def _open_file(path: str) -> Store:
     if not FILE_LOCKS_AVAILABLE:
         warnings.warn(
             "gigachat_lite: the file coordination store needs fcntl (POSIX); "
@@ -164,12 +189,8 @@ def _open_file(url: str, host: str, path: str, extra: str) -> Store:
     return FileStore(path)
 
 
-def _open_redis(url: str, host: Optional[str], path: str, fallback: bool, timeout: float) -> Store:
+def _open_redis(url: str, fallback: bool, timeout: float) -> Store:
     shown = redact_url(url)
-    if not host:
-        raise ValueError(f"{_SETTING}: a Redis URL needs a host, got {shown!r}")
-    if path not in ("", "/") and not path[1:].isdigit():
-        raise ValueError(f"{_SETTING}: the Redis database must be a number (redis://host:port/0), got {shown!r}")
     try:
         store = RedisStore(url, timeout=timeout)
     except ImportError:

@@ -119,6 +119,13 @@ class MemoryStore(Store):
         self._leases: Dict[str, Dict[str, float]] = {}
         self._hits: Dict[str, Deque[float]] = {}
 
+    def clear(self) -> None:
+        """Drop every entry (tests, and a fresh start after a fork)."""
+        with self._lock:
+            self._values.clear()
+            self._leases.clear()
+            self._hits.clear()
+
     def _live(self, name: str, now: float) -> Optional[Tuple[str, float]]:
         entry = self._values.get(name)
         if entry is not None and entry[1] <= now:

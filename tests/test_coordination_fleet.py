@@ -140,7 +140,7 @@ def test_a_killed_workers_slot_frees_within_the_lease_ttl(
     lease = limiter.acquire(key, timeout=ttl + 2)
     freed_after = time.monotonic() - killed
     lease.release()
-    assert freed_after <= ttl + 0.5
+    assert freed_after <= ttl + 1.0  # the TTL, plus one poll of the waiter and scheduling slack
 
 
 def test_a_dead_fetch_lock_holder_blocks_the_token_only_until_the_lock_ttl(
@@ -163,7 +163,7 @@ def test_a_dead_fetch_lock_holder_blocks_the_token_only_until_the_lock_ttl(
     assert token.value == "fresh-token"
     assert len(fetched) == 1
     # It waited for the dead holder's lock (no duplicate fetch while it might live) but not past its TTL.
-    assert 0.5 <= fetched[0] <= lock_ttl + 0.5
+    assert 0.5 <= fetched[0] <= lock_ttl + 1.0
 
 
 def test_a_forked_child_does_not_release_its_parents_lease(store_url: str, key: Any) -> None:

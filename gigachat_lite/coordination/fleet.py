@@ -1,0 +1,91 @@
+"""One object per store that bundles the fleet policies a Session needs.
+
+How the core uses it (phase 2 of issue 11; nothing in the core imports this yet):
+
+* ``Config`` gains ``coordination`` (``GIGACHAT_COORDINATION``, validated by
+  :func:`~.opener.check_store_url` before any network call),
+  ``coordination_fallback`` and ``max_concurrency``. Unset, nothing below
+  runs: today's behaviour, at no cost.
+* ``Session.__init__`` takes ``coordination_for(config.coordination, ...)``
+  and passes ``.tokens`` as ``TokenAuth(cache=...)``: single-flight OAuth
+  across the fleet, behind the OAuth rate guard.
+* ``Session.call``, before sending: ``cooldown.wait_cooldown(key, deadline)``
+  then ``limiter.acquire(key, timeout)``. A non-streamed reply releases the
+  lease as soon as it is read; a streamed one hands it to ``ChatStream``,
+  which releases it however the stream ends. Every error path releases it.
+* The 429 hook (``_Retry.increment``) calls ``cooldown.cool_down(key,
+  retry_after)`` at the first 429, so the other workers pause at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Optional, Tuple
+
+from .limiter import ConcurrencyLimiter
+from .opener import check_store_url, open_store, process_store
+from .store import Store
+from .throttle import CoolDown, OAuthRateGuard
+from .tokens import SharedTokenCache
+
+__all__ = ["Coordination", "coordination_for", "close_all"]
+
+
+class Coordination:
+    """The shared token cache, the concurrency limiter, the cool-down and the OAuth guard of one store.
+
+    Args:
+        store: from :func:`open_store`.
+        limit: slots per key (``None``: 1 for personal keys, 10 for business).
+        lease_ttl: seconds a dead worker's slot stays taken.
+        lock_ttl: seconds a dead worker's token-fetch lock stays taken.
+        oauth_rate: OAuth calls per second allowed to the whole fleet.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        limit: Optional[int] = None,
+        lease_ttl: float = 10.0,
+        lock_ttl: float = 30.0,
+        oauth_rate: int = 9,
+    ) -> None:
+        self.store = store
+        self.oauth_guard = OAuthRateGuard(store, rate=oauth_rate)
+        self.tokens = SharedTokenCache(store, lock_ttl=lock_ttl, rate_guard=self.oauth_guard)
+        self.limiter = ConcurrencyLimiter(store, limit=limit, ttl=lease_ttl)
+        self.cooldown = CoolDown(store)
+
+    def __repr__(self) -> str:
+        return f"<Coordination {self.store.url}>"
+
+
+_OPEN: Dict[Tuple[Optional[str], bool, Optional[int]], Coordination] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def coordination_for(url: Optional[str], *, fallback: bool = False, limit: Optional[int] = None) -> Coordination:
+    """The process's :class:`Coordination` for this setting, opened once and then reused.
+
+    Sessions with the same setting must share one, or the threads of one
+    process would not see each other's in-process state.
+    """
+    checked = check_store_url(url)
+    if checked is not None and checked.lower().startswith("memory:"):
+        checked = None  # one in-process store, so one Coordination for it however it is named
+    key = (checked, fallback, limit)
+    with _OPEN_LOCK:
+        found = _OPEN.get(key)
+        if found is None:
+            found = _OPEN[key] = Coordination(open_store(url, fallback=fallback), limit=limit)
+        return found
+
+
+def close_all() -> None:
+    """Close every store opened by :func:`coordination_for` and empty the in-process one (tests)."""
+    with _OPEN_LOCK:
+        for coordination in _OPEN.values():
+            coordination.store.close()
+        _OPEN.clear()
+    process_store().clear()

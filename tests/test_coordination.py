@@ -1,0 +1,235 @@
+"""The coordination stores in one process: the setting, the policies, file modes.
+
+Cross-process behaviour is in test_coordination_fleet.py; secrets and Redis
+outages in test_coordination_outages.py. Redis tests run a real
+redis-server (tests/redis_server.py); nothing here fakes it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import stat
+import threading
+import time
+from typing import Any, Iterator
+
+import pytest
+
+from gigachat_lite.auth import Token, TokenAuth
+from gigachat_lite.coordination import (
+    ConcurrencyLimiter, ConcurrencyLimitTimeout, CoolDown, Coordination, CoordinationError, MemoryStore,
+    OAuthRateGuard, SharedTokenCache, Store, check_store_url, close_all, coordination_for, fleet_key, open_store,
+    process_store,
+)
+from gigachat_lite.errors import GigaChatError, RateLimitError
+from redis_server import RedisServer, redis_server  # noqa: F401  (a fixture, used by getfixturevalue)
+
+KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key
+AUTH = "https://ngw.test:9443/api/v2/oauth"
+PERS = (AUTH, KEY, "GIGACHAT_API_PERS")
+B2B = (AUTH, KEY, "GIGACHAT_API_B2B")
+
+
+def later(seconds: float) -> Token:
+    return Token("tok-" + str(time.time()), time.time() + seconds)
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "file":
+        yield open_store("file://" + str(tmp_path / "coordination"))
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.client().flushdb()
+        opened = open_store(server.url)
+        yield opened
+        opened.close()
+
+
+# -- the setting -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "ftp://host/x", "file://relative/path", "file:///tmp/x?mode=1", "redis://", "redis://host:port/0",
+    "redis://host:6379/zero", "memory://something", "sqlite:///tmp/db",
+])
+def test_a_bad_url_raises_valueerror_naming_the_setting(url: str) -> None:
+    for check in (open_store, check_store_url):
+        with pytest.raises(ValueError, match=r"coordination \(GIGACHAT_COORDINATION\)"):
+            check(url)
+
+
+def test_the_url_check_opens_nothing_and_a_file_url_may_be_quoted(tmp_path: pathlib.Path) -> None:
+    assert check_store_url("redis://127.0.0.1:1/0") == "redis://127.0.0.1:1/0"  # nothing listens there
+    assert check_store_url(None) is None and check_store_url("") is None
+    store = open_store("file://" + str(tmp_path).replace("/", "%2F", 0) + "/my%20folder")
+    assert (tmp_path / "my folder").is_dir() and store.url.endswith("/my folder")
+
+
+def test_a_bad_url_message_hides_the_redis_password() -> None:
+    with pytest.raises(ValueError) as caught:
+        open_store("redis://user:hunter2@host:6379/zero")
+    assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_a_non_string_setting_is_a_typeerror() -> None:
+    with pytest.raises(TypeError, match="coordination"):
+        open_store(6379)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", [None, "", "memory://"])
+def test_no_setting_or_memory_is_the_one_process_store(url: Any) -> None:
+    assert open_store(url) is process_store()
+    coordination = coordination_for(url)
+    assert coordination.store is process_store() and coordination_for(None) is coordination
+    coordination.limiter.acquire(PERS, 1)
+    close_all()  # forgets the shared objects and empties the in-process store
+    assert coordination_for(url) is not coordination and coordination_for(url).limiter.in_flight(PERS) == 0
+
+
+def test_the_typed_errors_belong_to_the_library_tree() -> None:
+    assert issubclass(CoordinationError, GigaChatError)
+    assert issubclass(ConcurrencyLimitTimeout, GigaChatError)
+
+
+def test_the_default_limit_comes_from_the_scope() -> None:
+    limiter = ConcurrencyLimiter(MemoryStore())
+    assert limiter.limit_for(PERS) == 1
+    assert limiter.limit_for(B2B) == 10
+    assert limiter.limit_for((AUTH, KEY, "GIGACHAT_API_CORP")) == 10
+    assert ConcurrencyLimiter(MemoryStore(), limit=3).limit_for(PERS) == 3
+
+
+def test_the_fleet_key_depends_on_url_key_and_scope_and_shows_no_key() -> None:
+    names = {fleet_key(k).name("tok") for k in [PERS, B2B, (AUTH + "x", KEY, "GIGACHAT_API_PERS"), (AUTH, KEY + "x", "GIGACHAT_API_PERS")]}
+    assert len(names) == 4
+    assert all(KEY not in name for name in names)
+    assert KEY not in repr(fleet_key(PERS))
+
+
+# -- the policies, on every backend ----------------------------------------------------------
+
+def test_a_limit_of_one_holds_between_threads(store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=5.0)
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def run() -> None:
+        for _ in range(5):
+            with limiter.acquire(PERS, timeout=30):
+                with lock:
+                    inside[0] += 1
+                    peak[0] = max(peak[0], inside[0])
+                time.sleep(0.002)
+                with lock:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert peak[0] == 1 and limiter.in_flight(PERS) == 0
+
+
+def test_acquire_times_out_with_the_typed_error_and_release_is_idempotent(store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, limit=2, ttl=5.0)
+    first, second = limiter.acquire(B2B, 1), limiter.acquire(B2B, 1)
+    started = time.monotonic()
+    with pytest.raises(ConcurrencyLimitTimeout, match=r"concurrency slot for GIGACHAT_API_B2B \(limit 2\)") as caught:
+        limiter.acquire(B2B, timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 1.5 and caught.value.limit == 2
+    assert KEY not in str(caught.value)
+    first.release()
+    first.release()  # a second release gives nothing back twice
+    assert limiter.in_flight(B2B) == 1 and not first.held and second.held
+    limiter.acquire(B2B, timeout=0.5).release()
+    second.release()
+    assert limiter.in_flight(B2B) == 0
+
+
+def test_a_held_lease_outlives_its_ttl_while_its_holder_lives(store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=1.0)
+    lease = limiter.acquire(PERS, 1)
+    time.sleep(2.5)  # 2.5 TTLs: only the heartbeat keeps it
+    assert lease.held and lease.renew() and limiter.in_flight(PERS) == 1
+    with pytest.raises(ConcurrencyLimitTimeout):
+        limiter.acquire(PERS, timeout=0.2)
+    del lease  # garbage collection releases it too
+    limiter.acquire(PERS, timeout=0.2).release()
+
+
+def test_the_token_cache_fetches_once_and_drops_only_the_refused_token(store: Store) -> None:
+    cache, fetched = SharedTokenCache(store), []
+
+    def fetch() -> Token:
+        fetched.append(1)
+        time.sleep(0.05)
+        return later(60)
+
+    threads = [threading.Thread(target=cache.get, args=(PERS, fetch, 5)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    first = cache.get(PERS, fetch, 5)
+    assert len(fetched) == 1
+    other = SharedTokenCache(store)  # another process's view: the store, no local copy
+    assert other.peek(PERS) is not None and other.peek(PERS).value == first.value  # type: ignore[union-attr]
+    other.invalidate(PERS, "some-older-token")  # a stale 401 keeps the current token
+    assert SharedTokenCache(store).get(PERS, fetch, 5).value == first.value and len(fetched) == 1
+    other.invalidate(PERS, first.value)
+    assert SharedTokenCache(store).get(PERS, fetch, 5).value != first.value and len(fetched) == 2
+
+
+def test_token_auth_takes_the_shared_cache(store: Store) -> None:
+    auth = TokenAuth(lambda: Token("shared-tok", time.time() + 60), cache_key=PERS, cache=SharedTokenCache(store))  # type: ignore[arg-type]
+    assert auth.current().value == "shared-tok"
+    assert SharedTokenCache(store).peek(PERS).value == "shared-tok"  # type: ignore[union-attr]
+
+
+def test_a_cool_down_is_shared_and_the_longer_one_wins(store: Store) -> None:
+    cool = CoolDown(store)
+    cool.cool_down(PERS, 0.6)
+    cool.cool_down(PERS, 0.1)
+    started = time.monotonic()
+    slept = CoolDown(store).wait_cooldown(PERS, time.monotonic() + 5)
+    assert 0.4 <= time.monotonic() - started < 1.5 and slept > 0.3
+    assert CoolDown(store).wait_cooldown(PERS) == 0.0
+    cool.cool_down(PERS, 30)
+    with pytest.raises(RateLimitError) as caught:  # at once, not after waiting to the deadline
+        cool.wait_cooldown(PERS, time.monotonic() + 0.5)
+    assert caught.value.retry_after is not None and caught.value.retry_after > 25
+
+
+def test_the_oauth_guard_keeps_any_window_under_the_rate(store: Store) -> None:
+    guard = OAuthRateGuard(store, rate=4, window=0.5, name="oauth.rate.test")
+    stamps = []
+    for _ in range(10):
+        guard.wait(time.monotonic() + 5)
+        stamps.append(time.monotonic())
+    # 5 calls never fit in 0.5 s (the slack is for this thread being scheduled late after a call)
+    assert all(stamps[i + 4] - stamps[i] >= 0.35 for i in range(len(stamps) - 4))
+    with pytest.raises(ConcurrencyLimitTimeout, match="OAuth rate budget"):
+        for _ in range(5):
+            guard.wait(time.monotonic() + 0.05)
+
+
+# -- the file backend: modes ------------------------------------------------------------------
+
+def test_the_folder_is_0700_and_every_file_0600_whatever_the_umask(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "deep" / "coordination"
+    old = os.umask(0)
+    try:
+        coordination = Coordination(open_store("file://" + str(folder)))
+        coordination.tokens.get(PERS, lambda: later(60), 5)
+        coordination.limiter.acquire(PERS, 1).release()
+        coordination.cooldown.cool_down(PERS, 5)
+        coordination.oauth_guard.wait()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = list(folder.iterdir())
+    assert len(files) >= 6
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {"0o600"}

@@ -1,0 +1,179 @@
+"""Coordination across real processes, for the file and Redis backends (issue 11).
+
+Workers are spawned processes (tests/coordination_workers.py) that open the
+store from its URL, like separate gunicorn or Celery workers. Every wait is
+bounded: short TTLs, and each process is joined with a timeout.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pathlib
+import signal
+import time
+from typing import Any, Callable, Iterator, List
+
+import pytest
+
+import coordination_workers as workers
+from gigachat_lite.auth import Token
+from gigachat_lite.coordination import ConcurrencyLimiter, SharedTokenCache, open_store
+from redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl")
+
+SPAWN = multiprocessing.get_context("spawn")  # no fork with threads alive; like real separate workers
+AUTH = "https://ngw.test:9443/api/v2/oauth"
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    if request.param == "file":
+        return "file://" + str(tmp_path / "coordination")
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture
+def key(request: pytest.FixtureRequest) -> Any:
+    # A distinct key per test, so tests sharing one Redis never see each other's entries.
+    return (AUTH, "fleet-key-" + request.node.name, "GIGACHAT_API_PERS")
+
+
+def run_all(processes: List[Any], timeout: float) -> None:
+    for process in processes:
+        process.start()
+    deadline = time.monotonic() + timeout
+    try:
+        for process in processes:
+            process.join(max(deadline - time.monotonic(), 0.1))
+        assert not any(p.is_alive() for p in processes), "a worker did not finish in time"
+        assert all(p.exitcode == 0 for p in processes), [p.exitcode for p in processes]
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+
+
+def wait_for(path: pathlib.Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or not path.read_text():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def spawned() -> Iterator[Callable[..., Any]]:
+    """Start one worker process; any still alive at the end is killed."""
+    started: List[Any] = []
+
+    def start(target: Callable[..., None], *args: Any) -> Any:
+        process = SPAWN.Process(target=target, args=args, daemon=True)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.is_alive():
+            process.kill()
+        process.join(5)
+
+
+def test_processes_and_threads_never_exceed_a_limit_of_one(store_url: str, key: Any) -> None:
+    processes, threads, rounds = 5, 3, 3
+    inside, peak, done, errors = (SPAWN.Value("i", 0) for _ in range(4))
+    run_all(
+        [SPAWN.Process(target=workers.contend, args=(store_url, key, threads, rounds, 0.01, inside, peak, done, errors))
+         for _ in range(processes)],
+        timeout=120,
+    )
+    assert errors.value == 0
+    assert done.value == processes * threads * rounds  # everyone got the slot in the end
+    assert peak.value == 1  # and never two at once
+    assert ConcurrencyLimiter(open_store(store_url)).in_flight(key) == 0  # every lease was released
+
+
+def test_concurrent_updates_from_processes_are_never_lost(store_url: str) -> None:
+    # The store's contract underneath every policy: each operation is atomic
+    # across processes. Without the file lock, read-modify-writes lose entries.
+    processes, count = 4, 150
+    start_at = time.time() + 1.5
+    run_all([SPAWN.Process(target=workers.take_many, args=(store_url, "atomicity", count, start_at)) for _ in range(processes)], 120)
+    assert open_store(store_url).lease_count("atomicity") == processes * count
+
+
+def test_one_oauth_fetch_for_the_whole_fleet(store_url: str, key: Any, tmp_path: pathlib.Path) -> None:
+    log, seen = tmp_path / "fetches.log", tmp_path / "seen.log"
+    start_at = time.time() + 2.0
+    run_all(
+        [SPAWN.Process(target=workers.fetch_tokens, args=(store_url, key, 4, 10, str(log), str(seen), start_at))
+         for _ in range(4)],
+        timeout=90,
+    )
+    assert len(log.read_text().splitlines()) == 1  # 4 processes x 4 threads x 10 calls, one OAuth call
+    tokens = seen.read_text().splitlines()
+    assert len(tokens) == 4 and len(set(tokens)) == 1  # and every process got that token
+    # A process that joins later reads the token from the store, without fetching.
+    cache = SharedTokenCache(open_store(store_url))
+    assert cache.get(key, lambda: pytest.fail("fetched again"), margin=5).value == tokens[0]
+    assert cache.fetches == 0
+
+
+def test_a_killed_workers_slot_frees_within_the_lease_ttl(
+    store_url: str, key: Any, tmp_path: pathlib.Path, spawned: Callable[..., Any]
+) -> None:
+    ttl = 1.5
+    ready = tmp_path / "ready"
+    holder = spawned(workers.hold_lease, store_url, key, ttl, str(ready))
+    wait_for(ready, 30)
+    limiter = ConcurrencyLimiter(open_store(store_url), ttl=ttl)
+    # Alive, it keeps its slot past several TTLs: its heartbeat renews the lease.
+    time.sleep(ttl * 2)
+    with pytest.raises(Exception, match="timed out"):
+        limiter.acquire(key, timeout=0.3)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(5)
+    killed = time.monotonic()
+    lease = limiter.acquire(key, timeout=ttl + 2)
+    freed_after = time.monotonic() - killed
+    lease.release()
+    assert freed_after <= ttl + 1.0  # the TTL, plus one poll of the waiter and scheduling slack
+
+
+def test_a_dead_fetch_lock_holder_blocks_the_token_only_until_the_lock_ttl(
+    store_url: str, key: Any, tmp_path: pathlib.Path, spawned: Callable[..., Any]
+) -> None:
+    lock_ttl = 2.0
+    ready = tmp_path / "ready"
+    hung = spawned(workers.hang_in_fetch, store_url, key, lock_ttl, str(ready))
+    wait_for(ready, 30)
+    os.kill(hung.pid, signal.SIGKILL)
+    hung.join(5)
+    killed = time.monotonic()
+    fetched: List[float] = []
+
+    def fetch() -> Token:
+        fetched.append(time.monotonic() - killed)
+        return Token("fresh-token", time.time() + 60)
+
+    token = SharedTokenCache(open_store(store_url), lock_ttl=lock_ttl).get(key, fetch, margin=5)
+    assert token.value == "fresh-token"
+    assert len(fetched) == 1
+    # It waited for the dead holder's lock (no duplicate fetch while it might live) but not past its TTL.
+    assert 0.5 <= fetched[0] <= lock_ttl + 1.0
+
+
+def test_a_forked_child_does_not_release_its_parents_lease(store_url: str, key: Any) -> None:
+    limiter = ConcurrencyLimiter(open_store(store_url), ttl=5.0)
+    lease = limiter.acquire(key, timeout=1)
+    pid = os.fork()
+    if pid == 0:  # the child: what a normal exit (atexit finalizers) or a stray release() would do
+        lease.release()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert limiter.in_flight(key) == 1  # still the parent's
+    lease.release()
+    assert limiter.in_flight(key) == 0

@@ -1,0 +1,108 @@
+"""The coordination stores hold no secret, and an unreachable Redis fails fast or falls back (issue 11).
+
+A real redis-server (tests/redis_server.py): stopped mid-run for the outage tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import pathlib
+import time
+import warnings
+from typing import Any, List
+
+import pytest
+
+from gigachat_lite.auth import Token
+from gigachat_lite.coordination import (
+    ConcurrencyLimiter, ConcurrencyLimitTimeout, Coordination, CoordinationError, FallbackStore,
+    SharedTokenCache, Store, fleet_key, open_store,
+)
+from redis_server import RedisServer, own_redis_server, redis_server  # noqa: F401  (fixtures)
+
+KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key
+AUTH = "https://ngw.test:9443/api/v2/oauth"
+PERS = (AUTH, KEY, "GIGACHAT_API_PERS")
+B2B = (AUTH, KEY, "GIGACHAT_API_B2B")
+
+
+def later(seconds: float) -> Token:
+    return Token("tok-" + str(time.time()), time.time() + seconds)
+
+
+# -- no secret in the store -------------------------------------------------------------------
+
+def exercise(store: Store) -> str:
+    coordination = Coordination(store)
+    token = coordination.tokens.get(PERS, lambda: Token("THE-ACCESS-TOKEN", time.time() + 60), 5)
+    held = coordination.limiter.acquire(PERS, 1)
+    coordination.cooldown.cool_down(PERS, 30)
+    coordination.oauth_guard.wait()
+    coordination.tokens.store.add(fleet_key(PERS).name("lock"), "owner", 30)
+    assert held.held
+    return token.value
+
+
+SECRETS = [KEY, base64.b64decode(KEY).decode(), "test-secret", "test-client"]
+
+
+def test_no_secret_in_any_file_name_or_content(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "coordination"
+    exercise(open_store("file://" + str(folder)))
+    texts = [f.name + "\n" + f.read_text("utf-8", "replace") for f in folder.iterdir()]
+    assert any("THE-ACCESS-TOKEN" in text for text in texts)  # the scan does see what is stored
+    assert not [s for s in SECRETS for text in texts if s in text]
+
+
+def test_no_secret_in_any_redis_key_or_value(redis_server: RedisServer) -> None:  # noqa: F811
+    redis_server.client().flushdb()
+    exercise(open_store(redis_server.url))
+    dump = redis_server.dump()
+    assert len(dump) >= 5 and any("THE-ACCESS-TOKEN" in v for vs in dump.values() for v in vs)
+    texts = [key + "\n" + "\n".join(values) for key, values in dump.items()]
+    assert not [s for s in SECRETS for text in texts if s in text]
+    assert all(key.startswith("gigachat_lite:") for key in dump)
+    assert all(redis_server.client().pttl(key) > 0 for key in dump)  # everything expires
+
+
+# -- Redis unreachable ------------------------------------------------------------------------
+
+def test_redis_stopped_mid_run_gives_the_typed_error_quickly(own_redis_server: RedisServer) -> None:  # noqa: F811
+    coordination = Coordination(open_store(own_redis_server.url, timeout=1.0))
+    lease = coordination.limiter.acquire(PERS, 1)
+    own_redis_server.stop()
+    for call in (lambda: coordination.limiter.acquire(B2B, 5), lambda: coordination.tokens.get(B2B, lambda: later(60), 5)):
+        started = time.monotonic()
+        with pytest.raises(CoordinationError, match=r"coordination store redis://127\.0\.0\.1"):
+            call()
+        assert time.monotonic() - started < 5  # never a hang
+    lease.release()  # a release cannot raise: the lease expires by itself
+
+
+def test_redis_down_at_open_is_the_typed_error() -> None:
+    with pytest.raises(CoordinationError):
+        open_store("redis://127.0.0.1:1/0", timeout=0.5)
+
+
+def test_with_fallback_redis_stopped_mid_run_warns_and_goes_on_in_process(own_redis_server: RedisServer) -> None:  # noqa: F811
+    store = open_store(own_redis_server.url, fallback=True, timeout=1.0)
+    assert isinstance(store, FallbackStore) and not store.degraded
+    limiter = ConcurrencyLimiter(store, ttl=5)
+    limiter.acquire(PERS, 1).release()
+    own_redis_server.stop()
+    with pytest.warns(RuntimeWarning, match="coordinating in this process only"):
+        lease = limiter.acquire(PERS, 5)
+    assert store.degraded
+    with pytest.raises(ConcurrencyLimitTimeout):  # still limited, now within the process
+        limiter.acquire(PERS, 0.2)
+    lease.release()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one warning per outage, not one per call
+        assert SharedTokenCache(store).get(B2B, lambda: Token("local", time.time() + 60), 5).value == "local"
+
+
+def test_with_fallback_redis_down_at_open_warns() -> None:
+    with pytest.warns(RuntimeWarning, match="coordinating in this process only"):
+        store = open_store("redis://127.0.0.1:1/0", fallback=True, timeout=0.5)
+    held: List[Any] = [ConcurrencyLimiter(store).acquire(PERS, 1)]
+    held.pop().release()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, List
 
-from .api import chat, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
+from .api import ai_check, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
 from .config import Config
 from .errors import (
     APIConnectionError,
@@ -24,6 +24,7 @@ from .errors import (
     BadRequestError,
     GigaChatError,
     InvalidResponseError,
+    StructuredOutputError,
     MissingAuthError,
     NotFoundError,
     PaymentRequiredError,
@@ -35,9 +36,9 @@ from .errors import (
     TLSError,
     TransportError,
 )
-from .results import ChatReply, Embeddings, TokenCount
+from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount
 from .session import Session, reset
-from .stream import ChatStream
+from .stream import ChatStream, ChatStreamV2
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 __all__ = [
     "__version__",
     "chat",
+    "parse",
+    "ai_check",
+    "functions_convert",
     "models",
     "model",
     "embeddings",
@@ -64,6 +68,8 @@ __all__ = [
     "reset",
     "ChatStream",
     "ChatReply",
+    "ChatStreamV2",
+    "ChatReplyV2",
     "AsyncStream",
     "GigaChat",
     "GigaChatError",
@@ -79,6 +85,7 @@ __all__ = [
     "StreamError",
     "StreamTimeoutError",
     "InvalidResponseError",
+    "StructuredOutputError",
     "TransportError",
     "APIConnectionError",
     "APITimeoutError",

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Optional, TypeVar
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
 from .bridge import AsyncStream, run
 from .payloads import Messages
+from .reasoning import Event, EventView
+from .structured import parse_reply
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Unpack
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     P = ParamSpec("P")
 
 __all__ = [
-    "AsyncStream", "chat", "run", "models", "model", "embeddings", "tokens_count", "balance",
+    "AsyncStream", "chat", "chat_events", "parse", "ai_check", "functions_convert", "run", "models", "model", "embeddings", "tokens_count", "balance",
     "upload_file", "files", "file", "delete_file", "file_content",
 ]
 
@@ -50,6 +52,27 @@ def chat(
     return AsyncStream(call.send)
 
 
+def chat_events(messages: Messages, **options: Any) -> "AsyncStream[Event]":
+    """:func:`chat` yielding ``("reasoning", piece)`` and ``("text", piece)`` as they arrive.
+
+    The async twin of ``stream.iter_events()``: reasoning apart from the
+    answer, in order. Takes :func:`chat`'s arguments; ``finish_reason``,
+    ``usage``, ``text`` and ``reasoning`` are readable on the result as on
+    :func:`chat`'s.
+    """
+    call = api.prepare_call(messages, **options)  # checked here, before anything runs
+    return AsyncStream(lambda: EventView(call.send()))
+
+
+async def parse(messages: Messages, response_format: Any, **options: Any) -> Any:
+    """``await aio.parse(prompt, Model)``: :func:`gigachat_lite.parse`, the request made off the loop.
+
+    Input is checked here, before anything runs.
+    """
+    call = api.prepare_call(messages, stream=False, response_format=response_format, **options)
+    return await run(lambda: parse_reply(call.send(), response_format))
+
+
 def _off_loop(function: "Callable[P, R]") -> "Callable[P, Coroutine[Any, Any, R]]":
     """``function`` as a coroutine function that runs it in the loop's default executor."""
 
@@ -72,3 +95,5 @@ files = _off_loop(api.files)
 file = _off_loop(api.file)
 delete_file = _off_loop(api.delete_file)
 file_content = _off_loop(api.file_content)
+ai_check = _off_loop(api.ai_check)
+functions_convert = _off_loop(api.functions_convert)

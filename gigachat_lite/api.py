@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from .config import FIELD_NAMES, Config
-from .payloads import FileArg, Messages, Texts, prepare_chat
+from .payloads import FileArg, Messages, Prepared, Texts, prepare
 from .results import ChatReply, Embeddings, TokenCount
 from .session import DEFAULT_EMBEDDINGS_MODEL, Session, shared_session
 from .stream import ChatStream
+from .structured import parse_reply
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -24,9 +25,12 @@ if TYPE_CHECKING:
     from .payloads import ChatOptions
 
 __all__ = [
-    "ChatCall", "prepare_call", "chat", "models", "model", "embeddings", "tokens_count", "balance",
+    "ChatCall", "prepare_call", "chat", "parse", "ai_check", "functions_convert", "models", "model", "embeddings", "tokens_count", "balance",
     "upload_file", "files", "file", "delete_file", "file_content",
 ]
+
+
+_PER_CALL = ("model", "api_version")
 
 
 def _target(session: Optional[Session], options: Mapping[str, Any]) -> Session:
@@ -40,16 +44,16 @@ def _target(session: Optional[Session], options: Mapping[str, Any]) -> Session:
 class ChatCall:
     """A chat call checked and built, not yet sent: ``call.send()`` sends it (blocking)."""
 
-    __slots__ = ("session", "config", "body")
+    __slots__ = ("session", "config", "prepared")
 
-    def __init__(self, session: Optional[Session], config: Config, body: Dict[str, Any]) -> None:
+    def __init__(self, session: Optional[Session], config: Config, prepared: Prepared) -> None:
         self.session = session
         self.config = config
-        self.body = body
+        self.prepared = prepared
 
     def send(self) -> Union[ChatStream, ChatReply]:
         """Send on the given session, else the shared one for the configuration."""
-        return (self.session or shared_session(self.config)).send_chat(self.body)
+        return (self.session or shared_session(self.config)).send_chat(self.prepared)
 
 
 def prepare_call(
@@ -65,12 +69,16 @@ def prepare_call(
     Configuration keywords and body settings are told apart by name; the
     configuration is resolved here, so a missing key or a bad setting raises now.
     """
-    settings: Dict[str, Any] = {name: value for name, value in options.items() if name in FIELD_NAMES and name != "model"}
+    # model and api_version are per call: calls that differ only in them share one session.
+    settings: Dict[str, Any] = {name: value for name, value in options.items() if name in FIELD_NAMES and name not in _PER_CALL}
     params = {name: value for name, value in options.items() if name not in FIELD_NAMES}
     config = Config.resolve(**settings) if session is None else _target(session, settings).config
-    model = options.get("model") or config.model
-    body = prepare_chat(messages, model=model, stream=stream, update_interval=update_interval, params=params)
-    return ChatCall(session, config, body)
+    prepared = prepare(
+        messages, model=Config.check("model", options.get("model")) or config.model, stream=stream,
+        update_interval=update_interval, params=params,
+        api_version=Config.check("api_version", options.get("api_version")) or config.api_version,
+    )
+    return ChatCall(session, config, prepared)
 
 
 def chat(
@@ -95,6 +103,20 @@ def chat(
         AuthenticationError, APIError (and subclasses), TransportError, StreamError.
     """
     return prepare_call(messages, stream=stream, update_interval=update_interval, session=session, **options).send()
+
+
+def parse(messages: Messages, response_format: Any, *, session: Optional[Session] = None, **options: Any) -> Any:
+    """Ask for structured output and return it parsed: :meth:`Session.parse`.
+
+    ``response_format`` is a JSON schema dict, a regex format or ``re.Pattern``,
+    a pydantic model, a dataclass or a TypedDict class. Takes :func:`chat`'s
+    keywords; the request is not streamed.
+
+    Raises:
+        StructuredOutputError: the reply does not match; and whatever :func:`chat` raises.
+    """
+    reply = prepare_call(messages, stream=False, session=session, response_format=response_format, **options).send()
+    return parse_reply(reply, response_format)
 
 
 def models(*, session: Optional[Session] = None, **options: "Unpack[Options]") -> List[Dict[str, Any]]:
@@ -157,3 +179,17 @@ def delete_file(file_id: str, *, session: Optional[Session] = None, **options: "
 def file_content(file_id: str, *, session: Optional[Session] = None, **options: "Unpack[Options]") -> bytes:
     """``GET /files/{id}/content``: :meth:`Session.file_content`."""
     return _target(session, options).file_content(file_id)
+
+
+def ai_check(
+    text: str, model: Optional[str] = None, *, session: Optional[Session] = None, **options: "Unpack[ConnectionOptions]"
+) -> Dict[str, Any]:
+    """``POST /ai/check``: :meth:`Session.ai_check`."""
+    return _target(session, options).ai_check(text, model)
+
+
+def functions_convert(
+    openapi: Union[str, Dict[str, Any]], *, session: Optional[Session] = None, **options: "Unpack[Options]"
+) -> List[Dict[str, Any]]:
+    """``POST /functions/convert``: :meth:`Session.functions_convert`."""
+    return _target(session, options).functions_convert(openapi)

@@ -10,34 +10,28 @@ value when the value is a secret.
 
 from __future__ import annotations
 
-import math
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, TypedDict
 
+import gigachat_lite.settings_checks as checks  # the module: each field names its check
 from .errors import MissingAuthError
+from .settings_checks import API_VERSIONS, DEFAULT_TIMEOUT, CertArg, Timeout
 
 if TYPE_CHECKING:  # typing_extensions ships with mypy; at run time the annotations stay strings
     from typing_extensions import Unpack
 
-__all__ = ["Config", "Options", "ConnectionOptions", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES"]
+__all__ = [
+    "Config", "Options", "ConnectionOptions", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES", "API_VERSIONS",
+]
 
 DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
 DEFAULT_AUTH_URL = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
 DEFAULT_SCOPE = "GIGACHAT_API_PERS"
 DEFAULT_MODEL = "GigaChat"
-DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_MARGIN = 60.0
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
-API_VERSIONS = ("v1", "v2")
 
-Timeout = Union[float, Tuple[float, float]]
-CertArg = Union[str, Tuple[str, str]]
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-_PROXY_SCHEMES = {"http", "https", "socks4", "socks4a", "socks5", "socks5h"}
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -87,20 +81,21 @@ class Config:
     """
 
     # Each field, once: its type, the variables it falls back to, its check and default.
-    api_key: Optional[str] = _field("GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY", check=lambda v, n: _key(v), secret=True)
-    access_token: Optional[str] = _field("GIGACHAT_ACCESS_TOKEN", check=lambda v, n: _secret(v, n), secret=True)
-    scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: _choice(v or DEFAULT_SCOPE, n, SCOPES))
-    base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: _url(v or DEFAULT_BASE_URL, n))
-    auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: _url(v or DEFAULT_AUTH_URL, n))
-    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: _model(v or DEFAULT_MODEL))
-    ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: _path(v, n))
-    verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: _bool(v, n, default=True))
-    cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: _cert(v))  # + GIGACHAT_KEY_FILE
-    proxy: Optional[str] = _field(check=lambda v, n: _proxy(v))  # requests reads HTTPS_PROXY itself
-    timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: _timeout(v))
-    max_retries: int = _field("GIGACHAT_MAX_RETRIES", check=lambda v, n: _count(v, n, DEFAULT_MAX_RETRIES))
-    refresh_margin: float = _field(check=lambda v, n: _seconds(v, n, DEFAULT_REFRESH_MARGIN, allow_zero=True))
-    api_version: str = _field("GIGACHAT_API_VERSION", check=lambda v, n: _choice(v or "v1", n, API_VERSIONS))
+    api_key: Optional[str] = _field("GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY", check=lambda v, n: checks.api_key(v), secret=True)
+    access_token: Optional[str] = _field("GIGACHAT_ACCESS_TOKEN", check=lambda v, n: checks.secret(v, n), secret=True)
+    scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: checks.choice(v or DEFAULT_SCOPE, n, SCOPES))
+    base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: checks.url(v or DEFAULT_BASE_URL, n))
+    auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: checks.url(v or DEFAULT_AUTH_URL, n))
+    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: checks.model(v or DEFAULT_MODEL))
+    ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: checks.path(v, n))
+    verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: checks.flag(v, n, default=True))
+    cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: checks.cert(v))  # + GIGACHAT_KEY_FILE
+    proxy: Optional[str] = _field(check=lambda v, n: checks.proxy(v))  # requests reads HTTPS_PROXY itself
+    timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: checks.timeout(v))
+    max_retries: int = _field("GIGACHAT_MAX_RETRIES", check=lambda v, n: checks.count(v, n, DEFAULT_MAX_RETRIES))
+    refresh_margin: float = _field(check=lambda v, n: checks.seconds(v, n, DEFAULT_REFRESH_MARGIN, allow_zero=True))
+    # None: not chosen, so v1 unless a call uses a v2-only feature (see request_v2.py).
+    api_version: Optional[str] = _field("GIGACHAT_API_VERSION", check=lambda v, n: checks.api_version(v))
 
     def __init__(self, **values: "Unpack[Options]") -> None:
         given: Dict[str, Any] = dict(values)
@@ -128,7 +123,7 @@ class Config:
             if _FIELDS[name].secret:
                 return f"{name}={'***' if value else None}"
             if name == "proxy" and value:
-                return f"proxy={_hide_password(value)!r}"  # http://user:password@host: the password is a secret
+                return f"proxy={checks.hide_password(value)!r}"  # http://user:password@host: the password is a secret
             return f"{name}={value!r}"
 
         return f"Config({', '.join(show(name) for name in _FIELDS)})"
@@ -161,6 +156,11 @@ class Config:
                 )
         return cls(**values)
 
+    @classmethod
+    def check(cls, name: str, value: Any) -> Any:
+        """One setting checked on its own (a per-call ``model`` or ``api_version``); ``None`` stays ``None``."""
+        return None if value is None else _FIELDS[name].check(value, name)
+
     @property
     def connect_timeout(self) -> float:
         return self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
@@ -174,137 +174,3 @@ _FIELDS: Dict[str, _Field] = {name: value for name, value in vars(Config).items(
 for _name in _FIELDS:
     delattr(Config, _name)  # instances hold the values; the class keeps no stale _Field defaults
 FIELD_NAMES = tuple(_FIELDS)
-
-
-def _key(value: Any) -> Optional[str]:
-    key = _secret(value, "api_key")
-    if key is not None and key[:6].lower() == "basic ":
-        key = key[6:].strip()  # users paste the whole header value from the Sber console
-    return key
-
-
-def _choice(value: Any, name: str, choices: Tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _secret(value: Any, name: str) -> Optional[str]:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    text: str = value.strip()
-    if not text:
-        return None
-    # A control character would split the Authorization header; the value is not echoed.
-    if any((ord(c) < 0x20 or ord(c) == 0x7F) for c in text):
-        raise ValueError(f"{name} contains a control character (the value is not shown)")
-    return text
-
-
-def _url(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str URL, got {type(value).__name__}")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{name} must be an http(s) URL with a host, got {value!r}")
-    return value.strip().rstrip("/")
-
-
-def _model(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"model must be a str, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError("model must be a non-empty str")
-    return value.strip()
-
-
-def _path(value: Any, name: str) -> Optional[str]:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path, got {type(value).__name__}")
-    path = os.fspath(value)
-    if not os.path.exists(path):
-        raise ValueError(f"{name}: no such file: {path}")
-    return path
-
-
-def _cert(value: Any) -> Optional[CertArg]:
-    if value is None:
-        return None
-    if isinstance(value, (str, os.PathLike)):
-        return _path(value, "cert")
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return (_path(value[0], "cert (certificate file)") or "", _path(value[1], "cert (key file)") or "")
-    raise TypeError("cert must be a path or a (cert_file, key_file) pair")
-
-
-def _bool(value: Any, name: str, *, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
-def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False) -> float:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
-    if math.isnan(number) or math.isinf(number) or number < 0 or (number == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, got {value!r}")
-    return number
-
-
-def _timeout(value: Any) -> Timeout:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError("timeout must be seconds or a (connect, read) pair")
-        return (_seconds(value[0], "timeout (connect)", DEFAULT_TIMEOUT), _seconds(value[1], "timeout (read)", DEFAULT_TIMEOUT))
-    return _seconds(value, "timeout", DEFAULT_TIMEOUT)
-
-
-def _count(value: Any, name: str, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a non-negative int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
-
-
-def _proxy(value: Any) -> Optional[str]:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"proxy must be a str URL, got {type(value).__name__}")
-    parts = urlsplit(value)
-    if parts.scheme not in _PROXY_SCHEMES or not parts.hostname:
-        raise ValueError(f"proxy must be a URL like http://host:port, got {_hide_password(value)!r}")
-    try:
-        parts.port
-    except ValueError:
-        raise ValueError(f"proxy has a bad port: {_hide_password(value)!r}") from None
-    if parts.scheme.startswith("socks"):
-        try:
-            import socks  # type: ignore[import-untyped]  # noqa: F401  (PySocks: what requests needs for SOCKS)
-        except ImportError:
-            raise ValueError("proxy: a SOCKS proxy needs PySocks (pip install 'requests[socks]')") from None
-    return value
-
-
-def _hide_password(url: str) -> str:
-    password = urlsplit(url).password
-    return url.replace(":" + password + "@", ":***@", 1) if password else url

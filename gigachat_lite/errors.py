@@ -15,6 +15,7 @@ exception (from requests, urllib3 or ssl) stays chained as ``__cause__``::
     │   └── ServerError            5xx
     ├── StreamError                a stream that was cut, malformed or of the wrong type
     │   └── StreamTimeoutError     (also an APITimeoutError) a stream that stalled
+    ├── StructuredOutputError      a reply that does not match the requested response_format
     ├── InvalidResponseError       a whole (non-stream) reply that is not what the API sends
     └── TransportError             nothing usable came back
         ├── APIConnectionError     refused, reset, DNS, proxy failures
@@ -45,7 +46,7 @@ import urllib3.exceptions
 __all__ = [
     "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError",
     "PaymentRequiredError", "PermissionDeniedError", "NotFoundError", "RateLimitError",
-    "ServerError", "StreamError", "StreamTimeoutError", "InvalidResponseError", "TransportError",
+    "ServerError", "StreamError", "StreamTimeoutError", "InvalidResponseError", "StructuredOutputError", "TransportError",
     "APIConnectionError", "APITimeoutError", "TLSError",
 ]
 
@@ -129,6 +130,20 @@ class StreamError(GigaChatError):
 
 class InvalidResponseError(GigaChatError):
     """A whole reply (``stream=False``, models, embeddings, ...) that is not JSON or lacks its fields."""
+
+
+class StructuredOutputError(GigaChatError):
+    """The reply does not match the requested ``response_format`` (see ``parse()``).
+
+    Attributes:
+        text: the reply's text as received, to log or to retry with.
+        reply: the whole reply, when there is one.
+    """
+
+    def __init__(self, message: str, *, text: str = "", reply: Any = None) -> None:
+        self.text = text
+        self.reply = reply
+        super().__init__(message)
 
 
 class TransportError(GigaChatError):

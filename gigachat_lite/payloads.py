@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
+from typing import IO, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict, Union
 from urllib.parse import quote
 
 from .config import Options
+from .request_v2 import adapt_v1_params, build_body_v2, choose_contract
+from .structured import OutputSpec
 
-__all__ = ["ROLES", "Messages", "ChatParams", "ChatOptions", "normalize_messages", "build_body", "prepare_chat"]
+__all__ = [
+    "ROLES", "Messages", "ChatParams", "V2Params", "ChatBody", "ChatOptions", "Prepared", "normalize_messages", "build_body", "prepare", "prepare_chat",
+    "check_param",
+]
 
 ROLES = ("system", "user", "assistant", "function")
 Messages = Union[str, Sequence[Mapping[str, Any]]]
@@ -36,7 +41,25 @@ class ChatParams(TypedDict, total=False):
     flags: Optional[Sequence[str]]
 
 
-class ChatOptions(Options, ChatParams, total=False):
+class V2Params(TypedDict, total=False):
+    """Settings for structured output, reasoning and tools; the v2-only ones choose v2 (see :mod:`.request_v2`)."""
+
+    response_format: Any  # a JSON schema dict, {"type": "regex", ...}, an re.Pattern, a dataclass/TypedDict/pydantic class
+    reasoning_effort: Optional[str]  # "low", "medium", "high"
+    tools: Optional[Sequence[Any]]  # built-in tool names or {"functions": ...}-style dicts
+    tool_config: Optional[Mapping[str, Any]]
+    model_options: Optional[Mapping[str, Any]]
+    storage: Any
+    thread_id: Optional[str]
+    filter_config: Optional[Mapping[str, Any]]
+    user_info: Optional[Mapping[str, Any]]
+
+
+class ChatBody(ChatParams, V2Params, total=False):
+    """Every body setting :meth:`Session.chat` knows (others that JSON can carry pass through)."""
+
+
+class ChatOptions(Options, ChatBody, total=False):
     """What :func:`gigachat_lite.chat` takes besides ``messages``: configuration and body settings."""
 
 
@@ -174,11 +197,45 @@ def build_body(
             continue
         if name in _RESERVED:
             raise TypeError(f"{name}: {_RESERVED[name]}")
-        problem = _PARAMS.get(name, _json)(value)
-        if problem:
-            raise problem[0](f"{name} {problem[1]}")
+        check_param(name, value)
         body[name] = value
     return body
+
+
+class Prepared(NamedTuple):
+    """A checked chat request: its contract, its JSON body and its checked ``response_format``."""
+
+    api_version: str
+    body: Dict[str, Any]
+    output: Optional[OutputSpec]
+
+
+def check_param(name: str, value: Any) -> None:
+    """Raise the ``TypeError``/``ValueError`` for a known body setting's bad value (or one JSON cannot carry)."""
+    problem = _PARAMS.get(name, _json)(value)
+    if problem:
+        raise problem[0](f"{name} {problem[1]}")
+
+
+def prepare(
+    messages: Messages,
+    *,
+    model: str,
+    stream: bool,
+    update_interval: Optional[float],
+    params: Mapping[str, Any],
+    api_version: Optional[str] = None,
+) -> Prepared:
+    """Choose the contract (see :mod:`.request_v2`), check everything, build the body; no I/O."""
+    if choose_contract(api_version, params) == "v2":
+        if not isinstance(model, str) or not model.strip():
+            raise (TypeError if not isinstance(model, str) else ValueError)(f"model must be a non-empty str, got {model!r}")
+        if not isinstance(stream, bool):
+            raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
+        body, output = build_body_v2(messages, model, stream, update_interval, params, check_param)
+        return Prepared("v2", body, output)
+    v1_params, output = adapt_v1_params(dict(params))
+    return Prepared("v1", prepare_chat(messages, model=model, stream=stream, update_interval=update_interval, params=v1_params), output)
 
 
 def prepare_chat(

@@ -9,13 +9,16 @@ import json
 from typing import Any, Dict, Iterator, List, Optional
 
 from .errors import InvalidResponseError
+from .reasoning import ReasoningEvents
+from .reply_v2 import V2Result, read_header, read_messages, reset_v2_fields
 
-__all__ = ["ChatResult", "ChatReply", "Embeddings", "TokenCount", "json_reply", "json_object", "data_list"]
+__all__ = ["ChatResult", "ChatReply", "ChatReplyV2", "Embeddings", "TokenCount", "json_reply", "json_object", "data_list"]
 
 
-class ChatResult:
+class ChatResult(ReasoningEvents):
     """What every chat reply tells besides its text."""
 
+    api_version = "v1"
     finish_reason: Optional[str]
     usage: Optional[Dict[str, Any]]
     model: Optional[str]
@@ -27,6 +30,9 @@ class ChatResult:
     def __init__(self, request_id: Optional[str]) -> None:
         self.finish_reason = None
         self.usage = None
+        self.usage_raw: Optional[Dict[str, Any]] = None  # usage as the server sent it
+        self.reasoning = ""  # the model's reasoning, apart from the answer (see reasoning.py)
+        self.session: Any = None  # the Session that made the request
         self.model = None
         self.created = None
         self.function_call = None
@@ -89,7 +95,8 @@ class ChatReply(ChatResult):
         self.message = message
         self.content: str = message.get("content") or ""
         self.finish_reason = choice.get("finish_reason")
-        self.usage = payload.get("usage")
+        self.usage = self.usage_raw = payload.get("usage")
+        self.reasoning = message.get("reasoning_content") or ""
         self.model = payload.get("model")
         self.created = payload.get("created")
         self.function_call = message.get("function_call")
@@ -106,6 +113,29 @@ class ChatReply(ChatResult):
 
     def __repr__(self) -> str:
         return f"<ChatReply finish_reason={self.finish_reason!r} chars={len(self.content)} request_id={self.request_id!r}>"
+
+
+class ChatReplyV2(V2Result, ChatReply):
+    """A whole v2 reply (``stream=False``): the answer's text parts joined; see :class:`V2Result`."""
+
+    def __init__(self, payload: Any, request_id: Optional[str] = None) -> None:
+        ChatResult.__init__(self, request_id)
+        if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
+            raise InvalidResponseError(f"the v2 reply has no messages (request id {request_id})")
+        reset_v2_fields(self)
+        read_header(self, payload)
+        texts, _ = read_messages(self, payload)
+        self.content = "".join(texts)
+        messages = [m for m in payload["messages"] if isinstance(m, dict)]
+        self.message: Dict[str, Any] = messages[-1] if messages else {}
+        self.functions_state_id = self.tools_state_id
+        self.raw = payload
+
+    def __iter__(self) -> Iterator[str]:
+        return ChatReply.__iter__(self)
+
+    def __repr__(self) -> str:
+        return f"<ChatReplyV2 finish_reason={self.finish_reason!r} chars={len(self.content)} request_id={self.request_id!r}>"
 
 
 class Embeddings:

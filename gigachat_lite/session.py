@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 from .auth import TOKENS
 from .config import Config
 from .errors import InvalidResponseError, PermissionDeniedError, StreamError
-from .payloads import FileArg, Messages, Texts, check_name, check_texts, file_part, prepare_chat, quote_id
-from .results import ChatReply, Embeddings, TokenCount, data_list, json_object, json_reply
-from .stream import ChatStream
-from .transport import Transport
+from .payloads import FileArg, Messages, Prepared, Texts, check_name, check_texts, file_part, prepare, quote_id
+from .request_v2 import chat_url_v2
+from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount, data_list, json_object, json_reply
+from .stream import ChatStream, ChatStreamV2
+from .structured import parse_reply
+from .transport import Transport, encode_body
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .payloads import ChatParams
+    from .payloads import ChatBody
 
 __all__ = ["Session", "shared_session", "reset", "DEFAULT_EMBEDDINGS_MODEL"]
 
@@ -50,35 +52,64 @@ class Session(Transport):
         model: Optional[str] = None,
         stream: bool = True,
         update_interval: Optional[float] = None,
-        **params: "Unpack[ChatParams]",
+        api_version: Optional[str] = None,
+        **params: "Unpack[ChatBody]",
     ) -> Union[ChatStream, ChatReply]:
         """Send a chat; return a :class:`ChatStream` (``stream=True``) or a :class:`ChatReply`.
 
         ``messages`` is a ``str`` (one user message) or a list of
-        ``{"role", "content"}`` dicts. Every other keyword goes into the JSON
-        body (``temperature``, ``max_tokens``, ``functions``, ...), ``None``
-        values left out. Input is validated before any request.
+        ``{"role", "content"}`` dicts (on v2, content may be a list of parts).
+        Every other keyword goes into the JSON body (``temperature``,
+        ``max_tokens``, ``functions``, ``response_format``, ``tools``, ...),
+        ``None`` values left out. ``api_version`` overrides the session's for
+        this call (see :func:`gigachat_lite.chat`). Input is validated before
+        any request.
         """
-        body = prepare_chat(
-            messages, model=model or self.config.model, stream=stream, update_interval=update_interval, params=params
+        prepared = prepare(
+            messages, model=Config.check("model", model) or self.config.model, stream=stream, update_interval=update_interval,
+            params=params, api_version=Config.check("api_version", api_version) or self.config.api_version,
         )
-        return self.send_chat(body)
+        return self.send_chat(prepared)
 
-    def send_chat(self, body: Dict[str, Any]) -> Union[ChatStream, ChatReply]:
-        """Send a body made by :func:`~gigachat_lite.payloads.prepare_chat` and wrap the reply."""
-        stream = bool(body.get("stream"))
+    def send_chat(self, prepared: Union[Prepared, Dict[str, Any]]) -> Union[ChatStream, ChatReply]:
+        """Send a request made by :func:`~gigachat_lite.payloads.prepare` (or a v1 body) and wrap the reply."""
+        if not isinstance(prepared, Prepared):
+            prepared = Prepared("v1", prepared, None)
+        v2 = prepared.api_version == "v2"
+        stream = bool(prepared.body.get("stream"))
         headers = {"Accept": "text/event-stream"} if stream else _JSON
-        response = self.call("POST", "/chat/completions", json=body, stream=stream, headers=headers)
+        path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
+        response = self.call("POST", path, json=prepared.body, stream=stream, headers=headers)
+        result: Union[ChatStream, ChatReply]
         if not stream:
-            return ChatReply(json_reply(response), response.headers.get("x-request-id"))
-        content_type = response.headers.get("content-type", "")
-        if not content_type.startswith("text/event-stream"):
-            response.close()
-            raise StreamError(
-                f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
-                f" (request id {response.headers.get('x-request-id')})"
-            )
-        return ChatStream(response)
+            payload, request_id = json_reply(response), response.headers.get("x-request-id")
+            result = ChatReplyV2(payload, request_id) if v2 else ChatReply(payload, request_id)
+        else:
+            content_type = response.headers.get("content-type", "")
+            if not content_type.startswith("text/event-stream"):
+                response.close()
+                raise StreamError(
+                    f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
+                    f" (request id {response.headers.get('x-request-id')})"
+                )
+            result = ChatStreamV2(response) if v2 else ChatStream(response)
+        result.session = self
+        return result
+
+    def parse(self, messages: Messages, response_format: Any, **params: Any) -> Any:
+        """Structured output: ask with ``response_format=`` and return the parsed object.
+
+        ``response_format`` is a JSON schema dict, a regex format or
+        ``re.Pattern``, a pydantic model, a dataclass or a TypedDict class;
+        the result is a model or dataclass instance, a ``dict`` or a ``str``.
+        Takes :meth:`chat`'s keywords; the request is not streamed.
+
+        Raises:
+            StructuredOutputError: the reply does not match (``.text`` and
+                ``.reply`` say what came back); and whatever :meth:`chat` raises.
+        """
+        params["stream"] = False
+        return parse_reply(self.chat(messages, response_format=response_format, **params), response_format)
 
     # -- models, embeddings, token counts, balance ----------------------------------------
 
@@ -167,6 +198,44 @@ class Session(Transport):
         # The official SDK asks for "application/jpg"; anything else is accepted too.
         content: bytes = self.call("GET", path, headers={"Accept": "application/jpg, */*"}).content
         return content
+
+    # -- AI-text detection and OpenAPI conversion -----------------------------------------
+
+    def ai_check(self, text: str, model: Optional[str] = None) -> Dict[str, Any]:
+        """``POST /ai/check``: how much of ``text`` a model wrote.
+
+        Returns the reply dict: ``category`` ("ai", "human" or "mixed"),
+        ``characters``, ``tokens`` and ``ai_intervals`` (``[start, end]``
+        character ranges written by a model). ``model`` defaults to the
+        session's model.
+        """
+        body = {"input": check_name(text, "text"), "model": self.config.model if model is None else check_name(model, "model")}
+        reply = json_object(json_reply(self.call("POST", "/ai/check", json=body, headers=_JSON)), "ai/check")
+        if not isinstance(reply.get("category"), str):
+            raise InvalidResponseError("the ai/check reply has no 'category'")
+        return reply
+
+    def functions_convert(self, openapi: Union[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """``POST /functions/convert``: GigaChat function descriptions from an OpenAPI document.
+
+        ``openapi`` is the document as text (JSON or YAML, sent as is) or as a
+        dict (sent as JSON). Returns the ``functions`` list, ready for
+        ``chat(..., functions=...)`` or ``tools=``.
+        """
+        headers = dict(_JSON)
+        if isinstance(openapi, dict):
+            data = encode_body(openapi)
+            headers["Content-Type"] = "application/json"
+        elif isinstance(openapi, str) and openapi.strip():
+            data = openapi.encode("utf-8")
+        else:
+            raise TypeError(f"openapi must be a non-empty str or a dict, got {type(openapi).__name__}")
+        # The official SDK sends the document as the raw body; so do we.
+        reply = json_object(json_reply(self.call("POST", "/functions/convert", data=data, headers=headers)), "functions/convert")
+        if not isinstance(reply.get("functions"), list):
+            raise InvalidResponseError("the functions/convert reply has no 'functions' list")
+        functions: List[Dict[str, Any]] = reply["functions"]
+        return functions
 
     def _get(self, path: str) -> Any:
         return json_reply(self.call("GET", path, headers=_JSON))

@@ -10,15 +10,17 @@ from __future__ import annotations
 import functools
 import http.client
 import socket
-from typing import Any, Callable, Dict, Generator, Iterator, List, Optional
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Type
 
 import requests
 
 from .errors import APIError, StreamError, stream_failure
+from .reply_v2 import V2Result, reset_v2_fields
 from .results import ChatResult
 from .sse import ChunkParser, iter_event_data
+from .stream_v2 import V2ChunkParser
 
-__all__ = ["ChatStream"]
+__all__ = ["ChatStream", "ChatStreamV2"]
 
 _READ_SIZE = 65536
 _DRAIN_LIMIT = 65536
@@ -40,6 +42,8 @@ class ChatStream(ChatResult):
         APIError: the server sent an error object inside the stream.
     """
 
+    _parser_class: Type[ChunkParser] = ChunkParser
+
     def __init__(self, response: requests.Response) -> None:
         # Neither the reader nor the parser holds this object, only the state
         # below: a dropped stream is freed by reference counting at once, never
@@ -47,7 +51,7 @@ class ChatStream(ChatResult):
         self._state = _State(response.headers.get("x-request-id"))
         self._response = response
         self._parts: List[str] = []
-        self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts)
+        self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts, self._parser_class)
 
     def __getattr__(self, name: str) -> Any:
         # finish_reason, usage, model, ..., request_id: what the parser has learnt so far.
@@ -118,22 +122,33 @@ class _State:
         self.created: Optional[int] = None
         self.function_call: Optional[Dict[str, Any]] = None
         self.functions_state_id: Optional[str] = None
+        self.usage_raw: Optional[Dict[str, Any]] = None
+        self.reasoning = ""
+        self.emit_reasoning = False  # set by iter_events(): the parser hands out reasoning pieces too
         self.aborted = False  # abort() shut the socket on purpose
         self.finalizing = False  # the stream was dropped unfinished: touch no lock
         self.ended = False
 
 
-def _read(response: requests.Response, state: _State, parts: List[str]) -> Generator[str, None, None]:
+def _read(
+    response: requests.Response, state: _State, parts: List[str], parser_class: Type[ChunkParser]
+) -> Generator[str, None, None]:
     """The chunks of ``response``; records what it learns on ``state`` and keeps the text in ``parts``."""
-    parser = ChunkParser(state)
+    parser = parser_class(state)
     at_eof = False
     try:
         feed, keep = parser.feed, parts.append
         for data in iter_event_data(_read_chunks(response.raw)):
             text = feed(data)
             if text:
-                keep(text)
-                yield text
+                if text.__class__ is str:
+                    keep(text)
+                    yield text
+                else:  # pieces, reasoning among them: only while iter_events() runs
+                    for piece in text:
+                        if piece.__class__ is str:
+                            keep(piece)
+                        yield piece
             if parser.done:
                 break
         else:
@@ -165,6 +180,22 @@ def _read(response: requests.Response, state: _State, parts: List[str]) -> Gener
             _close_socket(response)
         else:
             _release(response, reusable=at_eof)
+
+
+class ChatStreamV2(V2Result, ChatStream):
+    """A v2 stream: the same iteration and attributes as :class:`ChatStream`, plus :class:`V2Result`'s."""
+
+    _parser_class = V2ChunkParser
+
+    def __init__(self, response: requests.Response) -> None:
+        ChatStream.__init__(self, response)
+        reset_v2_fields(self._state)
+
+    def __iter__(self) -> "ChatStreamV2":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ChatStreamV2 finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
 
 
 def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:

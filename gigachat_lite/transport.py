@@ -205,7 +205,8 @@ class Transport(requests.Session):
         This is the one place where GigaChat calls meet the network: every
         endpoint goes through it, so auth, retries and error mapping are shared.
         """
-        url = self.config.base_url + path
+        # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
+        url = path if path.startswith(("https://", "http://")) else self.config.base_url + path
         if json is not None:
             kwargs["data"] = encode_body(json)
             headers = {"Content-Type": "application/json", **(headers or {})}

@@ -52,7 +52,9 @@ def test_example_runs(section: str, code: str, emu: Emulator, monkeypatch: pytes
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("заметки", encoding="utf-8")
     namespace = {"__name__": "readme_example", "KEY": emu.api_key}
-    exec(compile(code, f"README.rst [{section}]", "exec"), namespace)
+    # dont_inherit: this module's `from __future__ import annotations` must not leak into the
+    # examples (a dataclass defined in exec-ed code cannot resolve string annotations).
+    exec(compile(code, f"README.rst [{section}]", "exec", dont_inherit=True), namespace)
     out = capsys.readouterr().out
     if "print(" in code:
         assert out.strip(), "the example printed nothing"

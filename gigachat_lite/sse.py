@@ -7,11 +7,13 @@ lines on U+2028 inside JSON). :class:`ChunkParser` turns each event's data
 into the text to yield and records ``finish_reason``, ``usage``, the model and
 any function call on a target object.
 
-A fast path in :func:`iter_event_data` takes the framing GigaChat sends,
-``data: {json}\n\n`` with no CR anywhere, straight from the bytes (one
-``find`` a line, no per-line decoding); at the first event that looks any
-different (CR line endings, comments, other fields, multi-line data, ``data:``
-without the space, invalid UTF-8, a stream ending mid-event) it hands the rest
+A fast path in :func:`iter_event_data` takes the framings GigaChat sends,
+``data: {json}\n\n`` (v1) and ``event: name\ndata: {json}\n\n`` (v2's named
+events) with no CR anywhere, straight from the bytes (one ``find`` a line, no
+per-line decoding; the event name is not needed: v2's data says what it is);
+at the first event that looks any different (CR line endings, comments, other
+fields, multi-line data, ``data:`` without the space, invalid UTF-8, a stream
+ending mid-event) it hands the rest
 of the stream, cut into the same network reads, to sseclient-py. The events
 are the same either way (``tests/test_sse_fastpath.py`` checks it against
 sseclient-py on arbitrary input and splits).
@@ -21,17 +23,22 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 from sseclient import SSEClient
 
 from .errors import APIError, StreamError
 from .failures import server_message
+from .reasoning import ReasoningChunk
 
-__all__ = ["iter_event_data", "ChunkParser", "DONE"]
+__all__ = ["iter_event_data", "ChunkParser", "DONE", "Feed", "pieces", "raise_if_error"]
 
 DONE = "[DONE]"
 _loads = json.loads
+
+# What a parser's feed() returns for one event: its text, nothing, or (only when
+# reasoning was asked for) the pieces in order, reasoning as ReasoningChunk.
+Feed = Union[str, None, List[str]]
 
 
 def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
@@ -58,15 +65,31 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
             end = find(b"\n", start)
             if end < 0 or end + 1 >= size:
                 break  # no whole line yet, or cannot tell a blank line follows
-            if (
-                buffer[end + 1] != 10  # a second line in the event: multi-line data, id, event, ...
-                or not startswith(b"data: ", start)  # a comment, another field, "data:" without a space
-                or (has_cr and find(b"\r", start, end) >= 0)  # CR line endings: sseclient-py splits on them
-            ):
-                yield from _delegate(buffer, start, cuts, chunks)
-                return
+            if buffer[end + 1] != 10:  # a second line in the event: v2's "event: name" first, or anything else
+                if not startswith(b"event: ", start):
+                    yield from _delegate(buffer, start, cuts, chunks)
+                    return
+                name_end, data_at = end, end + 1
+                end = find(b"\n", data_at)
+                if end < 0 or end + 1 >= size:
+                    break  # the data line is not all here yet
+                name = buffer[start + 7 : name_end]
+                if (
+                    buffer[end + 1] != 10  # a third line: multi-line data, id, ...
+                    or not startswith(b"data: ", data_at)
+                    or (has_cr and find(b"\r", start, end) >= 0)
+                    or not (name.isascii() or _decodes(name))  # sseclient-py decodes the name line too
+                ):
+                    yield from _delegate(buffer, start, cuts, chunks)
+                    return
+            else:
+                data_at = start
+                if not startswith(b"data: ", start) or (has_cr and find(b"\r", start, end) >= 0):
+                    # a comment, another field, "data:" without a space, or CR line endings
+                    yield from _delegate(buffer, start, cuts, chunks)
+                    return
             try:
-                text = buffer[start + 6 : end].decode("utf-8")
+                text = buffer[data_at + 6 : end].decode("utf-8")
             except UnicodeDecodeError:  # sseclient-py raises it, with its own message
                 yield from _delegate(buffer, start, cuts, chunks)
                 return
@@ -78,6 +101,14 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
                 cuts = [cut - start for cut in cuts if cut > start]
     if buffer:  # the stream ended inside an event: sseclient-py dispatches what there is
         yield from _delegate(buffer, 0, cuts, iter(()))
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _delegate(buffer: bytes, start: int, cuts: List[int], rest: Iterator[bytes]) -> Iterator[str]:
@@ -97,25 +128,34 @@ def _delegate(buffer: bytes, start: int, cuts: List[int], rest: Iterator[bytes])
 
 
 class ChunkParser:
-    """Reads chat-completion chunks and keeps the stream's state on ``target``.
+    """Reads v1 chat-completion chunks and keeps the stream's state on ``target``.
 
-    ``target`` gets ``finish_reason``, ``usage``, ``model``, ``created``,
-    ``function_call`` and ``functions_state_id`` as they arrive.
+    ``target`` gets public fields only: ``finish_reason``, ``usage``,
+    ``model``, ``created``, ``function_call``, ``functions_state_id`` and
+    ``reasoning`` (the ``reasoning_content`` received so far) as they arrive.
+    Anything the parser needs to remember between events (the JSON text of
+    function arguments sent in fragments) stays on the parser.
+
+    ``emit_reasoning``: when set (by ``iter_events()``), an event that carries
+    reasoning makes :meth:`feed` return a list of pieces, the reasoning as a
+    :class:`ReasoningChunk` first; otherwise reasoning is only recorded.
     """
 
-    __slots__ = ("target", "done", "events")
+    __slots__ = ("target", "done", "events", "arguments_text", "emit_reasoning")
 
     def __init__(self, target: Any) -> None:
         self.target = target
         self.done = False  # [DONE] seen
         self.events = 0
+        self.arguments_text = ""
+        self.emit_reasoning = False
 
     @property
     def complete(self) -> bool:
         """The stream ended properly: ``[DONE]`` or a finish reason arrived."""
         return self.done or self.target.finish_reason is not None
 
-    def feed(self, data: str) -> Optional[str]:
+    def feed(self, data: str) -> Feed:
         """Take one event's data; return its text (or ``None``).
 
         Raises:
@@ -146,16 +186,11 @@ class ChunkParser:
             raise StreamError(f"event #{self.events} is not a JSON object: {data[:80]!r}")
         choices = chunk.get("choices")
         if choices is None:
-            if "status" in chunk or "message" in chunk or "error" in chunk:
-                status = chunk.get("status")
-                raise APIError(
-                    server_message(chunk, "error inside the stream"),
-                    status_code=status if isinstance(status, int) else None,
-                )
+            raise_if_error(chunk)
             return None  # an object we do not know (a future keep-alive, say): skip it
         return self._choices(chunk, choices)
 
-    def _choices(self, chunk: Dict[str, Any], choices: Any) -> Optional[str]:
+    def _choices(self, chunk: Dict[str, Any], choices: Any) -> Feed:
         target = self.target
         if "usage" in chunk and chunk["usage"]:
             target.usage = chunk["usage"]
@@ -165,6 +200,7 @@ class ChunkParser:
         if not isinstance(choices, list):
             raise StreamError(f"event #{self.events} has malformed choices")
         text = None
+        reasoning = None
         for choice in choices:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue  # with n > 1 the first choice is the stream's text
@@ -174,30 +210,52 @@ class ChunkParser:
             if "functions_state_id" in delta or "functions_state_id" in choice:
                 target.functions_state_id = delta.get("functions_state_id") or choice.get("functions_state_id")
             if delta.get("function_call"):
-                _merge_function_call(target, delta["function_call"])
+                target.function_call = self.merge_function_call(target.function_call, delta["function_call"])
             content = delta.get("content")
             if content and isinstance(content, str):
                 text = content
+            thought = delta.get("reasoning_content")
+            if thought and isinstance(thought, str):
+                target.reasoning += thought
+                reasoning = thought
+        return pieces(text, reasoning, self.emit_reasoning)
+
+    def merge_function_call(self, call: Optional[Dict[str, Any]], part: Any) -> Optional[Dict[str, Any]]:
+        """``call`` with the fragment ``part`` merged in (a new dict).
+
+        GigaChat sends the whole call in one delta with ``arguments`` as an
+        object. OpenAI-style servers send ``arguments`` as JSON text in
+        fragments: join the fragments (on the parser) and decode once they parse.
+        """
+        if not isinstance(part, dict):
+            return call
+        merged = dict(call or {})
+        for key, value in part.items():
+            if value is None:
+                continue
+            if key == "arguments" and isinstance(value, str):
+                self.arguments_text += value
+                try:
+                    merged["arguments"] = json.loads(self.arguments_text)
+                except ValueError:
+                    merged["arguments"] = self.arguments_text
+            else:
+                merged[key] = value
+        return merged
+
+
+def pieces(text: Optional[str], reasoning: Optional[str], emit_reasoning: bool) -> Feed:
+    """What :meth:`ChunkParser.feed` returns for an event with ``text`` and ``reasoning``."""
+    if reasoning is None or not emit_reasoning:
         return text
+    return [ReasoningChunk(reasoning)] if text is None else [ReasoningChunk(reasoning), text]
 
 
-def _merge_function_call(target: Any, part: Any) -> None:
-    # GigaChat sends the whole call in one delta with ``arguments`` as an object.
-    # OpenAI-style servers send ``arguments`` as JSON text in fragments: join the
-    # fragments and decode once they parse.
-    if not isinstance(part, dict):
-        return
-    call = dict(target.function_call or {})
-    for key, value in part.items():
-        if value is None:
-            continue
-        if key == "arguments" and isinstance(value, str):
-            text = target.__dict__.get("_arguments_text", "") + value
-            target._arguments_text = text
-            try:
-                call["arguments"] = json.loads(text)
-            except ValueError:
-                call["arguments"] = text
-        else:
-            call[key] = value
-    target.function_call = call
+def raise_if_error(chunk: Dict[str, Any]) -> None:
+    """Raise :class:`APIError` when an event is an error object (``status``/``message``/``error``)."""
+    if "status" in chunk or "message" in chunk or "error" in chunk:
+        status = chunk.get("status")
+        raise APIError(
+            server_message(chunk, "error inside the stream"),
+            status_code=status if isinstance(status, int) else None,
+        )

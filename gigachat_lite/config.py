@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import MissingAuthError
 
-__all__ = ["Config", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES"]
+__all__ = ["Config", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES", "API_VERSIONS"]
 
 DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
 DEFAULT_AUTH_URL = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
@@ -24,6 +24,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_MARGIN = 60.0
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
+API_VERSIONS = ("v1", "v2")  # the chat contracts: /api/v1/chat/completions and /api/v2/chat/completions
 
 Timeout = Union[float, Tuple[float, float]]
 CertArg = Union[str, Tuple[str, str]]
@@ -35,7 +36,7 @@ _PROXY_SCHEMES = {"http", "https", "socks4", "socks4a", "socks5", "socks5h"}
 
 _FIELDS = (
     "api_key", "access_token", "scope", "base_url", "auth_url", "model", "ca_bundle",
-    "verify", "cert", "proxy", "timeout", "max_retries", "refresh_margin",
+    "verify", "cert", "proxy", "timeout", "max_retries", "refresh_margin", "api_version",
 )
 _SECRET_FIELDS = ("api_key", "access_token")
 
@@ -63,6 +64,8 @@ class Config:
     timeout: Timeout
     max_retries: int
     refresh_margin: float
+    # None: not chosen, so v1 (the default) unless a call uses a v2-only feature (see request_v2.py).
+    api_version: Optional[str]
 
     def __init__(
         self,
@@ -80,6 +83,7 @@ class Config:
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+        api_version: Optional[str] = None,
     ) -> None:
         values = locals()
         for name in _FIELDS:
@@ -126,6 +130,7 @@ class Config:
         timeout: Optional[Timeout] = None,
         max_retries: Optional[int] = None,
         refresh_margin: Optional[float] = None,
+        api_version: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
     ) -> "Config":
         """Merge arguments, environment and defaults, and validate the result.
@@ -177,6 +182,7 @@ class Config:
             timeout=_timeout(pick(timeout, "GIGACHAT_TIMEOUT")),
             max_retries=_count(pick(max_retries, "GIGACHAT_MAX_RETRIES"), "max_retries", DEFAULT_MAX_RETRIES),
             refresh_margin=_seconds(refresh_margin, "refresh_margin", DEFAULT_REFRESH_MARGIN, allow_zero=True),
+            api_version=_api_version(pick(api_version, "GIGACHAT_API_VERSION")),
         )
 
     @property
@@ -186,6 +192,16 @@ class Config:
     @property
     def read_timeout(self) -> float:
         return self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+
+
+def _api_version(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"api_version must be 'v1' or 'v2', got {type(value).__name__}")
+    if value.strip().lower() not in API_VERSIONS:
+        raise ValueError(f"api_version (GIGACHAT_API_VERSION) must be 'v1' or 'v2', got {value!r}")
+    return value.strip().lower()
 
 
 def _secret(value: Any, name: str) -> Optional[str]:

@@ -15,6 +15,7 @@ exception (from requests, urllib3 or ssl) stays chained as ``__cause__``::
     │   └── ServerError            5xx
     ├── StreamError                a stream that was cut, malformed or of the wrong type
     │   └── StreamTimeoutError     (also an APITimeoutError) a stream that stalled
+    ├── StructuredOutputError      a reply that does not match the requested response_format
     └── TransportError             nothing usable came back
         ├── APIConnectionError     refused, reset, DNS, proxy failures
         ├── APITimeoutError        connect or read timeout before the reply
@@ -40,6 +41,7 @@ __all__ = [
     "ServerError",
     "StreamError",
     "StreamTimeoutError",
+    "StructuredOutputError",
     "TransportError",
     "APIConnectionError",
     "APITimeoutError",
@@ -131,6 +133,20 @@ class StreamError(GigaChatError):
     is lost; nothing is ever retried once a byte was delivered, so nothing is
     duplicated either.
     """
+
+
+class StructuredOutputError(GigaChatError):
+    """The reply does not match the requested ``response_format`` (see ``parse()``).
+
+    Attributes:
+        text: the reply's text as received, to log or to retry with.
+        reply: the whole reply, when there is one.
+    """
+
+    def __init__(self, message: str, *, text: str = "", reply: Any = None) -> None:
+        self.text = text
+        self.reply = reply
+        super().__init__(message)
 
 
 class TransportError(GigaChatError):

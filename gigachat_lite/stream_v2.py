@@ -1,0 +1,58 @@
+"""Reading a v2 stream: named events, ``response.message.delta`` then ``response.message.done``.
+
+The bytes -> events part is :func:`sse.iter_event_data` (its fast path knows
+v2's ``event: name`` line). Each event's data says what it is: a delta has
+``messages`` (parts, read by :func:`reply_v2.read_messages`), the done event
+has ``finish_reason`` and ``usage``; there is no ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+from .errors import StreamError
+from .reply_v2 import read_header, read_messages
+from .sse import ChunkParser, Feed, pieces, raise_if_error
+
+__all__ = ["V2ChunkParser"]
+
+_loads = json.loads
+
+
+class V2ChunkParser(ChunkParser):
+    """:class:`sse.ChunkParser`'s interface for v2 events; the state goes on ``target`` as public fields."""
+
+    __slots__ = ()
+
+    @property
+    def complete(self) -> bool:
+        """The done event (or any event with a finish reason) arrived."""
+        return self.target.finish_reason is not None
+
+    def feed(self, data: str) -> Feed:
+        """Take one event's data; return its answer text (or ``None``).
+
+        Raises:
+            APIError: the event is an error object.
+            StreamError: the event is not a JSON object.
+        """
+        self.events += 1
+        try:
+            event = _loads(data)
+        except ValueError:
+            raise StreamError(f"malformed event #{self.events} in the stream: {data[:80]!r}") from None
+        if not isinstance(event, dict):
+            raise StreamError(f"event #{self.events} is not a JSON object: {data[:80]!r}")
+        if "messages" not in event and "finish_reason" not in event and "usage" not in event:
+            raise_if_error(event)
+            return None  # an event we do not know (a keep-alive, a tool's progress): skip it
+        target = self.target
+        read_header(target, event)
+        texts, thoughts = read_messages(target, event, self.merge_function_call)
+        if event.get("finish_reason"):
+            self.done = True  # the done event: nothing follows it
+        text = "".join(texts) or None
+        return pieces(text, "".join(thoughts) or None, self.emit_reasoning)
+
+

@@ -16,17 +16,19 @@ from typing import TYPE_CHECKING, Any, List
 
 __version__ = "0.1.0"
 
-from .chat import ChatReply, ChatStream, chat
+from .chat import ChatReply, ChatReplyV2, ChatStream, ChatStreamV2, chat
 from .config import Config
 from .endpoints import (
     Embeddings,
     TokenCount,
+    ai_check,
     balance,
     delete_file,
     embeddings,
     file,
     file_content,
     files,
+    functions_convert,
     model,
     models,
     tokens_count,
@@ -47,9 +49,11 @@ from .errors import (
     ServerError,
     StreamError,
     StreamTimeoutError,
+    StructuredOutputError,
     TLSError,
     TransportError,
 )
+from .parse import parse
 from .session import Session
 
 if TYPE_CHECKING:
@@ -59,6 +63,9 @@ if TYPE_CHECKING:
 __all__ = [
     "__version__",
     "chat",
+    "parse",
+    "ai_check",
+    "functions_convert",
     "models",
     "model",
     "embeddings",
@@ -75,6 +82,8 @@ __all__ = [
     "Config",
     "ChatStream",
     "ChatReply",
+    "ChatStreamV2",
+    "ChatReplyV2",
     "AsyncStream",
     "GigaChat",
     "GigaChatError",
@@ -89,6 +98,7 @@ __all__ = [
     "ServerError",
     "StreamError",
     "StreamTimeoutError",
+    "StructuredOutputError",
     "TransportError",
     "APIConnectionError",
     "APITimeoutError",

@@ -35,12 +35,13 @@ import threading
 from typing import Any, Callable, Deque, Dict, Generic, Iterable, List, Optional, TypeVar
 
 from . import endpoints
-from .chat import Messages, prepare_chat, send_chat
+from .chat import Messages, prepare, send
+from .structured import parse_reply
 from .config import CertArg, Config, Timeout
 
 __all__ = [
     "AsyncStream", "chat", "run", "models", "model", "embeddings", "tokens_count", "balance",
-    "upload_file", "files", "file", "delete_file", "file_content",
+    "upload_file", "files", "file", "delete_file", "file_content", "ai_check", "functions_convert", "parse",
 ]
 
 T = TypeVar("T")
@@ -252,7 +253,8 @@ class AsyncStream(Generic[T]):
         channel = self.__dict__.get("_channel")
         iterator = channel.iterator if channel is not None else None
         if iterator is None:
-            if name in ("finish_reason", "usage", "model", "created", "function_call", "functions_state_id", "request_id"):
+            if name in ("finish_reason", "usage", "model", "created", "function_call", "functions_state_id", "request_id",
+                        "usage_raw", "tools_state_id", "thread_id"):
                 return None  # not started yet: nothing known
             raise AttributeError(name)
         return getattr(iterator, name)
@@ -306,6 +308,7 @@ def chat(
     proxy: Optional[str] = None,
     timeout: Optional[Timeout] = None,
     max_retries: Optional[int] = None,
+    api_version: Optional[str] = None,
     session: Any = None,
     **params: Any,
 ) -> "AsyncStream[str]":
@@ -322,16 +325,20 @@ def chat(
         config = Config.resolve(
             api_key=api_key, access_token=access_token, scope=scope, base_url=base_url, auth_url=auth_url,
             ca_bundle=ca_bundle, verify=verify, cert=cert, proxy=proxy, timeout=timeout, max_retries=max_retries,
+            api_version=api_version,
         )
         default_model = config.model
+        version = config.api_version
     else:
         config = None
         default_model = session.config.model
-    body = prepare_chat(messages, model=model or default_model, stream=stream, update_interval=update_interval, params=params)
+        version = api_version or session.config.api_version
+    prepared = prepare(messages, model=model or default_model, stream=stream, update_interval=update_interval,
+                       params=params, api_version=version)
 
     def start() -> Iterable[str]:
         target = session if session is not None else shared_session(config)  # type: ignore[arg-type]
-        return send_chat(target, body)
+        return send(target, prepared)
 
     return AsyncStream(start)
 
@@ -389,3 +396,26 @@ async def delete_file(file_id: str, **kwargs: Any) -> Dict[str, Any]:
 async def file_content(file_id: str, **kwargs: Any) -> bytes:
     """``await aio.file_content(id)``: :func:`gigachat_lite.file_content` off the loop."""
     return await run(endpoints.file_content, file_id, **kwargs)
+
+
+async def ai_check(text: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+    """``await aio.ai_check("...")``: :func:`gigachat_lite.ai_check` off the loop."""
+    return await run(endpoints.ai_check, text, *args, **kwargs)
+
+
+async def functions_convert(openapi: Any, **kwargs: Any) -> List[Dict[str, Any]]:
+    """``await aio.functions_convert(spec)``: :func:`gigachat_lite.functions_convert` off the loop."""
+    return await run(endpoints.functions_convert, openapi, **kwargs)
+
+
+async def parse(messages: Messages, response_format: Any, **kwargs: Any) -> Any:
+    """``await aio.parse(prompt, Model)``: :func:`gigachat_lite.parse`, the request made off the loop.
+
+    Takes :func:`chat`'s keywords (``session=``, ``api_version=``, ...); input
+    is validated here, before anything runs.
+    """
+    kwargs["stream"] = False
+    stream = chat(messages, response_format=response_format, **kwargs)
+    text = "".join([chunk async for chunk in stream])
+    reply = stream._channel.iterator  # the blocking reply, now complete
+    return parse_reply(reply if reply is not None else [text], response_format)

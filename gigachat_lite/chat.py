@@ -7,7 +7,7 @@ import http.client
 import json
 import math
 import socket
-from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import requests
 from urllib3.exceptions import HTTPError as _Urllib3Error
@@ -15,9 +15,17 @@ from urllib3.exceptions import ReadTimeoutError
 
 from .config import CertArg, Config, Timeout
 from .errors import APIError, StreamError, StreamTimeoutError
+from .reasoning import ReasoningEvents
+from .reply_v2 import V2Result, read_header, read_messages, reset_v2_fields
+from .request_v2 import adapt_v1_params, build_body_v2, chat_url_v2, choose_contract
 from .sse import ChunkParser, iter_event_data
+from .stream_v2 import V2ChunkParser
+from .structured import OutputSpec
 
-__all__ = ["chat", "ChatStream", "ChatReply", "normalize_messages", "prepare_chat", "send_chat", "ROLES"]
+__all__ = [
+    "chat", "ChatStream", "ChatReply", "ChatStreamV2", "ChatReplyV2", "Prepared", "normalize_messages",
+    "prepare", "send", "prepare_chat", "send_chat", "ROLES",
+]
 
 ROLES = ("system", "user", "assistant", "function")
 Messages = Union[str, Sequence[Mapping[str, Any]]]
@@ -167,7 +175,7 @@ def build_body(
     return body
 
 
-class _ChatResult:
+class _ChatResult(ReasoningEvents):
     """What every chat reply tells besides its text."""
 
     finish_reason: Optional[str]
@@ -177,10 +185,14 @@ class _ChatResult:
     function_call: Optional[Dict[str, Any]]
     functions_state_id: Optional[str]
     request_id: Optional[str]
+    api_version = "v1"
 
     def __init__(self, request_id: Optional[str]) -> None:
         self.finish_reason = None
         self.usage = None
+        self.usage_raw: Optional[Dict[str, Any]] = None  # usage as the server sent it
+        self.reasoning = ""  # the model's reasoning, apart from the answer (see reasoning.py)
+        self.session: Any = None  # the Session that made the request, when known
         self.model = None
         self.created = None
         self.function_call = None
@@ -243,7 +255,8 @@ class ChatReply(_ChatResult):
         self.message = message
         self.content: str = message.get("content") or ""
         self.finish_reason = choice.get("finish_reason")
-        self.usage = payload.get("usage")
+        self.usage = self.usage_raw = payload.get("usage")
+        self.reasoning = message.get("reasoning_content") or ""
         self.model = payload.get("model")
         self.created = payload.get("created")
         self.function_call = message.get("function_call")
@@ -277,6 +290,9 @@ class ChatStream(_ChatResult):
         StreamTimeoutError: it stalled for longer than the read timeout.
         APIError: the server sent an error object inside the stream.
     """
+
+    _parser_class = ChunkParser
+    _emit_reasoning = False  # set by iter_events(): the parser hands out reasoning pieces too
 
     def __init__(self, response: requests.Response) -> None:
         super().__init__(response.headers.get("x-request-id"))
@@ -335,15 +351,22 @@ class ChatStream(_ChatResult):
 
     def _iterate(self) -> Generator[str, None, None]:
         response = self._response
-        parser = ChunkParser(self)
+        parser = self._parser = self._parser_class(self)
+        parser.emit_reasoning = self._emit_reasoning
         at_eof = False
         try:
             feed, keep = parser.feed, self._parts.append
             for data in iter_event_data(_read_chunks(response.raw)):
                 text = feed(data)
                 if text:
-                    keep(text)
-                    yield text
+                    if text.__class__ is str:
+                        keep(text)
+                        yield text
+                    else:  # pieces, reasoning among them: only while iter_events() runs
+                        for piece in text:
+                            if piece.__class__ is str:
+                                keep(piece)
+                            yield piece
                 if parser.done:
                     break
             else:
@@ -382,6 +405,45 @@ class ChatStream(_ChatResult):
             ) from exc
         finally:
             _release(response, reusable=at_eof)
+
+
+class ChatReplyV2(V2Result, ChatReply):
+    """A whole v2 reply (``stream=False``): the answer's text parts joined; see :class:`V2Result`."""
+
+    def __init__(self, payload: Any, request_id: Optional[str] = None) -> None:
+        _ChatResult.__init__(self, request_id)
+        if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
+            raise StreamError(f"the v2 reply has no messages (request id {request_id})")
+        reset_v2_fields(self)
+        read_header(self, payload)
+        texts, _ = read_messages(self, payload)
+        self.content = "".join(texts)
+        messages = [m for m in payload["messages"] if isinstance(m, dict)]
+        self.message: Dict[str, Any] = messages[-1] if messages else {}
+        self.functions_state_id = self.tools_state_id
+        self.raw = payload
+
+    def __iter__(self) -> Iterator[str]:
+        return ChatReply.__iter__(self)
+
+    def __repr__(self) -> str:
+        return f"<ChatReplyV2 finish_reason={self.finish_reason!r} chars={len(self.content)} request_id={self.request_id!r}>"
+
+
+class ChatStreamV2(V2Result, ChatStream):
+    """A v2 stream: the same iteration and attributes as :class:`ChatStream`, plus :class:`V2Result`'s."""
+
+    _parser_class = V2ChunkParser
+
+    def __init__(self, response: requests.Response) -> None:
+        reset_v2_fields(self)
+        ChatStream.__init__(self, response)
+
+    def __iter__(self) -> "ChatStreamV2":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ChatStreamV2 finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
 
 
 def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
@@ -450,23 +512,69 @@ def prepare_chat(
     return build_body(normalize_messages(messages), model, stream, update_interval, params)
 
 
-def send_chat(session: Any, body: Dict[str, Any]) -> Union[ChatStream, ChatReply]:
-    """Send a prepared body on ``session`` (a :class:`Session`) and wrap the reply."""
+def send_chat(session: Any, body: Dict[str, Any], *, url: str = "/chat/completions", v2: bool = False) -> Union[ChatStream, ChatReply]:
+    """Send a prepared body on ``session`` (a :class:`Session`) and wrap the reply (``v2``: the v2 classes)."""
     stream = bool(body.get("stream"))
     headers = {"Accept": "text/event-stream"} if stream else {"Accept": "application/json"}
-    response = session.call("POST", "/chat/completions", json=body, stream=stream, headers=headers)
+    response = session.call("POST", url, json=body, stream=stream, headers=headers)
     request_id = response.headers.get("x-request-id")
     if not stream:
         try:
             payload = response.json()
         except ValueError:
             raise StreamError(f"the reply is not JSON (request id {request_id})") from None
-        return ChatReply(payload, request_id)
+        return ChatReplyV2(payload, request_id) if v2 else ChatReply(payload, request_id)
     content_type = response.headers.get("content-type", "")
     if not content_type.startswith("text/event-stream"):
         response.close()
         raise StreamError(f"expected a text/event-stream reply, got {content_type or 'no content type'!r} (request id {request_id})")
-    return ChatStream(response)
+    return ChatStreamV2(response) if v2 else ChatStream(response)
+
+
+class Prepared(NamedTuple):
+    """A checked chat request: its contract, its JSON body and its checked ``response_format``."""
+
+    api_version: str
+    body: Dict[str, Any]
+    output: Optional[OutputSpec]
+
+
+def _check_param(name: str, value: Any) -> None:
+    problem = _PARAMS.get(name, _json)(value)
+    if problem:
+        raise problem[0](f"{name} {problem[1]}")
+
+
+def prepare(
+    messages: Messages,
+    *,
+    model: str,
+    stream: bool,
+    update_interval: Optional[float],
+    params: Mapping[str, Any],
+    api_version: Optional[str] = None,
+) -> Prepared:
+    """Choose the contract (see :mod:`request_v2`), validate everything, build the body; no I/O."""
+    contract = choose_contract(api_version, params)
+    if contract == "v2":
+        if not isinstance(model, str) or not model.strip():
+            raise (TypeError if not isinstance(model, str) else ValueError)(f"model must be a non-empty str, got {model!r}")
+        if not isinstance(stream, bool):
+            raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
+        body, output = build_body_v2(messages, model, stream, update_interval, params, _check_param)
+        return Prepared("v2", body, output)
+    v1_params, output = adapt_v1_params(dict(params))
+    return Prepared("v1", prepare_chat(messages, model=model, stream=stream, update_interval=update_interval, params=v1_params), output)
+
+
+def send(session: Any, prepared: Prepared) -> Union[ChatStream, ChatReply]:
+    """Send a :class:`Prepared` request on ``session`` and wrap the reply for its contract."""
+    if prepared.api_version == "v2":
+        result = send_chat(session, prepared.body, url=chat_url_v2(session.config.base_url), v2=True)
+    else:
+        result = send_chat(session, prepared.body)
+    result.session = session
+    return result
 
 
 def chat(
@@ -486,6 +594,7 @@ def chat(
     proxy: Optional[str] = None,
     timeout: Optional[Timeout] = None,
     max_retries: Optional[int] = None,
+    api_version: Optional[str] = None,
     **params: Any,
 ) -> Union[ChatStream, ChatReply]:
     """Ask GigaChat; return a :class:`ChatStream` (default) or, with ``stream=False``, a :class:`ChatReply`.
@@ -496,6 +605,13 @@ def chat(
     Every other keyword goes into the JSON body (``temperature``, ``max_tokens``,
     ``functions``, ...), ``None`` values left out.
 
+    ``api_version`` ("v1" or "v2", or ``GIGACHAT_API_VERSION``) picks the
+    chat contract; unset, it is v1 unless a v2-only feature (``tools``,
+    ``tool_config``, a regex ``response_format``, ...) is used. On v2 the
+    result is a :class:`ChatStreamV2` / :class:`ChatReplyV2`: the same
+    iteration and attributes, plus the v2 ones (``files``, ``sources``, ...).
+    ``response_format=`` and ``reasoning_effort=`` work on both.
+
     Raises:
         MissingAuthError, ValueError, TypeError: before any request.
         AuthenticationError, APIError (and subclasses), TransportError, StreamError.
@@ -505,6 +621,8 @@ def chat(
     config = Config.resolve(
         api_key=api_key, access_token=access_token, scope=scope, base_url=base_url, auth_url=auth_url,
         ca_bundle=ca_bundle, verify=verify, cert=cert, proxy=proxy, timeout=timeout, max_retries=max_retries,
+        api_version=api_version,
     )
-    body = prepare_chat(messages, model=model or config.model, stream=stream, update_interval=update_interval, params=params)
-    return send_chat(shared_session(config), body)
+    prepared = prepare(messages, model=model or config.model, stream=stream, update_interval=update_interval,
+                       params=params, api_version=config.api_version)
+    return send(shared_session(config), prepared)

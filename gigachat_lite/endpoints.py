@@ -16,6 +16,7 @@ Input is validated before any request; a bad value is a ``TypeError`` or
 
 from __future__ import annotations
 
+import json
 import os
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
@@ -36,6 +37,8 @@ __all__ = [
     "file",
     "delete_file",
     "file_content",
+    "ai_check",
+    "functions_convert",
     "DEFAULT_EMBEDDINGS_MODEL",
 ]
 
@@ -324,3 +327,49 @@ def file_content(file_id: str, *, session: Any = None, **config: Any) -> bytes:
     # The official SDK asks for "application/jpg"; anything else is accepted too.
     content: bytes = _session(session, config).call("GET", path, headers={"Accept": "application/jpg, */*"}).content
     return content
+
+
+# -- AI-text detection and OpenAPI conversion ----------------------------------------------
+
+
+def ai_check(text: str, model: Optional[str] = None, *, session: Any = None, **config: Any) -> Dict[str, Any]:
+    """``POST /ai/check``: how much of ``text`` a model wrote.
+
+    Returns the reply dict: ``category`` ("ai", "human" or "mixed"),
+    ``characters``, ``tokens`` and ``ai_intervals`` (``[start, end]``
+    character ranges written by a model). ``model`` defaults to the
+    session's model.
+    """
+    _name(text, "text")
+    if model is not None:
+        _name(model, "model")
+    target = _session(session, config)
+    body = {"input": text, "model": model or target.config.model}
+    reply = _object(_json(target.call("POST", "/ai/check", json=body, headers={"Accept": "application/json"})), "ai/check")
+    if not isinstance(reply.get("category"), str):
+        raise StreamError("the ai/check reply has no 'category'")
+    return reply
+
+
+def functions_convert(openapi: Any, *, session: Any = None, **config: Any) -> List[Dict[str, Any]]:
+    """``POST /functions/convert``: GigaChat function descriptions from an OpenAPI document.
+
+    ``openapi`` is the document as text (JSON or YAML, sent as is) or as a
+    dict (sent as JSON). Returns the ``functions`` list, ready for
+    ``chat(..., functions=...)`` or ``tools=``.
+    """
+    headers = {"Accept": "application/json"}
+    if isinstance(openapi, dict):
+        data = json.dumps(openapi, ensure_ascii=False).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    elif isinstance(openapi, str) and openapi.strip():
+        data = openapi.encode("utf-8")
+    else:
+        raise TypeError(f"openapi must be a non-empty str or a dict, got {type(openapi).__name__}")
+    target = _session(session, config)
+    # The official SDK sends the document as the raw body; so do we.
+    response = target.call("POST", "/functions/convert", data=data, headers=headers)
+    functions = _object(_json(response), "functions/convert").get("functions")
+    if not isinstance(functions, list):
+        raise StreamError("the functions/convert reply has no 'functions' list")
+    return functions

@@ -101,7 +101,7 @@ class Session(requests.Session):
     Takes the configuration keywords once (see :meth:`Config.resolve`):
     ``api_key``, ``access_token``, ``scope``, ``base_url``, ``auth_url``,
     ``model``, ``ca_bundle``, ``verify``, ``cert``, ``proxy``, ``timeout``,
-    ``max_retries``, ``refresh_margin``; or a ready ``config=``.
+    ``max_retries``, ``refresh_margin``, ``api_version``; or a ready ``config=``.
 
     Raises:
         MissingAuthError: no key and no token anywhere.
@@ -124,6 +124,7 @@ class Session(requests.Session):
         timeout: Optional[Timeout] = None,
         max_retries: Optional[int] = None,
         refresh_margin: Optional[float] = None,
+        api_version: Optional[str] = None,
         config: Optional[Config] = None,
     ) -> None:
         if config is None:
@@ -131,6 +132,7 @@ class Session(requests.Session):
                 api_key=api_key, access_token=access_token, scope=scope, base_url=base_url,
                 auth_url=auth_url, model=model, ca_bundle=ca_bundle, verify=verify, cert=cert,
                 proxy=proxy, timeout=timeout, max_retries=max_retries, refresh_margin=refresh_margin,
+                api_version=api_version,
             )
         super().__init__()
         self.config = config
@@ -243,12 +245,13 @@ class Session(requests.Session):
         headers: Optional[Mapping[str, str]] = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send ``method`` to ``base_url + path``; return a 2xx response or raise ours.
+        """Send ``method`` to ``base_url + path`` (or to ``path``, a whole URL); return a 2xx response or raise ours.
 
         This is the one place where GigaChat calls meet the network: every
         endpoint goes through it, so auth, retries and error mapping are shared.
         """
-        url = self.config.base_url + path
+        # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
+        url = path if path.startswith(("https://", "http://")) else self.config.base_url + path
         if json is not None:
             kwargs["data"] = encode_body(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
@@ -281,6 +284,7 @@ class Session(requests.Session):
         model: Optional[str] = None,
         stream: bool = True,
         update_interval: Optional[float] = None,
+        api_version: Optional[str] = None,
         **params: Any,
     ) -> Any:
         """Send a chat; return a :class:`ChatStream` (``stream=True``) or a :class:`ChatReply`.
@@ -289,11 +293,20 @@ class Session(requests.Session):
         ``{"role", "content"}`` dicts. Every other keyword goes into the JSON
         body (``temperature``, ``max_tokens``, ``functions``, ...), ``None``
         values left out. Input is validated before any request.
+        ``api_version`` overrides the session's for this call (see :func:`gigachat_lite.chat`).
         """
-        from .chat import prepare_chat, send_chat  # chat.py imports this module: import at call time
+        from .chat import prepare, send  # chat.py imports this module: import at call time
 
-        body = prepare_chat(messages, model=model or self.config.model, stream=stream, update_interval=update_interval, params=params)
-        return send_chat(self, body)
+        prepared = prepare(messages, model=model or self.config.model, stream=stream, update_interval=update_interval,
+                           params=params, api_version=api_version or self.config.api_version)
+        return send(self, prepared)
+
+    def parse(self, messages: Any, response_format: Any, **params: Any) -> Any:
+        """Structured output on this session: the parsed object (see :func:`gigachat_lite.parse`)."""
+        from .structured import parse_reply
+
+        params["stream"] = False
+        return parse_reply(self.chat(messages, response_format=response_format, **params), response_format)
 
     # The other endpoints live in endpoints.py; these methods only hand it this session.
 
@@ -356,6 +369,18 @@ class Session(requests.Session):
         from . import endpoints
 
         return endpoints.file_content(file_id, session=self)
+
+    def ai_check(self, text: str, model: Optional[str] = None) -> Dict[str, Any]:
+        """``POST /ai/check``: was ``text`` written by a model? (see :func:`gigachat_lite.ai_check`)."""
+        from . import endpoints
+
+        return endpoints.ai_check(text, model, session=self)
+
+    def functions_convert(self, openapi: Any) -> List[Dict[str, Any]]:
+        """``POST /functions/convert``: OpenAPI -> GigaChat function descriptions."""
+        from . import endpoints
+
+        return endpoints.functions_convert(openapi, session=self)
 
 
 _SHARED: "OrderedDict[Config, Session]" = OrderedDict()

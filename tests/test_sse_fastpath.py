@@ -1,4 +1,4 @@
-"""The SSE fast path gives exactly what sseclient-py gives, for any bytes cut into any reads.
+"""The SSE fast path gives exactly what sseclient-py gives, for any bytes cut into any reads (v1 and v2 framing).
 
 ``iter_event_data`` parses the common ``data: {json}\\n\\n`` framing itself and
 hands the rest of the stream to sseclient-py at the first event that looks
@@ -67,12 +67,23 @@ def gigachat_event(draw: st.DrawFn) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=draw(st.booleans())).encode("utf-8")
 
 
+@st.composite
+def gigachat_v2_event(draw: st.DrawFn) -> bytes:
+    """``event: name\ndata: {json}`` as GigaChat's v2 sends it (and names it might send)."""
+    name = draw(st.sampled_from([b"response.message.delta", b"response.message.done", b"x", b"", "имя".encode(),
+                                 b"a:b", b" lead", b"\xff", b"\xd0"]))
+    content = draw(json_text)
+    obj = {"model": "GigaChat-3", "messages": [{"role": "assistant", "content": [{"text": content}]}]}
+    return b"event: " + name + b"\ndata: " + json.dumps(obj, ensure_ascii=draw(st.booleans())).encode("utf-8")
+
+
 odd_line = st.sampled_from([
     b": keep-alive", b":", b"data:{}", b"data:  {}", b"data: ", b"data:", b"data", b"id: 7", b"event: message",
     b"retry: 100", b"foo: bar", b"data: [DONE]", b"data: {\"a\": 1}", b"  ", b"data: \xff\xfe", b"data: \xd0",
+    b"event: response.message.delta", b"event:x", b"event: \xff", b"event:", b"event: a\rdata: {}",
     "data: \u2028".encode(), b"DATA: x", b"data:\tx",
 ])
-line = st.one_of(gigachat_event(), gigachat_event(), odd_line)
+line = st.one_of(gigachat_event(), gigachat_event(), gigachat_v2_event(), odd_line)
 newline = st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r"])
 
 
@@ -113,7 +124,8 @@ def test_same_events_as_sseclient_on_arbitrary_bytes(data: bytes, points: List[i
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(st.sampled_from([b"data: ", b"data:", b"\n", b"\r", b"\r\n", b":", b" ", b"{}", b"x", b"\xff",
-                              "é".encode(), "\u2028".encode(), "🙂".encode(), b"id: 1", b"[DONE]"]), max_size=25),
+                              "é".encode(), "\u2028".encode(), "🙂".encode(), b"id: 1", b"[DONE]",
+                              b"event: ", b"event:", b"response.message.delta", b"\n\n"]), max_size=25),
     cuts,
 )
 def test_same_events_as_sseclient_on_framing_tokens(tokens: List[bytes], points: List[int]) -> None:
@@ -142,6 +154,43 @@ def test_common_framing_at_every_split_stays_on_the_fast_path(events: List[bytes
     assert not calls  # sseclient-py was not needed
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(gigachat_v2_event(), min_size=1, max_size=8), st.data())
+def test_v2_named_events_at_every_split_match_sseclient(events: List[bytes], data: st.DataObject) -> None:
+    check(b"".join(e + b"\n\n" for e in events), data.draw(cuts))
+
+
+V2_BODY = (
+    b'event: response.message.delta\n'
+    b'data: {"model":"GigaChat-3-Ultra:32.3.18.5","created_at":1780321864,"messages":[{"role":"assistant",'
+    b'"content":[{"text":"1, 2, 3"}]}]}\n\n'
+    b'event: response.message.done\n'
+    b'data: {"model":"GigaChat-3-Ultra:32.3.18.5","created_at":1780321864,"finish_reason":"stop","usage":'
+    b'{"input_tokens":19,"input_tokens_details":{"prompt_tokens":19,"cached_tokens":0},"output_tokens":8,"total_tokens":27}}\n\n'
+)
+
+
+def test_recorded_v2_framing_at_every_split_stays_on_the_fast_path() -> None:
+    """The framing recorded in test_primary_chat_stream_simple.yaml, cut at every one and two points."""
+    calls = []
+    original = sse._delegate
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return original(*args)
+
+    sse._delegate = spy
+    try:
+        for i in range(len(V2_BODY) + 1):
+            for j in range(i, len(V2_BODY) + 1, 7):
+                reads = split(V2_BODY, [i, j])
+                got = fast(reads)
+                assert got == reference(reads) and len(got[0]) == 2, reads
+    finally:
+        sse._delegate = original
+    assert not calls  # sseclient-py was never needed
+
+
 # -- the cases named in the design, each at every split point ---------------------------------
 
 CASES = {
@@ -161,6 +210,16 @@ CASES = {
     "empty data": b'data: \n\ndata: {"b": 2}\n\n',
     "leading blank": b'\n\ndata: {"a": 1}\n\n',
     "done": b'data: {"a": 1}\n\ndata: [DONE]\n\n',
+    "v2 named events": b'event: response.message.delta\ndata: {"a": 1}\n\nevent: response.message.done\ndata: {"b": 2}\n\n',
+    "v2 crlf": b'event: d\r\ndata: {"a": 1}\r\n\r\nevent: d\r\ndata: {"b": 2}\r\n\r\n',
+    "v2 name without data": b'event: d\n\nevent: d\ndata: {"a": 1}\n\n',
+    "v2 name then two data lines": b'event: d\ndata: {"a":\ndata: 1}\n\nevent: d\ndata: {"b": 2}\n\n',
+    "v2 bad utf-8 name": b'event: d\ndata: {"a": 1}\n\nevent: \xff\ndata: {"b": 2}\n\n',
+    "v2 utf-8 name": 'event: имя\ndata: {"a": 1}\n\n'.encode(),
+    "v2 id after name": b'event: d\nid: 1\ndata: {"a": 1}\n\nevent: d\ndata: {"b": 2}\n\n',
+    "v2 truncated": b'event: d\ndata: {"a": 1}\n\nevent: d\ndata: {"b"',
+    "v2 truncated after name": b'event: d\ndata: {"a": 1}\n\nevent: d\n',
+    "v2 mixed with v1": b'data: {"a": 1}\n\nevent: d\ndata: {"b": 2}\n\ndata: {"c": 3}\n\n',
 }
 
 

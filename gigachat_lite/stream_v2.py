@@ -42,6 +42,21 @@ class V2ChunkParser(ChunkParser):
             event = _loads(data)
         except ValueError:
             raise StreamError(f"malformed event #{self.events} in the stream: {data[:80]!r}") from None
+        # The common event, {"model", "created_at", "messages": [{"role": "assistant", "content":
+        # [{"text": "..."}]}]} after the first (which set the model): exactly what the general
+        # path below would do, in fewer steps.
+        if type(event) is dict and len(event) == 3 and "created_at" in event and self.target.model is not None:
+            messages = event.get("messages")
+            if type(messages) is list and len(messages) == 1:
+                message = messages[0]
+                if type(message) is dict and len(message) == 2 and message.get("role") == "assistant":
+                    content = message.get("content")
+                    if type(content) is list and len(content) == 1:
+                        part = content[0]
+                        if type(part) is dict and len(part) == 1:
+                            text = part.get("text")
+                            if type(text) is str:
+                                return text or None
         if not isinstance(event, dict):
             raise StreamError(f"event #{self.events} is not a JSON object: {data[:80]!r}")
         if "messages" not in event and "finish_reason" not in event and "usage" not in event:

@@ -297,8 +297,48 @@ class G4F:
             pass
 
 
+# -- v2 (named events), against bench/v2_standin.py ----------------------------------------
+
+
+class FloorV2(Floor):
+    """The floor fed v2 framing: split on the blank line, skip the ``event:`` line, json.loads the data."""
+
+    def __init__(self, config: Config) -> None:
+        api = urlsplit(config["base_url"])
+        self.config = config
+        self.path = api.path.rsplit("/", 1)[0] + "/v2/chat/completions"
+        self.context = _ssl_context(config)
+        self.conn = self._connect(api)
+        self.headers = {"Authorization": "Bearer " + config["access_token"], "Content-Type": "application/json"}
+
+    def _send(self, prompt: str, stream: bool) -> http.client.HTTPResponse:
+        body = json.dumps({"model": "GigaChat", "messages": [{"role": "user", "content": [{"text": prompt}]}],
+                           "stream": stream})
+        self.conn.request("POST", self.path, body.encode(), self.headers)
+        return self.conn.getresponse()
+
+    def stream(self, prompt: str) -> None:
+        response = self._send(prompt, True)
+        read, loads = response.read, json.loads
+        buffer = b""
+        while True:
+            block = read(65536)
+            if not block:
+                break
+            events = (buffer + block).split(b"\n\n")
+            buffer = events.pop()
+            for event in events:
+                loads(event[event.index(b"\ndata: ") + 7:])
+
+
+class LiteV2(LiteChat):
+    """``gigachat_lite.chat(..., api_version="v2")`` (the config carries it)."""
+
+
 CLIENTS = {
     "floor": Floor,
+    "floor-v2": FloorV2,
+    "lite-v2": LiteV2,
     "lite": LiteChat,
     "lite-session": LiteSession,
     "lite-aio": LiteAio,
@@ -309,6 +349,8 @@ CLIENTS = {
 
 LABELS = {
     "floor": "floor: http.client + json.loads",
+    "floor-v2": "floor, v2 framing",
+    "lite-v2": "gigachat_lite chat(), v2",
     "lite": "gigachat_lite chat()",
     "lite-session": "gigachat_lite Session.chat()",
     "lite-aio": "gigachat_lite aio.chat()",

@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 from clients import LABELS  # noqa: E402
 
 STREAM_CLIENTS = ["floor", "lite", "lite-session", "lite-aio", "sdk", "sdk-async", "g4f"]
+V2_CLIENTS = ["floor-v2", "lite-v2"]  # against bench/v2_standin.py until the emulator serves v2
 CONCURRENT_CLIENTS = ["floor", "lite", "lite-aio", "sdk-async", "g4f"]
 IMPORTS = [("requests", "requests"), ("gigachat_lite", "gigachat_lite"), ("gigachat (SDK)", "gigachat"),
            ("g4f GigaChat", "g4f.Provider"), ("aiohttp", "aiohttp"), ("httpx", "httpx")]
@@ -40,8 +41,8 @@ IMPORTS = [("requests", "requests"), ("gigachat_lite", "gigachat_lite"), ("gigac
 class Emulator:
     """bench/server.py in a subprocess, driven over its stdin/stdout."""
 
-    def __init__(self, plain: bool) -> None:
-        command = [sys.executable, os.path.join(HERE, "server.py")] + (["--plain"] if plain else [])
+    def __init__(self, plain: bool, script: str = "server.py") -> None:
+        command = [sys.executable, os.path.join(HERE, script)] + (["--plain"] if plain else [])
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         env=_env(), cwd=ROOT)
         assert self.process.stdout is not None
@@ -208,6 +209,19 @@ def main() -> None:
         emulator.ask("delay 0")
     finally:
         emulator.close()
+    v2_results: Dict[str, Dict[str, Any]] = {}
+    if not only or only & set(V2_CLIENTS):
+        standin = Emulator(options.plain, "v2_standin.py")
+        try:
+            for name in V2_CLIENTS:
+                print("- %-13s v2 stream of %d events x %d" % (name, events, rounds), flush=True)
+                got = worker(standin, "throughput", name, events=events, rounds=rounds)
+                if got:
+                    n = events + 1  # the delta events and the done event (v2 has no [DONE])
+                    v2_results[name] = {"cpu_us": statistics.median(r["cpu"] for r in got["rounds"]) / n * 1e6,
+                                        "wall_ms": statistics.median(r["wall"] for r in got["rounds"]) * 1000}
+        finally:
+            standin.close()
     imports = {}
     print("- imports x %d" % import_repeat, flush=True)
     for label, module in IMPORTS:
@@ -246,6 +260,16 @@ def main() -> None:
     table_streaming = _table(header, rows)
     print(table_streaming)
     print()
+    table_v2 = ""
+    if v2_results:
+        base = v2_results.get("floor-v2", {})
+        print("v2 streaming (named events, %s, stand-in bench/v2_standin.py, %d events; ratios to the v2 floor)"
+              % ("HTTP" if options.plain else "TLS", events + 1))
+        table_v2 = _table(("client", "CPU µs/event", "vs floor", "wall ms", "vs floor"), [
+            (LABELS[name], "%.2f" % r["cpu_us"], fmt_ratio(r["cpu_us"], base.get("cpu_us")),
+             "%.0f" % r["wall_ms"], fmt_ratio(r["wall_ms"], base.get("wall_ms"))) for name, r in v2_results.items()])
+        print(table_v2)
+        print()
     print("%d concurrent streams of %d events %g s apart (threads for sync clients, tasks for async)"
           % (conc_count, conc_events, conc_delay))
     rows = []
@@ -272,8 +296,8 @@ def main() -> None:
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     record = {"machine": info, "quick": quick, "tls": not options.plain, "events": events + 2, "rounds": rounds,
-              "results": results, "imports": imports, "asyncio_on_import": asyncio_loaded,
-              "tables": [table_streaming, table_concurrent, table_imports]}
+              "results": results, "v2_results": v2_results, "imports": imports, "asyncio_on_import": asyncio_loaded,
+              "tables": [table_streaming, table_v2, table_concurrent, table_imports]}
     with open(os.path.join(HERE, "results", "results-%s.json" % stamp), "w") as handle:
         json.dump(record, handle, indent=1)
     chart = chart_png(results, imports, info, events + 2, not options.plain, os.path.join(HERE, "results", "performance-%s.png" % stamp))

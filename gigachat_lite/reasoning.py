@@ -31,7 +31,11 @@ class ReasoningEvents:
     """
 
     reasoning: str
-    text: str
+
+    @property
+    def text(self) -> str:
+        """The answer received so far (the classes using this mixin define it)."""
+        raise NotImplementedError
 
     def iter_events(self) -> Iterator[Event]:
         """Yield ``("reasoning", piece)`` and ``("text", piece)`` in the order they arrived.

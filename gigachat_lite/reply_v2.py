@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from . import endpoints
+from .endpoints import file_content
 
 __all__ = ["V2Result", "read_messages", "normalize_usage", "reset_v2_fields"]
 
@@ -210,4 +210,4 @@ class V2Result:
         file_id = file.get("id") if isinstance(file, dict) else file
         if not isinstance(file_id, str) or not file_id:
             raise ValueError(f"file must be an index into files, a file dict or a file id, got {file!r}")
-        return endpoints.file_content(file_id, session=self.session)
+        return file_content(file_id, session=self.session)

@@ -33,6 +33,7 @@ from .certs import default_bundle
 from .config import CertArg, Config, Timeout
 from .errors import AuthenticationError, GigaChatError
 from .failures import error_from_response, parse_retry_after, translate
+from .structured import parse_reply
 
 __all__ = ["Session", "shared_session"]
 
@@ -303,8 +304,6 @@ class Session(requests.Session):
 
     def parse(self, messages: Any, response_format: Any, **params: Any) -> Any:
         """Structured output on this session: the parsed object (see :func:`gigachat_lite.parse`)."""
-        from .structured import parse_reply
-
         params["stream"] = False
         return parse_reply(self.chat(messages, response_format=response_format, **params), response_format)
 

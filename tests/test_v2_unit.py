@@ -299,3 +299,42 @@ def test_public_names() -> None:
     assert issubclass(gigachat_lite.StructuredOutputError, gigachat_lite.GigaChatError)
 
 
+
+
+# -- parsers keep their own state ------------------------------------------------------------------
+
+
+def _target() -> Any:
+    from types import SimpleNamespace
+
+    from gigachat_lite.reply_v2 import reset_v2_fields
+
+    target = SimpleNamespace(finish_reason=None, usage=None, usage_raw=None, model=None, created=None,
+                             function_call=None, functions_state_id=None, reasoning="")
+    reset_v2_fields(target)
+    return target
+
+
+def test_chunk_parsers_write_only_public_fields_on_their_target() -> None:
+    from gigachat_lite.sse import ChunkParser
+    from gigachat_lite.stream_v2 import V2ChunkParser
+
+    target = _target()
+    v1 = ChunkParser(target)
+    for fragment in ('{"city": ', '"Moscow"}'):  # OpenAI-style arguments in JSON text fragments
+        v1.feed(json.dumps({"choices": [{"delta": {"function_call": {"name": "w", "arguments": fragment}}, "index": 0}],
+                            "model": "m"}))
+    assert target.function_call == {"name": "w", "arguments": {"city": "Moscow"}}
+    assert v1.arguments_text == '{"city": "Moscow"}'
+    v2 = V2ChunkParser(target)
+    v2.feed(json.dumps(delta({"function_call": {"name": "w", "arguments": '{"a": '}})))
+    v2.feed(json.dumps(delta({"function_call": {"arguments": "1}"}})))
+    v2.feed(json.dumps(DONE))
+    assert target.function_call == {"name": "w", "arguments": {"a": 1}} and v2.done and v2.complete
+    assert not [name for name in vars(target) if name.startswith("_")]
+
+
+def test_async_stream_knows_reasoning_before_it_starts() -> None:
+    stream = aio.chat("hi", api_version="v2", **CONFIG)
+    assert stream.reasoning is None and stream.tools_state_id is None
+    asyncio.run(stream.aclose())

@@ -36,12 +36,14 @@ from typing import Any, Callable, Deque, Dict, Generic, Iterable, List, Optional
 
 from . import endpoints
 from .chat import Messages, prepare, send
+from .reasoning import Event, EventView
 from .structured import parse_reply
 from .config import CertArg, Config, Timeout
 
 __all__ = [
     "AsyncStream", "chat", "run", "models", "model", "embeddings", "tokens_count", "balance",
     "upload_file", "files", "file", "delete_file", "file_content", "ai_check", "functions_convert", "parse",
+    "chat_events",
 ]
 
 T = TypeVar("T")
@@ -341,6 +343,19 @@ def chat(
         return send(target, prepared)
 
     return AsyncStream(start)
+
+
+def chat_events(messages: Messages, **kwargs: Any) -> "AsyncStream[Event]":
+    """:func:`chat` yielding ``("reasoning", piece)`` and ``("text", piece)`` as they arrive.
+
+    The async twin of ``stream.iter_events()``: reasoning apart from the
+    answer, in order. Takes :func:`chat`'s arguments; ``finish_reason``,
+    ``usage``, ``text`` and ``reasoning`` are readable on the result as on
+    :func:`chat`'s.
+    """
+    stream = chat(messages, **kwargs)  # validated here, before anything runs
+    start = stream._start
+    return AsyncStream(lambda: EventView(start()))
 
 
 # The other endpoints are short request/reply calls: each runs whole in the

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Tuple
 
-__all__ = ["ReasoningChunk", "ReasoningEvents", "Event"]
+__all__ = ["ReasoningChunk", "ReasoningEvents", "EventView", "Event"]
 
 Event = Tuple[str, str]  # ("reasoning" | "text", the piece)
 
@@ -67,6 +67,25 @@ class ReasoningEvents:
         for kind, piece in self.iter_events():
             if kind == "reasoning":
                 yield piece
+
+
+class EventView:
+    """A stream seen through :meth:`ReasoningEvents.iter_events`; every other attribute is the stream's.
+
+    What ``aio.chat_events()`` runs in its thread: the events are iterated,
+    ``finish_reason``, ``usage``, ``reasoning``, ``close()``, ``abort()``
+    and the rest are the stream's own.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._events: Iterator[Event] = stream.iter_events()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["stream"], name)
 
 
 class _StreamParser:

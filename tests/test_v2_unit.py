@@ -338,3 +338,17 @@ def test_async_stream_knows_reasoning_before_it_starts() -> None:
     stream = aio.chat("hi", api_version="v2", **CONFIG)
     assert stream.reasoning is None and stream.tools_state_id is None
     asyncio.run(stream.aclose())
+
+
+def test_async_chat_events_keep_reasoning_apart(rsps: responses.RequestsMock) -> None:
+    rsps.add(responses.POST, V2, content_type="text/event-stream",
+             body=sse(delta({"reasoning": "hm"}), delta({"text": "4"}), delta({"text": "2"}), DONE))
+
+    async def main() -> Any:
+        stream = aio.chat_events("6*7?", api_version="v2", **CONFIG)
+        events = [event async for event in stream]
+        return events, stream.text, stream.reasoning, stream.finish_reason
+
+    assert asyncio.run(main()) == ([("reasoning", "hm"), ("text", "4"), ("text", "2")], "42", "hm", "stop")
+    with pytest.raises(ValueError, match="unknown part"):
+        aio.chat_events([{"role": "user", "content": [{"img": 1}]}], api_version="v2", **CONFIG)

@@ -38,7 +38,14 @@ def normalize_messages_v2(messages: Union[str, Sequence[Mapping[str, Any]]]) -> 
         raise TypeError(f"messages must be a str or a list of message dicts, got {type(messages).__name__}")
     if not messages:
         raise ValueError("messages is empty")
-    return [_message(message, f"messages[{i}]") for i, message in enumerate(messages)]
+    result = [_message(message, f"messages[{i}]") for i, message in enumerate(messages)]
+    state = None
+    for message in result:  # a v1-style history: the answer to a call carries the call's state too
+        if message["role"] == "assistant":
+            state = message.get("tools_state_id")
+        elif message["role"] == "tool" and state and "tools_state_id" not in message:
+            message["tools_state_id"] = state
+    return result
 
 
 def _message(message: Any, where: str) -> Dict[str, Any]:

@@ -352,3 +352,20 @@ def test_async_chat_events_keep_reasoning_apart(rsps: responses.RequestsMock) ->
     assert asyncio.run(main()) == ([("reasoning", "hm"), ("text", "4"), ("text", "2")], "42", "hm", "stop")
     with pytest.raises(ValueError, match="unknown part"):
         aio.chat_events([{"role": "user", "content": [{"img": 1}]}], api_version="v2", **CONFIG)
+
+
+def test_a_v1_function_history_becomes_v2_parts() -> None:
+    from gigachat_lite.messages_v2 import normalize_messages_v2
+
+    history = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "", "function_call": {"name": "w", "arguments": {"city": "M"}},
+         "functions_state_id": "s-1"},
+        {"role": "function", "name": "w", "content": '{"t": -5}'},
+    ]
+    assert normalize_messages_v2(history)[1:] == [
+        {"role": "assistant", "content": [{"function_call": {"name": "w", "arguments": {"city": "M"}}}], "tools_state_id": "s-1"},
+        {"role": "tool", "content": [{"function_result": {"name": "w", "result": {"t": -5}}}], "tools_state_id": "s-1"},
+    ]
+    with pytest.raises(ValueError, match=r"messages\[0\]\['name'\]"):
+        normalize_messages_v2([{"role": "function", "content": "{}"}])

@@ -58,6 +58,7 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
         else:
             buffer = chunk
         has_cr = b"\r" in chunk or (cuts and b"\r" in buffer)
+        ascii_only = buffer.isascii()  # then every event name decodes: no per-name check
         size = len(buffer)
         start = 0
         find, startswith = buffer.find, buffer.startswith
@@ -73,12 +74,11 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
                 end = find(b"\n", data_at)
                 if end < 0 or end + 1 >= size:
                     break  # the data line is not all here yet
-                name = buffer[start + 7 : name_end]
                 if (
                     buffer[end + 1] != 10  # a third line: multi-line data, id, ...
                     or not startswith(b"data: ", data_at)
                     or (has_cr and find(b"\r", start, end) >= 0)
-                    or not (name.isascii() or _decodes(name))  # sseclient-py decodes the name line too
+                    or not (ascii_only or _decodes(buffer[start + 7 : name_end]))  # sseclient-py decodes it too
                 ):
                     yield from _delegate(buffer, start, cuts, chunks)
                     return
@@ -104,6 +104,8 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
 
 
 def _decodes(line: bytes) -> bool:
+    if line.isascii():
+        return True
     try:
         line.decode("utf-8")
     except UnicodeDecodeError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, List
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .chat import ChatReply, ChatStream, chat
 from .config import Config

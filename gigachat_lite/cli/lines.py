@@ -21,6 +21,7 @@ __all__ = ["LineReader", "MULTILINE_HELP"]
 
 MULTILINE_HELP = 'several lines: end a line with \\ to go on, or wrap them in """; a paste is one message'
 _QUOTES = '"""'
+_NOT_RECALLED = ("/exit", "/quit")  # an up arrow that leaves would surprise
 _PASTE_WINDOW = 0.03  # seconds: a paste's next line is already there; a typist's is not
 
 
@@ -67,7 +68,7 @@ class LineReader:
             return None
         lines = self._block(first) if first.lstrip().startswith(_QUOTES) else self._lines(first)
         text = "\n".join(lines)
-        if text.strip():
+        if text.strip() and text.strip() not in _NOT_RECALLED:
             _remember_in_editor(text)
             if self.history is not None:
                 self.history.add(text)

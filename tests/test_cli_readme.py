@@ -2,7 +2,7 @@
 
 tests/test_readme.py runs the Python examples; this runs the ``serve`` /
 ``chat`` lines a newcomer copies, in bash, with ``gigachat-lite`` being this
-checkout's ``python -m gigachat_lite`` (the console script may not be installed).
+checkout's ``python -m gigachat_lite`` behind a wrapper script (the console script may not be installed).
 """
 
 from __future__ import annotations
@@ -33,9 +33,14 @@ def first_screen_commands() -> list:
 def test_the_first_screen_conversation_runs_as_written(cache_dir: str, tmp_path) -> None:
     serve_line, chat_line = first_screen_commands()
     assert serve_line.startswith("gigachat-lite serve") and chat_line == "gigachat-lite chat"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "gigachat-lite"  # what the console script does, for this checkout
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m gigachat_lite "$@"\n')
+    wrapper.chmod(0o755)
     script = f"""
 set -e
-gigachat-lite() {{ "{sys.executable}" -m gigachat_lite "$@"; }}
+PATH="{bin_dir}:$PATH"
 {serve_line}
 printf 'первая строка\\nвторая строка\\n' | {chat_line}
 kill %1

@@ -50,7 +50,6 @@ def test_example_runs(section: str, code: str, emu: Emulator, monkeypatch: pytes
     for name, value in emu.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "notes.txt").write_text("заметки", encoding="utf-8")
     namespace = {"__name__": "readme_example", "KEY": emu.api_key}
     exec(compile(code, f"README.rst [{section}]", "exec"), namespace)
     out = capsys.readouterr().out

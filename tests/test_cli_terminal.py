@@ -92,6 +92,13 @@ def test_backslash_and_triple_quotes_continue_a_message(emu: Emulator, child_env
     child.sendline('"""')
     child.expect_exact("Echo: def f():")
     child.expect_exact("> ")
+    child.sendline('"""')  # Ctrl-C inside a block drops the block, not the conversation
+    child.expect_exact("... ")
+    child.sendline("передумал")
+    child.expect_exact("... ")
+    child.sendintr()
+    child.expect_exact("(message dropped)")
+    child.expect_exact("> ")
     finish(child)
     assert user_messages(emu) == ["строка один \nстрока два", "def f():\n    return 1"]
 

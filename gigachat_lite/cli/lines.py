@@ -66,7 +66,11 @@ class LineReader:
             first = input(self.prompt)
         except EOFError:
             return None
-        lines = self._block(first) if first.lstrip().startswith(_QUOTES) else self._lines(first)
+        try:
+            lines = self._block(first) if first.lstrip().startswith(_QUOTES) else self._lines(first)
+        except KeyboardInterrupt:  # Ctrl-C inside a message of several lines drops that message only
+            sys.stdout.write("\n(message dropped)\n")
+            return ""
         text = "\n".join(lines)
         if text.strip() and text.strip() not in _NOT_RECALLED:
             _remember_in_editor(text)

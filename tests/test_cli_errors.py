@@ -147,6 +147,7 @@ def test_verbose_shows_request_ids_retries_and_timings_but_no_secret(emu: Emulat
     assert re.search(r"POST /chat/completions -> 200 \(request id [0-9a-f-]{8,}\)", err), err
     assert re.search(r"first chunk after \d+\.\d\d s, complete after \d+\.\d\d s", err), err
     assert emu.api_key not in err and "Bearer" not in err and "Basic" not in err
+    assert not any(emu.token_valid(word.strip("(),'\"")) for word in err.split())  # no access token either
 
 
 def test_quiet_without_verbose(emu: Emulator, cache_dir: str) -> None:

@@ -37,7 +37,7 @@ def test_429_says_how_long_to_wait(emu: Emulator, cache_dir: str) -> None:
     assert (result.returncode, result.stdout) == (1, "")
     line = assert_one_error_line(result.stderr, emu.api_key)
     assert line.startswith("gigachat-lite: error: 429: ")
-    assert line.endswith("(wait 60 s before trying again)")
+    assert "; wait 60 s before trying again (request id " in line
 
 
 def test_429_without_retry_after_says_so(emu: Emulator, cache_dir: str) -> None:
@@ -53,7 +53,7 @@ def test_429_as_json(emu: Emulator, cache_dir: str) -> None:
     assert (result.returncode, result.stderr) == (1, "")
     error = json_error(result.stdout)
     assert (error["type"], error["status"]) == ("RateLimitError", 429)
-    assert error["request_id"] and error["message"].endswith("(wait 45 s before trying again)")
+    assert error["request_id"] and f"; wait 45 s before trying again (request id {error['request_id']})" in error["message"]
 
 
 # -- --json errors -------------------------------------------------------------------------

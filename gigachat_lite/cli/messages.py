@@ -48,7 +48,8 @@ def redact(text: str) -> str:
 def describe(error: Any) -> str:
     """One line for ``error``, in the command line's words."""
     if isinstance(error, RateLimitError):
-        text = f"{error} ({_wait_advice(error.retry_after)})"
+        text = f"{error.status_code}: {error.message}; {_wait_advice(error.retry_after)}"
+        text += f" (request id {error.request_id})" if error.request_id else ""
     elif isinstance(error, APIConnectionError):
         text = _network_sentence(error) or str(error)
     elif isinstance(error, APITimeoutError):

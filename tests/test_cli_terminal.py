@@ -201,19 +201,25 @@ def history_file(env: dict) -> str:
 
 
 def test_history_is_kept_private_and_without_the_key(emu: Emulator, child_env: dict) -> None:
+    path = history_file(child_env)
+    os.makedirs(os.path.dirname(path), mode=0o700)
+    with open(path, "w", encoding="utf-8") as handle:  # left by an older version, readable by all
+        handle.write('"старое"\n')
+    os.chmod(path, 0o644)
     child = spawn("chat", env=child_env)
     child.expect_exact("> ")
     child.send("строка 1\nстрока 2\n")
     child.expect_exact("> ")
+    child.send("строка 1\nстрока 2\n")  # the same again: one entry
+    child.expect_exact("> ")
     child.sendline(f"my key is {emu.api_key}")  # pasted by mistake: sent, but never written down
     child.expect_exact("> ")
     finish(child)
-    path = history_file(child_env)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
     with open(path, encoding="utf-8") as handle:
         content = handle.read()
-    assert [json.loads(line) for line in content.splitlines()] == ["строка 1\nстрока 2"]
+    assert [json.loads(line) for line in content.splitlines()] == ["старое", "строка 1\nстрока 2"]
     assert emu.api_key not in content
 
 

@@ -55,6 +55,8 @@ class History:
     def add(self, text: str) -> None:
         if not text.strip() or any(secret in text for secret in self._secrets):
             return
+        if self.entries and self.entries[-1] == text:
+            return  # the same message again: one entry is enough for the arrow keys
         self.entries.append(text)
         self._write([text], os.O_APPEND)
 
@@ -66,7 +68,8 @@ class History:
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | mode, 0o600)
             try:
-                os.fchmod(fd, 0o600)  # an older file may have been created with wider rights
+                if hasattr(os, "fchmod"):  # not on Windows
+                    os.fchmod(fd, 0o600)  # an older file may have been created with wider rights
                 data = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
                 os.write(fd, data.encode("utf-8"))
             finally:

@@ -109,7 +109,10 @@ def demo(args: argparse.Namespace, status: Status) -> int:
             f" + {usage.get('completion_tokens')} completion = {usage.get('total_tokens')}\n"
             f"This reply came from the local GigaChat emulator at {emulator.url} (OAuth, access token,"
             " SSE stream), not from Sber. The same from Python:\n"
-            "    with Emulator() as emu: print(\"\".join(chat(\"Привет\", **emu.client_config())))\n"
+            "    from gigachat_lite import chat\n"
+            "    from gigachat_lite.emulator import Emulator\n"
+            "    with Emulator() as emu:\n"
+            "        print(\"\".join(chat(\"Привет\", **emu.client_config())))\n"
             f"For the real service: export GIGACHAT_CREDENTIALS=<your key>; {PROG} chat \"Привет\""
         )
     return EXIT_OK

@@ -8,6 +8,8 @@ internal constant.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Type
+
 from ..config import SCOPES, Config
 from ..errors import (
     APIConnectionError,
@@ -25,6 +27,9 @@ from ..errors import (
 from ..session import Session
 from ..version import __version__
 
+if TYPE_CHECKING:
+    from ..emulator import Emulator
+
 __all__ = [
     "SCOPES",
     "Config",
@@ -41,4 +46,23 @@ __all__ = [
     "StreamError",
     "TLSError",
     "TransportError",
+    "emulator_class",
+    "parse_fault",
 ]
+
+
+# The emulator is imported on first use: only serve and demo need it, and
+# every other command starts faster without it (http.server and friends).
+
+
+def emulator_class() -> "Type[Emulator]":
+    from ..emulator import Emulator
+
+    return Emulator
+
+
+def parse_fault(spec: str) -> Any:
+    """A ``--fault`` SPEC as an emulator Fault; ValueError names the bad part."""
+    from ..emulator.faults import parse_fault as parse
+
+    return parse(spec)

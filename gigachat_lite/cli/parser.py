@@ -10,7 +10,7 @@ from typing import Dict, List, NoReturn, Optional, Sequence
 
 from .exitcodes import UsageError, help_for
 from .history import HISTORY_VARIABLE
-from .library import SCOPES, __version__
+from .library import SCOPES, __version__, parse_fault
 from .output import PROG
 
 __all__ = ["build_parser", "check_leftovers"]
@@ -165,9 +165,6 @@ def _existing_file(value: str) -> str:
 
 
 def _fault(spec: str) -> object:
-    # Imported here: the emulator is only needed by `serve`, and chat starts faster without it.
-    from ..emulator.faults import parse_fault
-
     try:
         return parse_fault(spec)
     except ValueError as exc:

@@ -10,7 +10,7 @@ import sys
 from typing import Any, Dict
 
 from .exitcodes import EXIT_OK, UsageError
-from .library import Session, TransportError
+from .library import Session, TransportError, emulator_class
 from .output import PROG, Output, note
 from .parser import DEMO_PROMPT
 from .status import Status
@@ -27,11 +27,11 @@ def _raise_stop(signum: int, frame: Any) -> None:
 
 
 def serve(args: argparse.Namespace, status: Status) -> int:
-    # Imported here: only serve and demo need the emulator, and chat starts faster without it.
+    # Imported here: only serve needs them, and the other commands start faster without.
     import shlex
     import ssl
 
-    from ..emulator import Emulator
+    Emulator = emulator_class()
 
     if args.tls and not args.certfile and importlib.util.find_spec("trustme") is None:
         raise UsageError(
@@ -81,9 +81,7 @@ def _bypass_proxy_for_loopback() -> None:
 
 
 def demo(args: argparse.Namespace, status: Status) -> int:
-    # Imported here, as in serve: the emulator is for these two commands only.
-    from ..emulator import Emulator
-
+    Emulator = emulator_class()
     prompt = " ".join(args.prompt).strip() or DEMO_PROMPT
     out = Output(sys.stdout)
     _bypass_proxy_for_loopback()

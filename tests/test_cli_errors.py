@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from typing import Any, Dict, List
@@ -236,7 +237,7 @@ def complete(cache_dir: str, words: List[str]) -> List[str]:
     return result.stdout.split()
 
 
-@pytest.mark.skipif(not os.path.exists("/bin/bash") and not os.path.exists("/usr/bin/bash"), reason="needs bash")
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the completion script is run by bash")
 def test_bash_completion(cache_dir: str) -> None:
     assert complete(cache_dir, ["gigachat-lite", "c"]) == ["chat", "completion"]
     assert complete(cache_dir, ["gigachat-lite", "chat", "--mo"]) == ["--model"]

@@ -80,13 +80,13 @@ class Conversation:
             note(f"(model: {self.model})")
             return
         try:
-            if self._known_models is None:
+            valid_text(name)
+            if self._known_models is None:  # asked once per conversation
                 self.status.waiting("fetching the model list")
                 try:
                     self._known_models = list(model_ids(self.session))
                 finally:
                     self.status.done()
-            valid_text(name)
         except (UsageError, GigaChatError) as exc:
             report(exc)
             return

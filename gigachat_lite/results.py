@@ -74,6 +74,15 @@ class ChatResult(ReasoningEvents):
     def __iter__(self) -> Iterator[str]:
         return iter(())
 
+    def close(self) -> None:
+        """Release what the reply holds: nothing for a whole reply (a stream closes its connection)."""
+
+    def __enter__(self) -> "ChatResult":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     @property
     def text(self) -> str:
         raise NotImplementedError

@@ -15,6 +15,7 @@ import json as _json
 import logging
 import os
 import random
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 from urllib.parse import urlsplit
@@ -23,7 +24,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
-from urllib3.exceptions import InsecureRequestWarning, MaxRetryError
+from urllib3.exceptions import InsecureRequestWarning, MaxRetryError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from .auth import Token, TokenAuth, fetch_token
@@ -75,6 +78,28 @@ class _Retry(Retry):
             if wait is not None and wait > self.max_wait:
                 raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+    def sleep(self, response: Optional[BaseHTTPResponse] = None) -> None:
+        # urllib3's sleep, plus one INFO record saying how long and why, so that a
+        # caller (the command line's "retrying in 2 s after 429") can show the wait.
+        wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        if not wait:
+            wait = self.get_backoff_time()
+        if wait > 0:
+            reason = _retry_reason(self.history[-1]) if self.history else "a failure"
+            log.info("retrying in %.1f s after %s", wait, reason, extra={"retry_in": wait, "retry_reason": reason})
+            time.sleep(wait)
+
+
+def _retry_reason(last: Any) -> str:
+    if last.status:
+        return str(last.status)
+    if isinstance(last.error, NewConnectionError):  # also DNS and unreachable networks
+        return "connection refused" if "refused" in str(last.error).lower() else "connection failure"
+    if isinstance(last.error, Urllib3Timeout):
+        return "timeout"
+    return "connection reset" if last.error is not None else "a failure"
 
 
 def _retry(count: int) -> Retry:

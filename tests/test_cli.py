@@ -43,6 +43,7 @@ def cli_env(cache_dir: str, emulator: Optional[Emulator] = None, **extra: str) -
     env.update(
         PYTHONIOENCODING="utf-8",
         GIGACHAT_LITE_CACHE_DIR=cache_dir,  # the CA bundle is written here, not in ~/.cache
+        XDG_DATA_HOME=os.path.join(cache_dir, "data"),  # the prompt history, not in ~/.local/share
         NO_PROXY="127.0.0.1,localhost",
         TERM="dumb",
     )
@@ -289,7 +290,8 @@ def test_unreachable_base_url_exits_4(emu: Emulator, cache_dir: str, refusing_po
     result = run_cli("chat", "hi", env=env)
     assert (result.returncode, result.stdout) == (4, ""), result.stderr
     line = assert_one_error_line(result.stderr, emu.api_key)
-    assert line.startswith(f"gigachat-lite: error: cannot reach 127.0.0.1:{refusing_port}: "), line
+    # One plain sentence, not urllib3's "HTTPConnection(host=...): Failed to establish ... [Errno 111]" (issue 13).
+    assert line == f"gigachat-lite: error: cannot connect to 127.0.0.1:{refusing_port}: connection refused", line
     assert emu.oauth_calls == 1  # the key was good: it failed at the API, not at OAuth
 
 
@@ -325,7 +327,7 @@ def test_stalled_stream_is_a_network_error(emu: Emulator, cache_dir: str) -> Non
         (["--timeout", "-1"], "timeout must be a positive number of seconds"),
         (["--temperature", "0"], "temperature must be > 0"),
         (["--temperature", "warm"], "argument -t/--temperature: invalid float value: 'warm'"),
-        (["--base-url", "ftp://example"], "base_url must be an http(s) URL"),
+        (["--base-url", "ftp://example"], "--base-url must be an http(s) URL"),
         (["--scope", "NOPE"], "argument --scope: invalid choice: 'NOPE'"),
     ],
 )
@@ -531,11 +533,14 @@ def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> Non
             {"role": "system", "content": "Будь краток"},
             {"role": "user", "content": "третий"},
         ]
-        # An API error is reported and the conversation goes on.
+        # /model checks the live list: an unknown one is refused at once, the model stays.
         child.sendline("/model Nope")
-        child.expect_exact("(model set to Nope)")
+        child.expect_exact("(no model 'Nope'; available: GigaChat, GigaChat-Pro")
+        child.expect_exact("still GigaChat-Pro)")
+        # An API error is reported and the conversation goes on.
+        emu.add_fault(Fault(path="chat/completions", status=404, times=1))
         child.sendline("x")
-        child.expect_exact("gigachat-lite: error: 404: No such model")
+        child.expect_exact("gigachat-lite: error: 404: ")
         child.expect_exact("> ")
         child.sendline("/exit")
         child.expect(pexpect.EOF)

@@ -50,7 +50,6 @@ def test_example_runs(section: str, code: str, emu: Emulator, monkeypatch: pytes
     for name, value in emu.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "notes.txt").write_text("заметки", encoding="utf-8")
     namespace = {"__name__": "readme_example", "KEY": emu.api_key}
     # dont_inherit: this module's `from __future__ import annotations` must not leak into the
     # examples (a dataclass defined in exec-ed code cannot resolve string annotations).

@@ -1,0 +1,281 @@
+"""The command line's declaration: commands, options, help (examples, exit codes), suggestions."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+from typing import Dict, List, NoReturn, Optional, Sequence
+
+from .exitcodes import UsageError, help_for
+from .history import HISTORY_VARIABLE
+from .library import SCOPES, __version__, parse_fault
+from .output import PROG
+
+__all__ = ["build_parser", "check_leftovers"]
+
+DEMO_PROMPT = "Привет! Что ты умеешь?"
+COMMANDS = ("chat", "models", "serve", "demo", "completion")
+
+ENVIRONMENT_HELP = f"""\
+environment:
+  GIGACHAT_CREDENTIALS     the authorization key (also GIGACHAT_API_KEY); it is
+                           never taken as an argument, which would show in
+                           process lists: use this or --credentials-file
+  GIGACHAT_ACCESS_TOKEN    a ready access token instead of a key
+  GIGACHAT_BASE_URL, GIGACHAT_AUTH_URL, GIGACHAT_SCOPE, GIGACHAT_MODEL,
+  GIGACHAT_CA_BUNDLE_FILE, GIGACHAT_TIMEOUT, GIGACHAT_MAX_RETRIES,
+  GIGACHAT_VERIFY_SSL_CERTS  defaults for the connection options of chat and models
+  GIGACHAT_LITE_DEBUG=1    show the traceback of an error (as --debug does)
+  {HISTORY_VARIABLE}=0  keep no prompt history (as chat --no-history does);
+                           it is kept in $XDG_DATA_HOME/gigachat_lite (default
+                           ~/.local/share/gigachat_lite)
+"""
+
+EXAMPLES = {
+    "": f"""\
+examples:
+  {PROG} demo                          a reply from a local emulator: no key, no network
+  {PROG} chat "Привет"                 stream a reply (key in GIGACHAT_CREDENTIALS)
+  {PROG} chat                          a conversation on the terminal
+  {PROG} completion bash > ~/.local/share/bash-completion/completions/{PROG}
+""",
+    "chat": f"""\
+examples:
+  {PROG} chat "Привет"
+  echo "Столица Франции?" | {PROG} chat --model GigaChat-Pro
+  {PROG} chat --json "Привет" | jq -r .content
+  {PROG} chat --no-stream --system "Отвечай кратко." --temperature 0.3 "Привет"
+  {PROG} chat -v "Привет"              also show request ids, retries and timings
+  {PROG} chat                          a conversation: /help lists its commands
+""",
+    "models": f"""\
+examples:
+  {PROG} models
+  {PROG} models --json
+""",
+    "serve": f"""\
+examples:
+  {PROG} serve --port 8765 > emulator.env &
+  sleep 1; . ./emulator.env; {PROG} chat 'Привет'
+  kill %1                              SIGTERM stops it as cleanly as Ctrl-C
+  {PROG} serve --fault chat:429:retry_after=2:times=3 --delay 0.05
+
+fault SPEC examples: chat:429:retry_after=2:times=3, oauth:reset:times=1,
+chat:cut=3, chat:stall=5:after=2, models:503, chat:error=1, any:html
+""",
+    "demo": f"""\
+examples:
+  {PROG} demo
+  {PROG} demo --delay 0 "Как дела?"
+""",
+    "completion": f"""\
+examples:
+  {PROG} completion bash > ~/.local/share/bash-completion/completions/{PROG}
+  {PROG} completion zsh > ~/.zfunc/_{PROG}     (with fpath+=~/.zfunc before compinit)
+""",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is an exception main() reports like any other, with a suggestion."""
+
+    commands: Dict[str, "_Parser"]
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{_suggest(message)} (see {self.prog} --help)")
+
+
+def _suggest(message: str) -> str:
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if match:
+        choices = re.findall(r"'([^']*)'", match.group(2))
+        close = difflib.get_close_matches(match.group(1), choices, n=1)
+        if close:
+            return f"{message}; did you mean {close[0]!r}?"
+    return message
+
+
+def check_leftovers(parser: argparse.ArgumentParser, command: Optional[str], extras: Sequence[str]) -> None:
+    """Report what argparse did not recognize, with "did you mean", never echoing a possible secret."""
+    if not extras:
+        return
+    sub = getattr(parser, "commands", {}).get(command, parser)
+    known = [
+        option for action in sub._actions if action.help != argparse.SUPPRESS for option in action.option_strings
+    ]
+    problems: List[str] = []
+    after_unknown_option = False
+    for extra in extras:
+        if extra.startswith("-") and len(extra) > 1:
+            name = extra.split("=", 1)[0]  # never echo a value: it may be a key
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            problems.append(f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+            after_unknown_option = True
+        elif after_unknown_option:
+            problems.append("an argument after it (not shown: it may be a secret)")
+            after_unknown_option = False
+        else:
+            problems.append(f"unexpected argument {extra!r}")
+    prog = f"{PROG} {command}" if command else PROG
+    raise UsageError(f"{'; '.join(problems)} (see {prog} --help)")
+
+
+def _number(value: str, *, low: float = 0.0, allow_low: bool = True) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not (number > low or (allow_low and number == low)) or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>=' if allow_low else '>'} {low:g}, got {value!r}")
+    return number
+
+
+def _non_negative(value: str) -> float:
+    return _number(value)
+
+
+def _positive(value: str) -> float:
+    return _number(value, allow_low=False)
+
+
+def _integer(value: str, low: int, high: int, what: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {value!r}") from None
+    if not low <= number <= high:
+        raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {number}")
+    return number
+
+
+def _port(value: str) -> int:
+    return _integer(value, 0, 65535, "a port number")
+
+
+def _piece_size(value: str) -> int:
+    return _integer(value, 1, 1 << 20, "a number of characters")
+
+
+def _existing_file(value: str) -> str:
+    if not os.path.isfile(value):
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return value
+
+
+def _fault(spec: str) -> object:
+    try:
+        return parse_fault(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _common() -> _Parser:
+    parent = _Parser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", help="show request ids, retries and timings on stderr (never a secret)")
+    parent.add_argument("--debug", action="store_true", help="show the traceback of an error (also GIGACHAT_LITE_DEBUG=1)")
+    return parent
+
+
+def _connection() -> _Parser:
+    """Options shared by the commands that talk to GigaChat."""
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("connection (defaults from GIGACHAT_* variables, see below)")
+    group.add_argument("--credentials-file", metavar="PATH", help="read the authorization key from this file")
+    group.add_argument("--base-url", metavar="URL", help="API base URL (GIGACHAT_BASE_URL)")
+    group.add_argument("--auth-url", metavar="URL", help="OAuth URL (GIGACHAT_AUTH_URL)")
+    group.add_argument(
+        "--scope", choices=SCOPES, metavar="SCOPE",
+        help=f"key scope: {', '.join(SCOPES)} (GIGACHAT_SCOPE, default {SCOPES[0]})",
+    )
+    group.add_argument("--ca-bundle", metavar="PATH", help="CA bundle to verify the servers with (GIGACHAT_CA_BUNDLE_FILE)")
+    group.add_argument("--proxy", metavar="URL", help="HTTP(S) or SOCKS proxy URL")
+    # Kept as text: the library validates it and the CLI names --timeout in the message.
+    group.add_argument("--timeout", metavar="SECONDS", help="connect and read timeout (GIGACHAT_TIMEOUT, default 30)")
+    # Not offered, but caught: argparse would otherwise echo the key back in
+    # its "unrecognized arguments" message.
+    for name in ("--api-key", "--credentials", "--key"):
+        parent.add_argument(name, dest="key_argument", nargs="?", const="", default=None, help=argparse.SUPPRESS)
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (exposed for tests, completion and documentation tools)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog=PROG,
+        description="A small client for Sber's GigaChat API, and a local emulator of it.",
+        epilog="\n".join([EXAMPLES[""], help_for(), ENVIRONMENT_HELP, f"First time? Try: {PROG} demo"]),
+        formatter_class=raw,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    common, connection = _common(), _connection()
+
+    def command(name: str, summary: str, description: str, parents: List[_Parser], environment: bool = False) -> _Parser:
+        epilog = [EXAMPLES[name], help_for(name)] + ([ENVIRONMENT_HELP] if environment else [])
+        return subparsers.add_parser(
+            name, parents=parents + [common], formatter_class=raw, help=summary,
+            description=description, epilog="\n".join(epilog),
+        )
+
+    chat = command(
+        "chat", "ask GigaChat; stream the reply",
+        "Stream GigaChat's reply to PROMPT. Without PROMPT the prompt is read from a\n"
+        "piped stdin; with a terminal, an interactive conversation starts (/help lists\n"
+        "its commands; a paste, a line ending with \\ or a \"\"\" block is one message).\n"
+        "PROMPT '-' reads stdin explicitly.",
+        [connection], environment=True,
+    )
+    chat.add_argument("prompt", nargs="*", help="the message (several words are joined with spaces)")
+    chat.add_argument("-m", "--model", help="model id (GIGACHAT_MODEL, default GigaChat); see `gigachat-lite models`")
+    chat.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
+    chat.add_argument("-t", "--temperature", type=float, help="sampling temperature (> 0)")
+    chat.add_argument("--max-tokens", type=int, metavar="N", help="limit the reply's length in tokens")
+    chat.add_argument("--no-stream", action="store_true", help="wait for the whole reply instead of streaming it")
+    chat.add_argument(
+        "--json", action="store_true",
+        help='print one JSON object per line: {"content": ...} per chunk, then {"finish_reason", "usage", "model"};'
+        ' an error is {"error": {"type", "message", "status", "request_id"}}',
+    )
+    chat.add_argument("--no-history", action="store_true", help=f"keep no prompt history in the conversation ({HISTORY_VARIABLE}=0)")
+
+    models = command("models", "list the available model ids", "List the model ids available to the key, one per line.",
+                     [connection], environment=True)
+    models.add_argument("--json", action="store_true", help="print each model object as a JSON line (errors as a JSON object)")
+
+    serve = command(
+        "serve", "run the local GigaChat emulator in the foreground",
+        "Run the local GigaChat emulator until Ctrl-C. The `export` lines printed on\n"
+        "stdout point gigachat_lite and the official SDK at it.", [],
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=0, help="port (default 0: a free one, shown in the output)")
+    serve.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA (needs trustme: pip install 'gigachat_lite[emulator]')")
+    serve.add_argument("--certfile", type=_existing_file, metavar="PATH", help="serve HTTPS with this certificate chain")
+    serve.add_argument("--keyfile", type=_existing_file, metavar="PATH", help="private key of --certfile")
+    serve.add_argument(
+        "--ca-bundle", type=_existing_file, metavar="PATH",
+        help="with --certfile: the CA clients should trust (printed as GIGACHAT_CA_BUNDLE_FILE)",
+    )
+    serve.add_argument("--token-ttl", type=_positive, default=1800.0, metavar="S", help="access token lifetime (default 1800)")
+    serve.add_argument("--delay", type=_non_negative, default=0.0, metavar="S", help="pause between stream events (default 0)")
+    serve.add_argument("--piece-size", type=_piece_size, default=8, metavar="N", help="characters per stream event (default 8)")
+    serve.add_argument("--fault", type=_fault, action="append", default=[], metavar="SPEC",
+                       help="inject a failure, e.g. chat:429:times=1 (repeatable)")
+
+    demo = command(
+        "demo", "chat with an in-process emulator: no key, no network",
+        "Start the emulator in this process and stream a chat through the whole\n"
+        "client (OAuth, access token, SSE, chunks). Needs no key and no network.", [],
+    )
+    demo.add_argument("prompt", nargs="*", help=f"the message (default: {DEMO_PROMPT!r})")
+    demo.add_argument("--delay", type=_non_negative, default=0.05, metavar="S", help="pause between stream events (default 0.05)")
+
+    completion = command("completion", "print a shell completion script (bash or zsh)",
+                         "Print a completion script for the shell, generated from this command line.", [])
+    completion.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
+
+    parser.commands = dict(subparsers.choices)
+    return parser

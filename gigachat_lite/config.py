@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Opti
 
 import gigachat_lite.settings_checks as checks  # the module: each field names its check
 from .errors import MissingAuthError
-from .settings_checks import API_VERSIONS, DEFAULT_TIMEOUT, CertArg, Timeout
+from .settings_checks import API_VERSIONS, CertArg, Timeout
 
 if TYPE_CHECKING:  # typing_extensions ships with mypy; at run time the annotations stay strings
     from typing_extensions import Unpack

@@ -10,6 +10,11 @@ from typing import Any, Dict, List
 import pytest
 
 import gigachat_lite
+from gigachat_lite.emulator import Emulator
+
+# The shipped plugin's fixtures and marker (registered by the pytest11 entry point
+# when installed; imported here too so that a checkout's tests find them).
+from gigachat_lite.emulator.pytest_plugin import _gigachat_emulators, gigachat_emulator, pytest_configure  # noqa: F401
 
 DATA = pathlib.Path(__file__).parent / "data"
 KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key
@@ -25,6 +30,12 @@ def clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
             monkeypatch.delenv(name)
     monkeypatch.setenv("GIGACHAT_LITE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ca-cache"))
     gigachat_lite.reset()
+
+
+@pytest.fixture
+def emu(gigachat_emulator: Emulator) -> Emulator:
+    """The plugin's emulator; a module sets its settings with ``pytestmark = pytest.mark.gigachat_emulator(...)``."""
+    return gigachat_emulator
 
 
 def load_cassette(name: str) -> List[Dict[str, Any]]:

@@ -14,10 +14,7 @@ from gigachat_lite.aio import AsyncStream
 from gigachat_lite.emulator import Emulator
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator(piece_size=2) as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True, piece_size=2)
 
 
 def test_async_chat_yields_the_same_chunks_as_sync(emu: Emulator) -> None:

@@ -9,7 +9,7 @@ and ``GigaChat.create_completion``; the emulator must see nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import pytest
 
@@ -134,10 +134,7 @@ def all_cases() -> List[Tuple[str, Case]]:
     return [(entry, case) for case in CASES for entry in case.entries]
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True)
 
 
 @pytest.mark.parametrize("entry,case", all_cases(), ids=[f"{e}-{c.name}" for e, c in all_cases()])

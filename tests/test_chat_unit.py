@@ -8,7 +8,6 @@ import uuid
 import pytest
 import responses
 
-import gigachat_lite
 from gigachat_lite import (
     APIError,
     AuthenticationError,

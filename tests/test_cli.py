@@ -105,10 +105,6 @@ def refusing_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 # -- chat, one shot --------------------------------------------------------------------

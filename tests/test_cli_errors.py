@@ -16,7 +16,7 @@ import pytest
 from gigachat_lite.cli.exitcodes import EXIT_CODES
 from gigachat_lite.emulator import Emulator, Fault
 
-from test_cli import assert_one_error_line, cache_dir, cli_env, emu, refusing_port, run_cli  # noqa: F401  (fixtures)
+from test_cli import assert_one_error_line, cache_dir, cli_env, refusing_port, run_cli  # noqa: F401  (fixtures)
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.rst")
 

@@ -11,13 +11,13 @@ import json
 import os
 import stat
 import sys
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
 from gigachat_lite.emulator import Emulator, Fault
 
-from test_cli import cache_dir, chat_requests, cli_env, emu, posix_only, run_cli  # noqa: F401  (fixtures)
+from test_cli import cache_dir, chat_requests, cli_env, posix_only, run_cli  # noqa: F401  (fixtures)
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = posix_only

@@ -9,7 +9,7 @@ import asyncio
 import gc
 import threading
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -133,10 +133,7 @@ def run_async_cancel(emu: Emulator, streams: int = 100, settle: float = 15.0) ->
         s.close()
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator(tls=True) as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True, tls=True)
 
 
 def test_64_threads_x_20_calls_with_short_tokens(emu: Emulator) -> None:

@@ -99,10 +99,6 @@ def raw_stream(emu: Emulator, auth: Dict[str, str], body: Dict[str, Any]):
     return conn, conn.getresponse()
 
 
-@pytest.fixture
-def emu():
-    with Emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -52,12 +52,8 @@ def wait_for(condition, seconds: float = 5.0) -> bool:
     return condition()
 
 
-@pytest.fixture
-def emu():
     # 0.2 s between stream events: a stream stays in flight long enough to collide with.
-    with Emulator(keys=[DEFAULT_KEY, OTHER_KEY], max_in_flight=1, retry_after=2, delay=0.2,
-                  reply="a reply long enough for several stream events") as emulator:
-        yield emulator
+pytestmark = pytest.mark.gigachat_emulator(keys=[DEFAULT_KEY, OTHER_KEY], max_in_flight=1, retry_after=2, delay=0.2, reply="a reply long enough for several stream events")
 
 
 def test_over_the_limit_is_429_with_retry_after(emu):

@@ -12,8 +12,14 @@ from gigachat_lite.emulator import Emulator, Fault
 gigachat = pytest.importorskip("gigachat")
 exceptions = pytest.importorskip("gigachat.exceptions")
 
+# GigaChat-3-Ultra: the model of the v2 recordings, used by test_emulator_v2_sdk.py
+MODELS = ["GigaChat", "GigaChat-Pro", "GigaChat-3-Ultra", ("Embeddings", "embedder")]
+# Every test twice: over plain HTTP, and over TLS trusting the emulator's throwaway CA.
+OVER_HTTP_AND_TLS = pytest.mark.parametrize(
+    "gigachat_emulator", [dict(models=MODELS), dict(tls=True, models=MODELS)], ids=["http", "https"], indirect=True
+)
 # The SDK itself hands httpx a CA path string, which httpx 0.28 deprecates; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning"), OVER_HTTP_AND_TLS]
 
 
 @pytest.fixture(autouse=True)
@@ -22,16 +28,6 @@ def clean_env(monkeypatch):
     for name in list(os.environ):
         if name.startswith("GIGACHAT_"):
             monkeypatch.delenv(name)
-
-
-@pytest.fixture(params=["http", "https"])
-def emu(request):
-    if request.param == "https":
-        pytest.importorskip("trustme")
-    # GigaChat-3-Ultra: the model of the v2 recordings, used by test_emulator_v2_sdk.py
-    models = ["GigaChat", "GigaChat-Pro", "GigaChat-3-Ultra", ("Embeddings", "embedder")]
-    with Emulator(tls=request.param == "https", models=models) as emulator:
-        yield emulator
 
 
 def sdk_settings(emu: Emulator, **extra):

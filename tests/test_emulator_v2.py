@@ -54,10 +54,7 @@ def split_events(raw: bytes) -> List[Dict[str, Any]]:
     return out
 
 
-@pytest.fixture
-def emu():
-    with Emulator(models=MODELS) as emulator:
-        yield emulator
+pytestmark = pytest.mark.gigachat_emulator(models=MODELS)
 
 
 def bearer(emu: Emulator, key: Optional[str] = None) -> Dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import pytest
 
 from gigachat_lite.emulator import Emulator, Fault
-from test_emulator_sdk import clean_env, emu, sdk_settings  # noqa: F401 (fixtures: shared, not copied)
+from test_emulator_sdk import OVER_HTTP_AND_TLS, clean_env, sdk_settings  # noqa: F401 (fixtures: shared, not copied)
 
 gigachat = pytest.importorskip("gigachat")
 exceptions = pytest.importorskip("gigachat.exceptions")
@@ -21,7 +21,7 @@ pydantic = pytest.importorskip("pydantic")
 httpx = pytest.importorskip("httpx")
 
 # The SDK itself hands httpx a CA path string, which httpx 0.28 deprecates; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning"), OVER_HTTP_AND_TLS]
 
 MODEL = "GigaChat-3-Ultra"
 ORDER_TOOL = {"functions": {"specifications": [{

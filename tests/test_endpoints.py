@@ -52,10 +52,6 @@ SSE = {"Content-Type": "text/event-stream"}
 # -- fixtures and helpers ------------------------------------------------------------------
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import email.utils
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import pytest
 
@@ -34,7 +34,6 @@ from gigachat_lite import (
     Session,
     StreamError,
     StreamTimeoutError,
-    auth,
 )
 from gigachat_lite.emulator import Emulator, Fault
 
@@ -179,8 +178,12 @@ class Outcome:
         return len(self.chunks) - good
 
 
+EMULATOR = dict(tls=True, reply=TEXT, piece_size=PIECE)  # every row's server: TLS, a known reply in known pieces
+
+
 def make_emulator() -> Emulator:
-    return Emulator(tls=True, reply=TEXT, piece_size=PIECE)
+    """The rows' emulator outside pytest (scripts/reliability.py)."""
+    return Emulator(**EMULATOR)
 
 
 def _count(emu: Emulator, since: int) -> Tuple[int, int]:
@@ -306,10 +309,7 @@ def check(outcome: Outcome) -> None:
         assert outcome.healthy_after, f"{row.name}: the session did not work afterwards"
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with make_emulator() as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True, **EMULATOR)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])

@@ -7,7 +7,7 @@ import os
 import random
 import sys
 import threading
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,10 +17,7 @@ from gigachat_lite.emulator import Emulator
 from reliability_support import guarded
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(piece_size=2) as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(piece_size=2)
 
 
 # What queue.Queue.get/put call while holding the queue's mutex (urllib3's pool is a LifoQueue).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Iterator, List
+from typing import List
 
 import certifi
 import pytest
@@ -20,48 +20,45 @@ from gigachat_lite import AuthenticationError, Session, TLSError, chat
 from gigachat_lite.emulator import Emulator, Fault
 
 
-@pytest.fixture(scope="module")
-def tls_emu() -> Iterator[Emulator]:
-    with Emulator(tls=True) as emu:
-        yield emu
+pytestmark = pytest.mark.gigachat_emulator(shared=True, tls=True)
 
 
 @pytest.fixture(autouse=True)
-def foreign_env_bundle(monkeypatch: pytest.MonkeyPatch, tls_emu: Emulator) -> None:
+def foreign_env_bundle(monkeypatch: pytest.MonkeyPatch, emu: Emulator) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
-    tls_emu.clear_faults()
-    tls_emu.token_ttl = 1800.0
-    tls_emu.delay = 0.0
+    emu.clear_faults()
+    emu.token_ttl = 1800.0
+    emu.delay = 0.0
 
 
-def test_stream_over_tls_with_the_mounted_bundle(tls_emu: Emulator) -> None:
-    stream = chat("Привет", **tls_emu.client_config())
+def test_stream_over_tls_with_the_mounted_bundle(emu: Emulator) -> None:
+    stream = chat("Привет", **emu.client_config())
     assert "".join(stream) == "Echo: Привет"
     assert stream.finish_reason == "stop" and stream.usage["total_tokens"] > 0
 
 
-def test_plain_requests_session_fails_where_ours_succeeds(tls_emu: Emulator) -> None:
+def test_plain_requests_session_fails_where_ours_succeeds(emu: Emulator) -> None:
     import requests
 
     plain = requests.Session()
-    plain.verify = tls_emu.ca_bundle
+    plain.verify = emu.ca_bundle
     with pytest.raises(requests.exceptions.SSLError):  # REQUESTS_CA_BUNDLE silently wins: the trap
-        plain.get(tls_emu.base_url + "/models")
-    with Session(**tls_emu.client_config()) as s:
+        plain.get(emu.base_url + "/models")
+    with Session(**emu.client_config()) as s:
         assert s.call("GET", "/models").status_code == 200
 
 
-def test_certificate_failure_names_the_bundle(tls_emu: Emulator) -> None:
-    config = dict(tls_emu.client_config(), ca_bundle=certifi.where(), max_retries=0)
+def test_certificate_failure_names_the_bundle(emu: Emulator) -> None:
+    config = dict(emu.client_config(), ca_bundle=certifi.where(), max_retries=0)
     with pytest.raises(TLSError) as info:
         chat("hi", **config)
     assert certifi.where() in str(info.value) and "GIGACHAT_CA_BUNDLE_FILE" in str(info.value)
-    assert tls_emu.api_key not in str(info.value)
+    assert emu.api_key not in str(info.value)
 
 
-def test_verify_false_warns_and_works(tls_emu: Emulator) -> None:
-    config = dict(tls_emu.client_config(), verify=False)
+def test_verify_false_warns_and_works(emu: Emulator) -> None:
+    config = dict(emu.client_config(), verify=False)
     del config["ca_bundle"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -69,24 +66,24 @@ def test_verify_false_warns_and_works(tls_emu: Emulator) -> None:
     assert any("verification is OFF" in str(w.message) for w in caught)
 
 
-def test_env_verify_false(tls_emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_verify_false(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIGACHAT_VERIFY_SSL_CERTS", "false")
-    config = dict(tls_emu.client_config())
+    config = dict(emu.client_config())
     del config["ca_bundle"]
     with pytest.warns(Warning, match="verification is OFF"):
         assert "".join(chat("hi", **config)) == "Echo: hi"
 
 
-def test_default_bundle_is_used_when_no_ca_bundle_is_given(tls_emu: Emulator) -> None:
-    config = dict(tls_emu.client_config(), max_retries=0)
+def test_default_bundle_is_used_when_no_ca_bundle_is_given(emu: Emulator) -> None:
+    config = dict(emu.client_config(), max_retries=0)
     del config["ca_bundle"]
     with pytest.raises(TLSError) as info:  # the emulator's throwaway CA is not Sber's
         chat("hi", **config)
     assert "russian_trusted_root_ca.crt" in str(info.value)
 
 
-def test_32_threads_make_exactly_one_oauth_request(tls_emu: Emulator) -> None:
-    before = tls_emu.oauth_calls
+def test_32_threads_make_exactly_one_oauth_request(emu: Emulator) -> None:
+    before = emu.oauth_calls
     gate = threading.Barrier(32)
     results: List[str] = []
     errors: List[BaseException] = []
@@ -94,7 +91,7 @@ def test_32_threads_make_exactly_one_oauth_request(tls_emu: Emulator) -> None:
     def worker() -> None:
         gate.wait()
         try:
-            results.append("".join(chat("hi", **tls_emu.client_config())))
+            results.append("".join(chat("hi", **emu.client_config())))
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
@@ -105,34 +102,34 @@ def test_32_threads_make_exactly_one_oauth_request(tls_emu: Emulator) -> None:
         t.join(30)
     assert errors == []
     assert results == ["Echo: hi"] * 32
-    assert tls_emu.oauth_calls - before == 1
+    assert emu.oauth_calls - before == 1
 
 
-def test_revoked_token_is_refreshed_and_the_call_resent_once(tls_emu: Emulator) -> None:
-    with Session(**tls_emu.client_config()) as s:
+def test_revoked_token_is_refreshed_and_the_call_resent_once(emu: Emulator) -> None:
+    with Session(**emu.client_config()) as s:
         assert "".join(s.chat("one")) == "Echo: one"
-        before_oauth, before_requests = tls_emu.oauth_calls, len(tls_emu.requests)
-        tls_emu.revoke_tokens()
+        before_oauth, before_requests = emu.oauth_calls, len(emu.requests)
+        emu.revoke_tokens()
         assert "".join(s.chat("two")) == "Echo: two"
-        assert tls_emu.oauth_calls - before_oauth == 1
-        chat_calls = [r for r in tls_emu.requests[before_requests:] if r.path.endswith("/chat/completions")]
+        assert emu.oauth_calls - before_oauth == 1
+        chat_calls = [r for r in emu.requests[before_requests:] if r.path.endswith("/chat/completions")]
         assert len(chat_calls) == 2  # the refused one and exactly one resend
 
 
-def test_persistent_401_raises_after_one_refresh(tls_emu: Emulator) -> None:
-    tls_emu.add_fault(Fault(path="chat/completions", unauthorized=True))
-    with Session(**tls_emu.client_config()) as s:
-        before = len(tls_emu.requests)
+def test_persistent_401_raises_after_one_refresh(emu: Emulator) -> None:
+    emu.add_fault(Fault(path="chat/completions", unauthorized=True))
+    with Session(**emu.client_config()) as s:
+        before = len(emu.requests)
         with pytest.raises(AuthenticationError):
             s.chat("hi")
-        chat_calls = [r for r in tls_emu.requests[before:] if r.path.endswith("/chat/completions")]
+        chat_calls = [r for r in emu.requests[before:] if r.path.endswith("/chat/completions")]
         assert len(chat_calls) == 2
 
 
-def test_keep_alive_reuses_one_connection_for_sequential_calls(tls_emu: Emulator) -> None:
-    with Session(**tls_emu.client_config()) as s:
+def test_keep_alive_reuses_one_connection_for_sequential_calls(emu: Emulator) -> None:
+    with Session(**emu.client_config()) as s:
         opened: List[int] = []
-        pool_cls = type(s.get_adapter(tls_emu.base_url).poolmanager.connection_from_url(tls_emu.base_url))
+        pool_cls = type(s.get_adapter(emu.base_url).poolmanager.connection_from_url(emu.base_url))
         original = pool_cls._new_conn
 
         def counting(self):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ import pathlib
 import subprocess
 import sys
 import threading
-from typing import Iterator, List
+from typing import List
 
 import pytest
 import requests
@@ -20,10 +20,7 @@ from gigachat_lite.emulator import Emulator
 from gigachat_lite.provider_g4f import messages_from_openai
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator(keys=("key-one", "key-two")) as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True, keys=("key-one", "key-two"))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -39,10 +39,7 @@ WEATHER = {
 }
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator(keys=KEYS) as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True, keys=KEYS)
 
 
 @pytest.fixture

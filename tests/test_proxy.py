@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 
@@ -19,28 +18,17 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture()
-def tls_emu() -> Iterator[Emulator]:
-    with Emulator(tls=True) as emu:
-        yield emu
-
-
-@pytest.fixture()
-def http_emu() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
 def _calls(emu: Emulator) -> int:
     return sum(1 for r in emu.requests if r.path.endswith("/chat/completions"))
 
 
+@pytest.mark.gigachat_emulator(tls=True)
 @pytest.mark.parametrize("how", ["argument", "environment"])
-def test_tls_goes_through_a_connect_tunnel_and_nothing_bypasses_it(tls_emu: Emulator, how: str,
+def test_tls_goes_through_a_connect_tunnel_and_nothing_bypasses_it(emu: Emulator, how: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    peers = record_peers(tls_emu)
+    peers = record_peers(emu)
     with Proxy() as proxy:
-        config = dict(tls_emu.client_config())
+        config = dict(emu.client_config())
         if how == "argument":
             config["proxy"] = proxy.url
         else:
@@ -48,49 +36,52 @@ def test_tls_goes_through_a_connect_tunnel_and_nothing_bypasses_it(tls_emu: Emul
         with Session(**config) as s:
             for i in range(5):
                 assert "".join(s.chat(f"p{i}")) == f"Echo: p{i}"
-        assert proxy.tunnels >= 1 and proxy.targets[0] == f"CONNECT 127.0.0.1:{tls_emu.url.rsplit(':', 1)[1]}"
+        assert proxy.tunnels >= 1 and proxy.targets[0] == f"CONNECT 127.0.0.1:{emu.url.rsplit(':', 1)[1]}"
         assert all(t.startswith("CONNECT ") for t in proxy.targets)
         # Every connection the emulator accepted is one the proxy opened: none came directly.
         assert peers and {port for _, port in peers} <= proxy.upstream_ports
         assert len(peers) == proxy.tunnels
-    assert _calls(tls_emu) == 5 and tls_emu.oauth_calls == 1
+    assert _calls(emu) == 5 and emu.oauth_calls == 1
 
 
 @pytest.mark.parametrize("how", ["argument", "environment"])
-def test_plain_http_goes_through_the_proxy_in_absolute_form(http_emu: Emulator, how: str,
+def test_plain_http_goes_through_the_proxy_in_absolute_form(emu: Emulator, how: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    peers = record_peers(http_emu)
+    peers = record_peers(emu)
     with Proxy() as proxy:
-        config = dict(http_emu.client_config())
+        config = dict(emu.client_config())
         if how == "argument":
             config["proxy"] = proxy.url
         else:
             monkeypatch.setenv("HTTP_PROXY", proxy.url)
         assert "".join(chat("hi", **config)) == "Echo: hi"
         assert {port for _, port in peers} <= proxy.upstream_ports and proxy.forwarded == len(peers) >= 1
-    assert len(http_emu.requests) == 2  # OAuth + chat, both absolute-form, i.e. sent to a proxy
-    assert all(r.path.startswith(http_emu.url + "/") for r in http_emu.requests)
+    assert len(emu.requests) == 2  # OAuth + chat, both absolute-form, i.e. sent to a proxy
+    assert all(r.path.startswith(emu.url + "/") for r in emu.requests)
 
 
-def test_with_the_proxy_down_the_call_fails_and_names_the_proxy(tls_emu: Emulator) -> None:
-    config = dict(tls_emu.client_config(), proxy=f"http://127.0.0.1:{free_port()}", max_retries=0)
+@pytest.mark.gigachat_emulator(tls=True)
+def test_with_the_proxy_down_the_call_fails_and_names_the_proxy(emu: Emulator) -> None:
+    config = dict(emu.client_config(), proxy=f"http://127.0.0.1:{free_port()}", max_retries=0)
     with pytest.raises(APIConnectionError, match="proxy"):
         chat("hi", **config)
-    assert tls_emu.requests == []  # nothing went around it
+    assert emu.requests == []  # nothing went around it
 
 
-def test_a_refusing_proxy_is_an_api_connection_error_and_nothing_bypasses_it(tls_emu: Emulator,
+@pytest.mark.gigachat_emulator(tls=True)
+def test_a_refusing_proxy_is_an_api_connection_error_and_nothing_bypasses_it(emu: Emulator,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     with Proxy(refuse=True) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         with pytest.raises(APIConnectionError, match="proxy"):
-            chat("hi", **tls_emu.client_config())
+            chat("hi", **emu.client_config())
         assert proxy.refused >= 1
-    assert tls_emu.requests == []
+    assert emu.requests == []
 
 
-def test_the_argument_beats_the_environment(tls_emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.gigachat_emulator(tls=True)
+def test_the_argument_beats_the_environment(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     with Proxy(refuse=True) as bad, Proxy() as good:
         monkeypatch.setenv("HTTPS_PROXY", bad.url)
-        assert "".join(chat("hi", **tls_emu.client_config(), proxy=good.url)) == "Echo: hi"
+        assert "".join(chat("hi", **emu.client_config(), proxy=good.url)) == "Echo: hi"
         assert bad.targets == [] and good.tunnels >= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -34,10 +34,7 @@ def python_blocks() -> List[Tuple[str, str]]:
 BLOCKS = python_blocks()
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True)
 
 
 def test_the_readme_has_examples() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Iterator
 
 import pytest
 
@@ -12,10 +11,7 @@ from gigachat_lite import APIConnectionError, RateLimitError, ServerError, Sessi
 from gigachat_lite.emulator import Emulator, Fault
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True)
 
 
 @pytest.fixture(autouse=True)

@@ -20,10 +20,7 @@ from gigachat_lite import ChatReplyV2, ChatStreamV2
 from gigachat_lite.emulator import Emulator
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as server:
-        yield server
+pytestmark = pytest.mark.gigachat_emulator(shared=True)
 
 
 @pytest.fixture

@@ -50,6 +50,9 @@ class ConnectionOptions(TypedDict, total=False):
     auth_url: Optional[str]
     ca_bundle: Optional[str]
     verify: Optional[bool]
+    coordination: Optional[str]
+    coordination_fallback: Optional[bool]
+    max_concurrency: Optional[int]
     cert: Optional[CertArg]
     proxy: Optional[str]
     timeout: Optional[Timeout]
@@ -95,6 +98,11 @@ class Config:
     model: str = _field("GIGACHAT_MODEL", check=lambda v, n: _model(v or DEFAULT_MODEL))
     ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: _path(v, n))
     verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: _bool(v, n, default=True))
+    # Sharing the token, the in-flight limit and 429 pauses with other workers (issue 11);
+    # None: this process alone, as before. max_concurrency None: GigaChat's per-scope limit.
+    coordination: Optional[str] = _field("GIGACHAT_COORDINATION", check=lambda v, n: _store_url(v))
+    coordination_fallback: bool = _field("GIGACHAT_COORDINATION_FALLBACK", check=lambda v, n: _bool(v, n, default=False))
+    max_concurrency: Optional[int] = _field("GIGACHAT_MAX_CONCURRENCY", check=lambda v, n: _slots(v, n))
     cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: _cert(v))  # + GIGACHAT_KEY_FILE
     proxy: Optional[str] = _field(check=lambda v, n: _proxy(v))  # requests reads HTTPS_PROXY itself
     timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: _timeout(v))
@@ -127,8 +135,8 @@ class Config:
             value = getattr(self, name)
             if _FIELDS[name].secret:
                 return f"{name}={'***' if value else None}"
-            if name == "proxy" and value:
-                return f"proxy={_hide_password(value)!r}"  # http://user:password@host: the password is a secret
+            if name in ("proxy", "coordination") and value:
+                return f"{name}={_hide_password(value)!r}"  # scheme://user:password@host: the password is a secret
             return f"{name}={value!r}"
 
         return f"Config({', '.join(show(name) for name in _FIELDS)})"
@@ -283,6 +291,24 @@ def _count(value: Any, name: str, default: int) -> int:
     if value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     return value
+
+
+def _store_url(value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    # Lazy: the coordination package (uuid, the stores) is imported only by those who set it.
+    from .coordination.opener import check_store_url
+
+    return check_store_url(value)
+
+
+def _slots(value: Any, name: str) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    count = _count(value, name, 0)
+    if count < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return count
 
 
 def _proxy(value: Any) -> Optional[str]:

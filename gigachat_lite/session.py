@@ -19,7 +19,7 @@ from .errors import InvalidResponseError, PermissionDeniedError, StreamError
 from .payloads import FileArg, Messages, Texts, check_name, check_texts, file_part, prepare_chat, quote_id
 from .results import ChatReply, Embeddings, TokenCount, data_list, json_object, json_reply
 from .stream import ChatStream
-from .transport import Transport
+from .transport import Transport, close_coordination, stream_lease
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -71,14 +71,17 @@ class Session(Transport):
         response = self.call("POST", "/chat/completions", json=body, stream=stream, headers=headers)
         if not stream:
             return ChatReply(json_reply(response), response.headers.get("x-request-id"))
+        lease = stream_lease(response)
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
             response.close()
+            if lease is not None:
+                lease.release()
             raise StreamError(
                 f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
                 f" (request id {response.headers.get('x-request-id')})"
             )
-        return ChatStream(response)
+        return ChatStream(response, lease)
 
     # -- models, embeddings, token counts, balance ----------------------------------------
 
@@ -197,9 +200,10 @@ def shared_session(config: Config) -> Session:
 
 
 def reset() -> None:
-    """Close the shared sessions and forget every cached token (tests, key rotation).
+    """Close the shared sessions, forget every cached token and close the coordination stores (tests, key rotation).
 
-    The next call builds a fresh session and fetches a fresh token.
+    The next call builds a fresh session and fetches a fresh token. Tokens
+    already in a shared store (file, Redis) stay there for the fleet.
     """
     with _SHARED_LOCK:
         sessions = list(_SHARED.values())
@@ -207,3 +211,4 @@ def reset() -> None:
     for session in sessions:
         session.close()
     TOKENS.clear()
+    close_coordination()

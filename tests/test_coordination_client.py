@@ -226,3 +226,23 @@ def test_the_cli_coordinates_through_the_environment(emu: Emulator, tmp_path) ->
         assert out.returncode == 0 and out.stdout.strip(), out.stderr
     assert any(entry.name.startswith("tok.PERS.") for entry in folder.iterdir())
     assert emu.ledger.oauth_calls(emu.api_key) == 1  # the second run took the first one's token from the folder
+
+
+def test_a_dropped_stream_takes_no_lock_to_give_its_slot_back(emu: Emulator) -> None:
+    # The cycle collector may finalise a stream inside any call, even one holding the
+    # store's own (non-reentrant) lock: releasing there directly would deadlock.
+    store = coordination_for(MEMORY).store
+    finished = threading.Event()
+
+    def drop_while_holding_the_lock() -> None:
+        stream = chat("hi", coordination=MEMORY, **emu.client_config())
+        next(stream)
+        with store._lock:  # type: ignore[attr-defined]
+            del stream
+            gc.collect()
+        finished.set()
+
+    worker = threading.Thread(target=drop_while_holding_the_lock, daemon=True)
+    worker.start()
+    assert finished.wait(5), "dropping a stream blocked on the store's lock"
+    assert eventually(lambda: in_flight(emu) == 0)

@@ -22,6 +22,8 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConcurrencyLimitTimeout,
+    CoordinationError,
     GigaChatError,
     InvalidResponseError,
     StructuredOutputError,
@@ -90,6 +92,8 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "TLSError",
+    "CoordinationError",
+    "ConcurrencyLimitTimeout",
 ]
 
 # A library logs; the application decides where it goes.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Optional, Protocol
 
 import requests
 from requests.auth import AuthBase
@@ -29,7 +29,7 @@ from .errors import AuthenticationError, error_from_response, translate
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["Token", "TokenCache", "TokenAuth", "TOKENS", "fetch_token", "oauth_request", "parse_token_reply"]
+__all__ = ["Token", "TokenCache", "TokenStore", "TokenAuth", "TOKENS", "fetch_token", "oauth_request", "parse_token_reply"]
 
 log = logging.getLogger("gigachat_lite")
 
@@ -142,6 +142,19 @@ class TokenCache:
 TOKENS = TokenCache()
 
 
+class TokenStore(Protocol):
+    """What :class:`TokenAuth` needs of a token cache: :class:`TokenCache`, or the
+    fleet-wide :class:`~gigachat_lite.coordination.SharedTokenCache`."""
+
+    def get(self, key: Hashable, fetch: Callable[[], Token], margin: float) -> Token: ...
+
+    def peek(self, key: Hashable) -> Optional[Token]: ...
+
+    def invalidate(self, key: Hashable, value: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 def oauth_request(session: requests.Session, url: str, api_key: str, scope: str, timeout: Any) -> requests.Response:
     """POST the OAuth form exactly as GigaChat expects it; the caller checks the reply."""
     import uuid  # only when a token is fetched: uuid imports platform, ~2 ms at import time
@@ -191,6 +204,7 @@ class TokenAuth(AuthBase):
         access_token: a token given by the user, used as is until a 401 (then, if
             ``fetch`` is set, OAuth takes over).
         margin: refresh when fewer than this many seconds remain.
+        cache: where tokens are shared (the process's :data:`TOKENS` by default).
     """
 
     def __init__(
@@ -200,7 +214,7 @@ class TokenAuth(AuthBase):
         cache_key: Hashable = None,
         access_token: Optional[str] = None,
         margin: float = 60.0,
-        cache: TokenCache = TOKENS,
+        cache: TokenStore = TOKENS,
     ) -> None:
         if fetch is None and not access_token:
             raise ValueError("TokenAuth needs a fetch function or an access token")

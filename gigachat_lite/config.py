@@ -44,6 +44,9 @@ class ConnectionOptions(TypedDict, total=False):
     auth_url: Optional[str]
     ca_bundle: Optional[str]
     verify: Optional[bool]
+    coordination: Optional[str]
+    coordination_fallback: Optional[bool]
+    max_concurrency: Optional[int]
     cert: Optional[CertArg]
     proxy: Optional[str]
     timeout: Optional[Timeout]
@@ -89,6 +92,11 @@ class Config:
     model: str = _field("GIGACHAT_MODEL", check=lambda v, n: checks.model(v or DEFAULT_MODEL))
     ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: checks.path(v, n))
     verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: checks.flag(v, n, default=True))
+    # Sharing the token, the in-flight limit and 429 pauses with other workers (issue 11);
+    # None: this process alone, as before. max_concurrency None: GigaChat's per-scope limit.
+    coordination: Optional[str] = _field("GIGACHAT_COORDINATION", check=lambda v, n: checks.store_url(v))
+    coordination_fallback: bool = _field("GIGACHAT_COORDINATION_FALLBACK", check=lambda v, n: checks.flag(v, n, default=False))
+    max_concurrency: Optional[int] = _field("GIGACHAT_MAX_CONCURRENCY", check=lambda v, n: checks.slots(v, n))
     cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: checks.cert(v))  # + GIGACHAT_KEY_FILE
     proxy: Optional[str] = _field(check=lambda v, n: checks.proxy(v))  # requests reads HTTPS_PROXY itself
     timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: checks.timeout(v))
@@ -122,8 +130,8 @@ class Config:
             value = getattr(self, name)
             if _FIELDS[name].secret:
                 return f"{name}={'***' if value else None}"
-            if name == "proxy" and value:
-                return f"proxy={checks.hide_password(value)!r}"  # http://user:password@host: the password is a secret
+            if name in ("proxy", "coordination") and value:
+                return f"{name}={checks.hide_password(value)!r}"  # scheme://user:password@host: the password is a secret
             return f"{name}={value!r}"
 
         return f"Config({', '.join(show(name) for name in _FIELDS)})"

@@ -17,10 +17,12 @@ exception (from requests, urllib3 or ssl) stays chained as ``__cause__``::
     │   └── StreamTimeoutError     (also an APITimeoutError) a stream that stalled
     ├── StructuredOutputError      a reply that does not match the requested response_format
     ├── InvalidResponseError       a whole (non-stream) reply that is not what the API sends
-    └── TransportError             nothing usable came back
-        ├── APIConnectionError     refused, reset, DNS, proxy failures
-        ├── APITimeoutError        connect or read timeout before the reply
-        └── TLSError               certificate verification or handshake failure
+    ├── TransportError             nothing usable came back
+    │   ├── APIConnectionError     refused, reset, DNS, proxy failures
+    │   ├── APITimeoutError        connect or read timeout before the reply
+    │   └── TLSError               certificate verification or handshake failure
+    ├── CoordinationError          the coordination store (Redis, a folder) could not be used
+    └── ConcurrencyLimitTimeout    no concurrency slot (or OAuth rate budget) freed up in time
 
 Messages never contain the authorization key or an access token.
 
@@ -47,7 +49,7 @@ __all__ = [
     "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError",
     "PaymentRequiredError", "PermissionDeniedError", "NotFoundError", "RateLimitError",
     "ServerError", "StreamError", "StreamTimeoutError", "InvalidResponseError", "StructuredOutputError", "TransportError",
-    "APIConnectionError", "APITimeoutError", "TLSError",
+    "APIConnectionError", "APITimeoutError", "TLSError", "CoordinationError", "ConcurrencyLimitTimeout",
 ]
 
 
@@ -164,6 +166,36 @@ class StreamTimeoutError(StreamError, APITimeoutError):
 
 class TLSError(TransportError):
     """The server's certificate could not be verified, or the handshake failed."""
+
+
+class CoordinationError(GigaChatError):
+    """The coordination store (``coordination=``) is unreachable or failed: Redis down, folder unwritable.
+
+    Raised instead of hanging (the Redis client runs with socket timeouts).
+    With ``coordination_fallback=True`` it becomes a warning and in-process
+    coordination instead.
+    """
+
+
+class ConcurrencyLimitTimeout(GigaChatError):
+    """Waiting for a concurrency slot (or the OAuth rate budget) outlasted the call's timeout.
+
+    Messages name the scope and the limit, never the key.
+
+    Attributes:
+        what: what was waited for, e.g. ``"a concurrency slot"``.
+        limit: the limit in force (slots, or calls per second).
+        waited: seconds spent waiting.
+        scope: the key's scope, when known.
+    """
+
+    def __init__(self, what: str, *, limit: int, waited: float, scope: str = "") -> None:
+        self.what = what
+        self.limit = limit
+        self.waited = waited
+        self.scope = scope
+        where = f" for {scope}" if scope else ""
+        super().__init__(f"timed out after {waited:.2f} s waiting for {what}{where} (limit {limit})")
 
 
 # -- the mapping: statuses and transport exceptions -> the classes above -------------------

@@ -37,7 +37,10 @@ log = logging.getLogger("gigachat_lite")
 # conversation, ignore_stream, web_search, ...) never reach the request.
 _BODY_KEYWORDS = frozenset(ChatParams.__annotations__)
 # Configuration keywords accepted besides the contract's own arguments.
-_CONFIG_KEYWORDS = ("base_url", "auth_url", "ca_bundle", "access_token", "timeout", "max_retries", "verify")
+_CONFIG_KEYWORDS = (
+    "base_url", "auth_url", "ca_bundle", "access_token", "timeout", "max_retries", "verify",
+    "coordination", "coordination_fallback", "max_concurrency",
+)
 
 # (sequence number, token): the newest of a caller's visible tokens wins.
 _Stamped = Tuple[int, Token]

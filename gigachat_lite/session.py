@@ -21,7 +21,7 @@ from .request_v2 import chat_url_v2
 from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount, data_list, json_object, json_reply
 from .stream import ChatStream, ChatStreamV2
 from .structured import parse_reply
-from .transport import Transport, encode_body
+from .transport import Transport, close_coordination, encode_body, stream_lease
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -85,14 +85,17 @@ class Session(Transport):
             payload, request_id = json_reply(response), response.headers.get("x-request-id")
             result = ChatReplyV2(payload, request_id) if v2 else ChatReply(payload, request_id)
         else:
+            lease = stream_lease(response)
             content_type = response.headers.get("content-type", "")
             if not content_type.startswith("text/event-stream"):
                 response.close()
+                if lease is not None:
+                    lease.release()
                 raise StreamError(
                     f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
                     f" (request id {response.headers.get('x-request-id')})"
                 )
-            result = ChatStreamV2(response) if v2 else ChatStream(response)
+            result = ChatStreamV2(response, lease) if v2 else ChatStream(response, lease)
         result.session = self
         return result
 
@@ -266,9 +269,10 @@ def shared_session(config: Config) -> Session:
 
 
 def reset() -> None:
-    """Close the shared sessions and forget every cached token (tests, key rotation).
+    """Close the shared sessions, forget every cached token and close the coordination stores (tests, key rotation).
 
-    The next call builds a fresh session and fetches a fresh token.
+    The next call builds a fresh session and fetches a fresh token. Tokens
+    already in a shared store (file, Redis) stay there for the fleet.
     """
     with _SHARED_LOCK:
         sessions = list(_SHARED.values())
@@ -276,3 +280,4 @@ def reset() -> None:
     for session in sessions:
         session.close()
     TOKENS.clear()
+    close_coordination()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "api_key", "secret", "choice", "api_version", "url", "model", "path", "cert", "flag", "seconds", "timeout",
-    "count", "proxy", "hide_password", "Timeout", "CertArg",
+    "count", "store_url", "slots", "proxy", "hide_password", "Timeout", "CertArg",
 ]
 
 DEFAULT_TIMEOUT = 30.0
@@ -144,6 +144,24 @@ def count(value: Any, name: str, default: int) -> int:
     if value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     return value
+
+
+def store_url(value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    # Lazy: the coordination package (uuid, the stores) is imported only by those who set it.
+    from .coordination.opener import check_store_url
+
+    return check_store_url(value)
+
+
+def slots(value: Any, name: str) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    number = count(value, name, 0)
+    if number < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return number
 
 
 def proxy(value: Any) -> Optional[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import http.client
 import socket
-from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, List, Optional, Type
 
 import requests
 
@@ -19,6 +19,9 @@ from .reply_v2 import V2Result, reset_v2_fields
 from .results import ChatResult
 from .sse import ChunkParser, iter_event_data
 from .stream_v2 import V2ChunkParser
+
+if TYPE_CHECKING:
+    from .coordination.limiter import Lease
 
 __all__ = ["ChatStream", "ChatStreamV2"]
 
@@ -44,11 +47,13 @@ class ChatStream(ChatResult):
 
     _parser_class: Type[ChunkParser] = ChunkParser
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(self, response: requests.Response, lease: Optional["Lease"] = None) -> None:
         # Neither the reader nor the parser holds this object, only the state
         # below: a dropped stream is freed by reference counting at once, never
         # later by the cycle collector inside some other call (see __del__).
+        # ``lease``: the concurrency slot the stream occupies (coordination), held by the state.
         self._state = _State(response.headers.get("x-request-id"))
+        self._state.lease = lease
         self._response = response
         self._parts: List[str] = []
         self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts, self._parser_class)
@@ -82,6 +87,11 @@ class ChatStream(ChatResult):
             self._chunks.close()
         except ValueError:  # being read in another thread right now: unblock it instead
             self.abort()
+            return
+        if not self._state.ended:  # never started: closing the generator ran no finally
+            self._state.ended = True
+            _release(self._response, reusable=False)
+            _let_go(self._state, soon=False)
 
     def abort(self) -> None:
         """Shut the socket down so that a read blocked in another thread returns now.
@@ -106,6 +116,7 @@ class ChatStream(ChatResult):
         if state is not None and not state.ended:
             state.finalizing = True
             _close_socket(self._response)
+            _let_go(state, soon=True)
 
     def __repr__(self) -> str:
         return f"<ChatStream finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
@@ -128,6 +139,7 @@ class _State:
         self.aborted = False  # abort() shut the socket on purpose
         self.finalizing = False  # the stream was dropped unfinished: touch no lock
         self.ended = False
+        self.lease: Optional[Lease] = None  # given back however the stream ends
 
 
 def _read(
@@ -180,6 +192,7 @@ def _read(
             _close_socket(response)
         else:
             _release(response, reusable=at_eof)
+        _let_go(state, soon=state.finalizing)
 
 
 class ChatStreamV2(V2Result, ChatStream):
@@ -187,8 +200,8 @@ class ChatStreamV2(V2Result, ChatStream):
 
     _parser_class = V2ChunkParser
 
-    def __init__(self, response: requests.Response) -> None:
-        ChatStream.__init__(self, response)
+    def __init__(self, response: requests.Response, lease: Optional["Lease"] = None) -> None:
+        ChatStream.__init__(self, response, lease)
         reset_v2_fields(self._state)
 
     def __iter__(self) -> "ChatStreamV2":
@@ -258,3 +271,13 @@ def _release(response: requests.Response, *, reusable: bool) -> None:
     if reusable:
         response.raw.release_conn()  # fully read: back to the pool for the next call
     response.close()  # otherwise this closes the socket: a half-read body cannot be reused
+
+
+def _let_go(state: _State, *, soon: bool) -> None:
+    """Give back the stream's concurrency slot; ``soon``: from a finaliser, so without taking a lock."""
+    lease, state.lease = state.lease, None
+    if lease is not None:
+        if soon:
+            lease.release_soon()
+        else:
+            lease.release()

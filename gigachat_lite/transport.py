@@ -6,6 +6,13 @@
 reply, default timeouts, the proxy, and :class:`~gigachat_lite.auth.TokenAuth`.
 Plain ``get``/``post`` keep requests' semantics; :meth:`Transport.call` sends
 one GigaChat request and raises gigachat_lite's exceptions.
+
+With ``coordination`` set (issue 11), the session shares with every worker
+using the same store: the token (``TokenAuth(cache=...)``), the key's
+in-flight limit (each :meth:`Transport.call` holds a lease from before
+sending until the reply is read; a stream's lease goes to its reader) and
+429 pauses (a 429's ``Retry-After`` seen by ``_Retry`` cools the key down
+for all). Unset, none of it is imported or run.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ import json as _json
 import logging
 import os
 import random
+import sys
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -29,7 +37,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from .auth import Token, TokenAuth, fetch_token
+from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .certs import default_bundle
 from .config import Config, Options
 from .errors import AuthenticationError, GigaChatError, error_from_response, parse_retry_after, translate
@@ -38,7 +46,10 @@ from .version import __version__
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Transport", "encode_body"]
+    from .coordination.fleet import Coordination
+    from .coordination.limiter import Lease
+
+__all__ = ["Transport", "encode_body", "stream_lease", "close_coordination"]
 
 log = logging.getLogger("gigachat_lite")
 
@@ -63,6 +74,13 @@ class _Retry(Retry):
     """
 
     max_wait = 30.0
+    #: told the seconds of every 429's Retry-After: the fleet's cool-down, when coordinating
+    on_rate_limit: Optional[Callable[[float], None]] = None
+
+    def new(self, **kw: Any) -> "_Retry":
+        retry = super().new(**kw)  # urllib3 copies only __init__'s arguments
+        retry.on_rate_limit = self.on_rate_limit
+        return retry
 
     def get_backoff_time(self) -> float:
         # urllib3 retries the first failure at once; a 429 or 503 retried at once
@@ -75,6 +93,8 @@ class _Retry(Retry):
     def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
         if response is not None and error is None:
             wait = parse_retry_after(response.headers.get("Retry-After"))
+            if wait is not None and response.status == 429 and self.on_rate_limit is not None:
+                self.on_rate_limit(wait)
             if wait is not None and wait > self.max_wait:
                 raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
         return super().increment(method, url, response, error, _pool, _stacktrace)
@@ -102,7 +122,7 @@ def _retry_reason(last: Any) -> str:
     return "connection reset" if last.error is not None else "a failure"
 
 
-def _retry(count: int) -> Retry:
+def _retry(count: int) -> _Retry:
     return _Retry(
         total=count,
         connect=count,
@@ -152,16 +172,27 @@ class Transport(requests.Session):
         self.cert = config.cert
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
-        adapter = HTTPAdapter(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
+        retry = _retry(config.max_retries)
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=64)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
         self._default_timeout = (config.connect_timeout, config.read_timeout)
+        cache_key = (config.auth_url, config.api_key, config.scope)
+        cache: TokenStore = TOKENS
+        self._coordination: Optional[Coordination] = None
+        self._fleet_key: Hashable = None
+        if config.coordination is not None:
+            self._coordination, self._fleet_key = _coordinate(config)
+            cache = self._coordination.tokens
+            # A partial, not a bound method: the adapter must not hold the session (no cycle).
+            retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
         self.auth = TokenAuth(
             functools.partial(fetch_token, self, config, self._default_timeout) if config.api_key else None,
-            cache_key=(config.auth_url, config.api_key, config.scope),
+            cache_key=cache_key,
             access_token=config.access_token,
             margin=config.refresh_margin,
+            cache=cache,
         )
         self._proxy_cache: Dict[Any, Dict[str, str]] = {}
 
@@ -229,7 +260,46 @@ class Transport(requests.Session):
 
         This is the one place where GigaChat calls meet the network: every
         endpoint goes through it, so auth, retries and error mapping are shared.
+        When coordinating, it first waits out the key's cool-down and takes a
+        concurrency slot (within the call's read timeout), and gives the slot
+        back once the reply is read; a streamed reply carries it to its reader
+        (:func:`stream_lease`).
+
+        Raises:
+            ConcurrencyLimitTimeout: no slot freed up within the timeout.
+            CoordinationError: the coordination store failed (and no fallback).
         """
+        lease = None if self._coordination is None else self._take_slot(kwargs.get("timeout"))
+        if lease is None:
+            return self._send(method, path, json=json, stream=stream, headers=headers, **kwargs)
+        try:
+            response = self._send(method, path, json=json, stream=stream, headers=headers, **kwargs)
+        except BaseException:
+            lease.release()
+            raise
+        if stream:
+            response.__dict__[_LEASE] = lease
+        else:
+            lease.release()  # the body is read already
+        return response
+
+    def _take_slot(self, timeout: Any) -> "Lease":
+        assert self._coordination is not None
+        if timeout is None:
+            timeout = self._default_timeout
+        # The read timeout is how long the caller will wait for a reply: the wait for a slot fits in it.
+        return self._coordination.take_slot(self._fleet_key, float(timeout[1] if isinstance(timeout, tuple) else timeout))
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
         url = path if path.startswith(("https://", "http://")) else self.config.base_url + path
         if json is not None:
@@ -256,3 +326,30 @@ class Transport(requests.Session):
             raise error
         log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, response.headers.get("x-request-id"))
         return response
+
+
+_LEASE = "_gigachat_lite_lease"
+
+
+def stream_lease(response: requests.Response) -> Optional["Lease"]:
+    """Take the concurrency lease :meth:`Transport.call` left on a streamed reply (``None`` if none).
+
+    Whoever takes it releases it when the stream ends, as :class:`~gigachat_lite.ChatStream` does.
+    """
+    lease: Optional[Lease] = response.__dict__.pop(_LEASE, None)
+    return lease
+
+
+def _coordinate(config: Config) -> "tuple[Coordination, Hashable]":
+    # Lazy: the coordination package is imported only by sessions that coordinate.
+    from .coordination.fleet import coordination_for, identity
+
+    coordination = coordination_for(config.coordination, fallback=config.coordination_fallback, limit=config.max_concurrency)
+    return coordination, identity(config.auth_url, config.api_key, config.access_token, config.scope)
+
+
+def close_coordination() -> None:
+    """Close every coordination store this process opened (for :func:`gigachat_lite.reset`)."""
+    fleet = sys.modules.get("gigachat_lite.coordination.fleet")
+    if fleet is not None:  # never opened: importing it just to close nothing would cost every reset
+        fleet.close_all()

@@ -1,34 +1,59 @@
 """One object per store that bundles the fleet policies a Session needs.
 
-How the core uses it (phase 2 of issue 11; nothing in the core imports this yet):
+How the core uses it (:mod:`gigachat_lite.transport`, lazily, only when
+``coordination`` is set):
 
 * ``Config`` gains ``coordination`` (``GIGACHAT_COORDINATION``, validated by
   :func:`~.opener.check_store_url` before any network call),
   ``coordination_fallback`` and ``max_concurrency``. Unset, nothing below
   runs: today's behaviour, at no cost.
-* ``Session.__init__`` takes ``coordination_for(config.coordination, ...)``
-  and passes ``.tokens`` as ``TokenAuth(cache=...)``: single-flight OAuth
-  across the fleet, behind the OAuth rate guard.
-* ``Session.call``, before sending: ``cooldown.wait_cooldown(key, deadline)``
-  then ``limiter.acquire(key, timeout)``. A non-streamed reply releases the
-  lease as soon as it is read; a streamed one hands it to ``ChatStream``,
-  which releases it however the stream ends. Every error path releases it.
-* The 429 hook (``_Retry.increment``) calls ``cooldown.cool_down(key,
-  retry_after)`` at the first 429, so the other workers pause at once.
+* ``Transport.__init__`` takes ``coordination_for(config.coordination, ...)``
+  and :func:`identity` of its key, and passes ``.tokens`` as
+  ``TokenAuth(cache=...)``: single-flight OAuth across the fleet, behind the
+  OAuth rate guard.
+* ``Transport.call``, before sending: :meth:`Coordination.take_slot` (the
+  cool-down, then a lease, both within the call's timeout). A non-streamed
+  reply releases the lease as soon as it is read; a streamed one hands it to
+  ``ChatStream``, which releases it however the stream ends. Every error path
+  releases it.
+* The 429 hook (``_Retry.increment``) calls :meth:`Coordination.share_cool_down`
+  at each 429 with ``Retry-After``, so the other workers pause at once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
-from typing import Dict, Optional, Tuple
+import time
+from typing import Dict, Hashable, Optional, Tuple
 
-from .limiter import ConcurrencyLimiter
+from .errors import CoordinationError
+from .keys import FleetKey, fleet_key
+from .limiter import ConcurrencyLimiter, Lease
 from .opener import check_store_url, open_store, process_store
 from .store import Store
 from .throttle import CoolDown, OAuthRateGuard
 from .tokens import SharedTokenCache
 
-__all__ = ["Coordination", "coordination_for", "close_all"]
+__all__ = ["Coordination", "coordination_for", "close_all", "identity"]
+
+log = logging.getLogger("gigachat_lite.coordination")
+
+
+def identity(auth_url: str, api_key: Optional[str], access_token: Optional[str], scope: str) -> FleetKey:
+    """The :class:`FleetKey` a session's calls count against.
+
+    The key's, when there is one. A token-only session knows no key: the
+    token's SHA-256 digest (never the token) stands for it, so sessions
+    sharing the token share the slots.
+    """
+    if api_key:
+        return fleet_key((auth_url, api_key, scope))
+    if not access_token:
+        raise ValueError("a coordinated session needs an api_key or an access_token")
+    digest = hashlib.sha256(access_token.encode("utf-8")).hexdigest()
+    return fleet_key((auth_url, "access-token:" + digest, scope))
 
 
 class Coordination:
@@ -57,9 +82,32 @@ class Coordination:
         self.limiter = ConcurrencyLimiter(store, limit=limit, ttl=lease_ttl)
         self.cooldown = CoolDown(store)
 
+    def take_slot(self, key: Hashable, timeout: float) -> Lease:
+        """Wait out ``key``'s cool-down, then for a slot, ``timeout`` seconds in all; return the lease.
+
+        Raises:
+            RateLimitError: the cool-down outlasts ``timeout``.
+            ConcurrencyLimitTimeout: no slot freed up in time.
+            CoordinationError: the store failed.
+        """
+        deadline = time.monotonic() + timeout
+        self.cooldown.wait_cooldown(key, deadline)
+        return self.limiter.acquire(key, timeout=max(deadline - time.monotonic(), 0.0))
+
+    def share_cool_down(self, key: Hashable, seconds: float) -> None:
+        """Ask the fleet to pause ``key`` for ``seconds`` (a 429's ``Retry-After``); never raises."""
+        try:
+            self.cooldown.cool_down(key, seconds)
+        except CoordinationError as exc:  # the pause is advice to the others; this call goes on
+            log.warning("could not share a 429 cool-down: %s", exc)
+
     def __repr__(self) -> str:
         return f"<Coordination {self.store.url}>"
 
+
+#: Seconds a killed worker's slot stays taken (its lease's TTL, renewed every third of it while
+#: held). Lower it before the first call to free dead workers' slots sooner, at more store traffic.
+LEASE_TTL = 10.0
 
 _OPEN: Dict[Tuple[Optional[str], bool, Optional[int]], Coordination] = {}
 _OPEN_LOCK = threading.Lock()
@@ -78,7 +126,7 @@ def coordination_for(url: Optional[str], *, fallback: bool = False, limit: Optio
     with _OPEN_LOCK:
         found = _OPEN.get(key)
         if found is None:
-            found = _OPEN[key] = Coordination(open_store(url, fallback=fallback), limit=limit)
+            found = _OPEN[key] = Coordination(open_store(url, fallback=fallback), limit=limit, lease_ttl=LEASE_TTL)
         return found
 
 

@@ -16,12 +16,18 @@ callers who want to check the lease is still theirs (it is cheap and may be
 called per chunk), but nothing depends on it.
 
 A lease is released however its holder lets go: :meth:`Lease.release`
-(idempotent), ``with``, garbage collection of the :class:`Lease`, or
-interpreter exit (``weakref.finalize`` covers the last two).
+(idempotent), ``with``, :meth:`Lease.release_soon`, garbage collection of
+the :class:`Lease`, or interpreter exit. The last three take no lock: a
+finaliser may run inside any call, even one holding the store's own lock, so
+they only queue the release (a lock-free ``deque.append``) for the renewer
+thread, which wakes at least every half second while leases are held, and
+for the next :meth:`ConcurrencyLimiter.acquire` in the process.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
 import logging
 import os
 import random
@@ -29,13 +35,13 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Hashable, Optional
+from typing import Any, Deque, Hashable, Optional, Tuple
 
 from .errors import ConcurrencyLimitTimeout, CoordinationError
 from .keys import default_limit, fleet_key
 from .store import Store
 
-__all__ = ["ConcurrencyLimiter", "Lease"]
+__all__ = ["ConcurrencyLimiter", "Lease", "release_pending"]
 
 log = logging.getLogger("gigachat_lite.coordination")
 
@@ -51,6 +57,40 @@ def _release(store: Store, name: str, holder: str, pid: int) -> None:
         log.warning("could not release a concurrency slot (it expires by itself): %s", exc)
 
 
+_Release = Tuple[Store, str, str, int]
+# Releases queued by finalisers, run by a thread that holds no lock (see the module docstring).
+_PENDING: Deque[_Release] = collections.deque()
+
+
+_EXITING: "list[bool]" = []  # non-empty once the interpreter exits: nobody would run the queue after that
+
+
+def _release_later(store: Store, name: str, holder: str, pid: int) -> None:
+    if _EXITING:
+        _release(store, name, holder, pid)
+    else:
+        _PENDING.append((store, name, holder, pid))  # atomic in CPython, takes no lock
+
+
+def release_pending() -> None:
+    """Release the leases that finalisers queued (called where taking a lock is safe)."""
+    while True:
+        try:
+            args = _PENDING.popleft()
+        except IndexError:
+            return
+        _release(*args)
+
+
+def _at_exit() -> None:
+    # weakref.finalize's own exit hook may run before or after this one: either way nothing stays queued.
+    _EXITING.append(True)
+    release_pending()
+
+
+atexit.register(_at_exit)
+
+
 class Lease:
     """One held slot. Release it when the request or stream is over."""
 
@@ -62,7 +102,7 @@ class Lease:
         self.scope = scope
         self.lost = False  # set when a renewal found the lease already expired
         self._renewed = time.monotonic()
-        self._release = weakref.finalize(self, _release, store, name, holder, os.getpid())
+        self._release = weakref.finalize(self, _release_later, store, name, holder, os.getpid())
         _RENEWER.add(self)
 
     @property
@@ -86,8 +126,16 @@ class Lease:
         return ok
 
     def release(self) -> None:
-        """Give the slot back (idempotent; never raises)."""
-        self._release()
+        """Give the slot back now (idempotent; never raises)."""
+        detached = self._release.detach()
+        if detached is not None:
+            _release(*detached[2])
+
+    def release_soon(self) -> None:
+        """Give the slot back without taking any lock (for finalisers): queued for the renewer thread."""
+        detached = self._release.detach()
+        if detached is not None:
+            _release_later(*detached[2])
 
     def __enter__(self) -> "Lease":
         return self
@@ -125,13 +173,16 @@ class _Renewer:
 
     def _run(self) -> None:
         while True:
+            release_pending()
             with self._wake:
                 leases = [lease for lease in self._leases if lease.held]
                 due = min((lease._renewed + lease.ttl / 3 for lease in leases), default=None)
                 now = time.monotonic()
                 if due is None or due > now:
                     del leases  # hold no strong reference while asleep, or GC could not release them
-                    self._wake.wait(None if due is None else due - now)
+                    # While leases are held, wake at least every 0.5 s: a dropped one's queued release
+                    # then frees its slot within that, not a TTL later.
+                    self._wake.wait(None if due is None else min(due - now, 0.5))
                     continue
             _renew_due(leases)
             del leases
@@ -173,6 +224,7 @@ class ConcurrencyLimiter:
 
     def in_flight(self, key: Hashable) -> int:
         """Live leases on ``key`` across the fleet now."""
+        release_pending()
         return self.store.lease_count(fleet_key(key).name("slots"))
 
     def acquire(self, key: Hashable, timeout: Optional[float] = None) -> Lease:
@@ -185,6 +237,7 @@ class ConcurrencyLimiter:
             ConcurrencyLimitTimeout: no slot freed up within ``timeout``.
             CoordinationError: the store could not be reached.
         """
+        release_pending()
         fleet = fleet_key(key)
         name, limit = fleet.name("slots"), self.limit_for(fleet)
         holder = f"{os.getpid()}-{uuid.uuid4().hex[:16]}"

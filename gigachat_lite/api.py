@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from .config import FIELD_NAMES, Config
-from .payloads import FileArg, Messages, Prepared, Texts, prepare
+from .inputs import FileArg, Texts
+from .payloads import Messages, Prepared, prepare
 from .results import ChatReply, Embeddings, TokenCount
 from .session import DEFAULT_EMBEDDINGS_MODEL, Session, shared_session
 from .stream import ChatStream

@@ -22,22 +22,30 @@ PART_KINDS = ("text", "files", "function_call", "function_result", "inline_data"
 _STATE_KEYS = ("tools_state_id", "tool_state_id", "functions_state_id")  # the reply says tool_state_id
 
 
-def normalize_messages_v2(messages: Union[str, Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
-    """Validate ``messages`` and return fresh v2 message dicts (content as parts).
-
-    Raises:
-        TypeError, ValueError: naming the bad item, e.g. ``messages[0].content[2]``.
-    """
+def prompt_or_list(messages: Any) -> Union[str, Sequence[Any]]:
+    """``messages`` checked at the top (both contracts): a non-empty prompt, or a non-empty list of messages."""
     if isinstance(messages, str):
         if not messages.strip():
             raise ValueError("messages: the prompt is an empty str")
-        return [{"role": "user", "content": [{"text": messages}]}]
+        return messages
     if isinstance(messages, Mapping):
         raise TypeError("messages must be a str or a list of message dicts; got one dict (wrap it in a list)")
     if not isinstance(messages, (list, tuple)):
         raise TypeError(f"messages must be a str or a list of message dicts, got {type(messages).__name__}")
     if not messages:
         raise ValueError("messages is empty")
+    return messages
+
+
+def normalize_messages_v2(messages: Union[str, Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    """Validate ``messages`` and return fresh v2 message dicts (content as parts).
+
+    Raises:
+        TypeError, ValueError: naming the bad item, e.g. ``messages[0].content[2]``.
+    """
+    messages = prompt_or_list(messages)
+    if isinstance(messages, str):
+        return [{"role": "user", "content": [{"text": messages}]}]
     result = [_message(message, f"messages[{i}]") for i, message in enumerate(messages)]
     state = None
     for message in result:  # a v1-style history: the answer to a call carries the call's state too

@@ -160,16 +160,8 @@ class GigaChat:
 
     @classmethod
     def create_async_generator(
-        cls,
-        model: str,
-        messages: Any,
-        stream: bool = True,
-        proxy: Optional[str] = None,
-        api_key: Optional[str] = None,
-        connector: Any = None,
-        scope: str = DEFAULT_SCOPE,
-        update_interval: float = 0,
-        **kwargs: Any,
+        cls, model: str, messages: Any, stream: bool = True, proxy: Optional[str] = None, api_key: Optional[str] = None,
+        connector: Any = None, scope: str = DEFAULT_SCOPE, update_interval: float = 0, **kwargs: Any,
     ) -> "AsyncStream[Any]":
         """An async iterator of text chunks (also usable with ``async with``).
 
@@ -192,16 +184,8 @@ class GigaChat:
 
     @classmethod
     def create_completion(
-        cls,
-        model: str,
-        messages: Any,
-        stream: bool = True,
-        proxy: Optional[str] = None,
-        api_key: Optional[str] = None,
-        connector: Any = None,
-        scope: str = DEFAULT_SCOPE,
-        update_interval: float = 0,
-        **kwargs: Any,
+        cls, model: str, messages: Any, stream: bool = True, proxy: Optional[str] = None, api_key: Optional[str] = None,
+        connector: Any = None, scope: str = DEFAULT_SCOPE, update_interval: float = 0, **kwargs: Any,
     ) -> Iterator[Any]:
         """The same as :meth:`create_async_generator`, as a plain generator."""
         rich = called_from_gpt4free(1)

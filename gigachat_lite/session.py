@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 from .auth import TOKENS
 from .config import Config
 from .errors import InvalidResponseError, PermissionDeniedError, StreamError
-from .payloads import FileArg, Messages, Prepared, Texts, check_name, check_texts, file_part, prepare, quote_id
+from .inputs import FileArg, Texts, check_name, check_texts, file_part, quote_id
+from .payloads import Messages, Prepared, prepare
 from .request_v2 import chat_url_v2
 from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount, data_list, json_object, json_reply
 from .stream import ChatStream, ChatStreamV2

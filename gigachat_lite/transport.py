@@ -271,9 +271,9 @@ class Transport(requests.Session):
         """
         lease = None if self._coordination is None else self._take_slot(kwargs.get("timeout"))
         if lease is None:
-            return self._send(method, path, json=json, stream=stream, headers=headers, **kwargs)
+            return self._send(method, path, json, stream, headers, kwargs)
         try:
-            response = self._send(method, path, json=json, stream=stream, headers=headers, **kwargs)
+            response = self._send(method, path, json, stream, headers, kwargs)
         except BaseException:
             lease.release()
             raise
@@ -291,14 +291,7 @@ class Transport(requests.Session):
         return self._coordination.take_slot(self._fleet_key, float(timeout[1] if isinstance(timeout, tuple) else timeout))
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        stream: bool = False,
-        headers: Optional[Mapping[str, str]] = None,
-        **kwargs: Any,
+        self, method: str, path: str, json: Any, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
     ) -> requests.Response:
         # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
         url = path if path.startswith(("https://", "http://")) else self.config.base_url + path

@@ -119,6 +119,26 @@ def test_chat_argument_streams_the_reply(emu: Emulator, cache_dir: str) -> None:
     assert body["messages"] == [{"role": "user", "content": "Привет"}]
 
 
+@pytest.mark.parametrize("how", ["--api-version", "GIGACHAT_API_VERSION"])
+def test_chat_speaks_the_v2_contract_when_asked(emu: Emulator, cache_dir: str, how: str) -> None:
+    env = cli_env(cache_dir, emu)
+    args = ["chat", "Привет"]
+    if how == "--api-version":
+        args += ["--api-version", "v2"]
+    else:
+        env["GIGACHAT_API_VERSION"] = "v2"
+    result = run_cli(*args, env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет\n", "")
+    (request,) = [r for r in emu.requests if r.path.endswith("/chat/completions")]
+    assert request.path == "/api/v2/chat/completions"
+    assert request.json["messages"] == [{"role": "user", "content": [{"text": "Привет"}]}]
+
+
+def test_a_bad_api_version_names_the_flag(emu: Emulator, cache_dir: str) -> None:
+    result = run_cli("chat", "hi", "--api-version", "v3", env=cli_env(cache_dir, emu))
+    assert result.returncode == 2 and "--api-version" in result.stderr and not emu.requests
+
+
 def test_chat_words_are_joined_and_options_reach_the_body(emu: Emulator, cache_dir: str) -> None:
     result = run_cli(
         "chat", "как", "дела", "--model", "GigaChat-Pro", "--system", "Будь краток",

@@ -25,6 +25,7 @@ _SETTINGS: Tuple[Tuple[str, Optional[str], Tuple[str, ...]], ...] = (
     ("cert", None, ("GIGACHAT_CERT_FILE", "GIGACHAT_KEY_FILE")),
     ("proxy", "--proxy", ()),
     ("timeout", "--timeout", ("GIGACHAT_TIMEOUT",)),
+    ("api_version", "--api-version", ("GIGACHAT_API_VERSION",)),
     ("max_retries", None, ("GIGACHAT_MAX_RETRIES",)),
     ("temperature", "--temperature", ()),
     ("max_tokens", "--max-tokens", ()),
@@ -78,6 +79,7 @@ def open_session(args: argparse.Namespace) -> Session:
         config = Config.resolve(
             api_key=api_key, scope=args.scope, base_url=args.base_url, auth_url=args.auth_url,
             model=getattr(args, "model", None), ca_bundle=args.ca_bundle, proxy=args.proxy, timeout=args.timeout,
+            api_version=args.api_version,
         )
     except MissingAuthError:
         raise MissingAuthError(

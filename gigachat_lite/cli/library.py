@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Type
 
-from ..config import SCOPES, Config
+from ..config import API_VERSIONS, SCOPES, Config
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..emulator import Emulator
 
 __all__ = [
+    "API_VERSIONS",
     "SCOPES",
     "Config",
     "Session",

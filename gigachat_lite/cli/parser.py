@@ -10,7 +10,7 @@ from typing import Dict, List, NoReturn, Optional, Sequence
 
 from .exitcodes import UsageError, help_for
 from .history import HISTORY_VARIABLE
-from .library import SCOPES, __version__, parse_fault
+from .library import API_VERSIONS, SCOPES, __version__, parse_fault
 from .output import PROG
 
 __all__ = ["build_parser", "check_leftovers"]
@@ -193,6 +193,10 @@ def _connection() -> _Parser:
     group.add_argument("--proxy", metavar="URL", help="HTTP(S) or SOCKS proxy URL")
     # Kept as text: the library validates it and the CLI names --timeout in the message.
     group.add_argument("--timeout", metavar="SECONDS", help="connect and read timeout (GIGACHAT_TIMEOUT, default 30)")
+    group.add_argument(
+        "--api-version", choices=API_VERSIONS, metavar="V",
+        help="chat contract: v1 or v2 (GIGACHAT_API_VERSION; default v1, or v2 when a call needs it)",
+    )
     # Not offered, but caught: argparse would otherwise echo the key back in
     # its "unrecognized arguments" message.
     for name in ("--api-key", "--credentials", "--key"):

@@ -47,7 +47,7 @@ def test_example_runs(section: str, code: str, emu: Emulator, monkeypatch: pytes
     for name, value in emu.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "readme_example", "KEY": emu.api_key}
+    namespace = {"__name__": "readme_example"}  # nothing predefined: each example runs as written
     # dont_inherit: this module's `from __future__ import annotations` must not leak into the
     # examples (a dataclass defined in exec-ed code cannot resolve string annotations).
     exec(compile(code, f"README.rst [{section}]", "exec", dont_inherit=True), namespace)

@@ -15,7 +15,7 @@ at the first event that looks any different (CR line endings, comments, other
 fields, multi-line data, ``data:`` without the space, invalid UTF-8, a stream
 ending mid-event) it hands the rest
 of the stream, cut into the same network reads, to sseclient-py. The events
-are the same either way (``tests/test_sse_fastpath.py`` checks it against
+are the same either way (``tests/test_streaming_fastpath.py`` checks it against
 sseclient-py on arbitrary input and splits).
 """
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import List
 
 import pytest
 
+import responses
+
+from gigachat_lite import AuthenticationError, chat
 from gigachat_lite.auth import Token, TokenAuth, TokenCache, parse_token_reply
-from gigachat_lite import AuthenticationError
+
+from conftest import AUTH, BASE, KEY
+from test_chat import CFG, SSE, stream_body
 
 
 def test_expires_at_in_ms_and_in_seconds() -> None:
@@ -122,3 +128,56 @@ def test_static_token_registers_no_refresh_hook() -> None:
     prepared = requests.Request("GET", "https://x.test/").prepare()
     auth(prepared)
     assert prepared.headers["Authorization"] == "Bearer user" and prepared.hooks["response"] == []
+
+
+# -- a refused token against the wire (responses): one refresh and one resend, at most ---------
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_401_with_cached_token_refreshes_and_resends_exactly_once() -> None:
+    oauth = responses.post(AUTH, json={"access_token": "old", "expires_at": 4102444800000})
+    responses.post(AUTH, json={"access_token": "new", "expires_at": 4102444800000})
+    api = responses.post(f"{BASE}/chat/completions", json={"status": 401, "message": "Token has expired"}, status=401)
+    responses.post(f"{BASE}/chat/completions", body=stream_body("ok"), headers=SSE)
+    assert list(chat("hi", **CFG)) == ["ok"]
+    sent = [c.request.headers["Authorization"] for c in responses.calls if c.request.url.endswith("/chat/completions")]
+    assert sent == ["Bearer old", "Bearer new"]
+    assert len([c for c in responses.calls if c.request.url == AUTH]) == 2
+    assert oauth.call_count + api.call_count >= 2
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_second_401_raises_authentication_error_without_a_third_try() -> None:
+    responses.post(AUTH, json={"access_token": "t1", "expires_at": 4102444800000})
+    responses.post(AUTH, json={"access_token": "t2", "expires_at": 4102444800000})
+    api = responses.post(f"{BASE}/chat/completions", json={"status": 401, "message": "Token has expired"}, status=401)
+    with pytest.raises(AuthenticationError) as info:
+        chat("hi", **CFG)
+    assert api.call_count == 2
+    assert info.value.status_code == 401
+    assert "after a token refresh" in str(info.value)
+
+
+@responses.activate(assert_all_requests_are_fired=True)
+def test_user_access_token_is_used_as_is_and_a_401_is_final() -> None:
+    seen = []
+
+    def refuse(request):  # type: ignore[no-untyped-def]
+        seen.append(request.headers["Authorization"])  # as sent (errors redact it afterwards)
+        return 401, {}, json.dumps({"status": 401, "message": "Token has expired"})
+
+    responses.add_callback(responses.POST, f"{BASE}/chat/completions", callback=refuse)
+    with pytest.raises(AuthenticationError) as info:
+        chat("hi", access_token="user-token", base_url=BASE, auth_url=AUTH, max_retries=0)
+    assert seen == ["Bearer user-token"]
+    assert "user-token" not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+@responses.activate(assert_all_requests_are_fired=True)
+def test_oauth_refusal_is_authentication_error(status: int) -> None:
+    responses.post(AUTH, json={"code": 6, "message": "credentials doesn't match db data"}, status=status)
+    with pytest.raises(AuthenticationError) as info:
+        chat("hi", **CFG)
+    assert "credentials doesn't match db data" in str(info.value)
+    assert KEY not in str(info.value)

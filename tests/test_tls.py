@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("trustme")
 
-from gigachat_lite import AuthenticationError, Session, TLSError, chat
-from gigachat_lite.emulator import Emulator, Fault
+from gigachat_lite import Session, TLSError, chat
+from gigachat_lite.emulator import Emulator
 
 
 pytestmark = pytest.mark.gigachat_emulator(shared=True, tls=True)
@@ -103,27 +103,6 @@ def test_32_threads_make_exactly_one_oauth_request(emu: Emulator) -> None:
     assert errors == []
     assert results == ["Echo: hi"] * 32
     assert emu.oauth_calls - before == 1
-
-
-def test_revoked_token_is_refreshed_and_the_call_resent_once(emu: Emulator) -> None:
-    with Session(**emu.client_config()) as s:
-        assert "".join(s.chat("one")) == "Echo: one"
-        before_oauth, before_requests = emu.oauth_calls, len(emu.requests)
-        emu.revoke_tokens()
-        assert "".join(s.chat("two")) == "Echo: two"
-        assert emu.oauth_calls - before_oauth == 1
-        chat_calls = [r for r in emu.requests[before_requests:] if r.path.endswith("/chat/completions")]
-        assert len(chat_calls) == 2  # the refused one and exactly one resend
-
-
-def test_persistent_401_raises_after_one_refresh(emu: Emulator) -> None:
-    emu.add_fault(Fault(path="chat/completions", unauthorized=True))
-    with Session(**emu.client_config()) as s:
-        before = len(emu.requests)
-        with pytest.raises(AuthenticationError):
-            s.chat("hi")
-        chat_calls = [r for r in emu.requests[before:] if r.path.endswith("/chat/completions")]
-        assert len(chat_calls) == 2
 
 
 def test_keep_alive_reuses_one_connection_for_sequential_calls(emu: Emulator) -> None:

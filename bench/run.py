@@ -192,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer events, rounds and calls)")
     parser.add_argument("--transport", choices=("tls", "http", "both"), default="both",
-                        help="TLS, plain HTTP or both (default); the concurrency rows run over TLS only")
+                        help="TLS, plain HTTP or both (default)")
     parser.add_argument("--only", default="", help="comma-separated clients to run (default: all; the floors always)")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-time rows")
     options = parser.parse_args()
@@ -216,7 +216,7 @@ def main() -> None:
         emulator = Emulator(plain=transport == "HTTP")
         print("%s: emulator %s, own process (pid %d)" % (transport, emulator.config["base_url"], emulator.process.pid))
         try:
-            by_transport[transport] = measure(emulator, clients, sizes, concurrency=transport == "TLS")
+            by_transport[transport] = measure(emulator, clients, sizes, concurrency=True)
         finally:
             emulator.close()
     imports: Dict[str, Optional[float]] = {}
@@ -247,13 +247,14 @@ def main() -> None:
         print(tables[-1])
         if "g4f" in results:
             print(G4F_NOTE)
-    tls = by_transport.get("TLS")
-    if tls and any("conc_many_s" in r for r in tls.values()):
+    for transport, results in by_transport.items():
+        if not any("conc_many_s" in r for r in results.values()):
+            continue
         print()
-        print("%d concurrent streams of %d events %g s apart over TLS (threads for sync clients, tasks for async; "
+        print("%d concurrent streams of %d events %g s apart over %s (threads for sync clients, tasks for async; "
               "every client warmed by one unmeasured concurrent round, the floor keeping one connection per thread)"
-              % (sizes["conc"], sizes["conc_events"], sizes["conc_delay"]))
-        tables.append(concurrent_table(tls))
+              % (sizes["conc"], sizes["conc_events"], sizes["conc_delay"], transport))
+        tables.append(concurrent_table(results))
         print(tables[-1])
     if imports:
         print()

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import ssl
+import tempfile
 import time
 import uuid
 from typing import Any, Dict, Optional
@@ -142,6 +144,27 @@ class LiteSession(LiteChat):
         self.session = gigachat_lite.Session(**config)
         self.chat = self.session.chat
         self.config = {}
+
+
+class LiteFullBundle(LiteChat):
+    """``chat()`` trusting what a real user's session trusts (our default bundle) plus the emulator's CA.
+
+    The emulator's bundle holds one CA; the default one (certifi + the Russian
+    root) is ~236 KB, and urllib3 loads the bundle into a new SSLContext for
+    every connection: this row shows what that costs 100 streams at once.
+    """
+
+    def __init__(self, config: Config) -> None:
+        import gigachat_lite.certs
+
+        if "ca_bundle" in config:
+            path = os.path.join(tempfile.gettempdir(), "gigachat_lite-bench-full-bundle.pem")
+            with open(gigachat_lite.certs.default_bundle(), "rb") as default, open(config["ca_bundle"], "rb") as own:
+                data = default.read() + b"\n" + own.read()
+            with open(path, "wb") as out:
+                out.write(data)
+            config = dict(config, ca_bundle=path)
+        super().__init__(config)
 
 
 class LiteAio:
@@ -367,6 +390,7 @@ CLIENTS = {
     "lite-aio-v2": LiteAioV2,
     "lite": LiteChat,
     "lite-session": LiteSession,
+    "lite-bundle": LiteFullBundle,
     "lite-aio": LiteAio,
     "sdk": SdkSync,
     "sdk-async": SdkAsync,
@@ -380,6 +404,7 @@ LABELS = {
     "lite-aio-v2": "gigachat_lite aio.chat(), v2",
     "lite": "gigachat_lite chat()",
     "lite-session": "gigachat_lite Session.chat()",
+    "lite-bundle": "gigachat_lite chat(), default CA bundle",
     "lite-aio": "gigachat_lite aio.chat()",
     "sdk": "gigachat SDK stream()",
     "sdk-async": "gigachat SDK astream()",

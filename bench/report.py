@@ -16,10 +16,10 @@ Results = Dict[str, Dict[str, Any]]
 
 STREAM_CLIENTS = ["floor", "lite", "lite-session", "lite-aio", "sdk", "sdk-async", "g4f",
                   "floor-v2", "lite-v2", "lite-aio-v2"]
-CONCURRENT_CLIENTS = ["floor", "lite", "lite-aio", "sdk-async", "g4f"]
+CONCURRENT_CLIENTS = ["floor", "lite", "lite-bundle", "lite-aio", "sdk-async", "g4f"]
 COLOURS = {"floor": "#888888", "lite": "#1f77b4", "lite-session": "#4a98d3", "lite-aio": "#7fb8e6",
            "sdk": "#d62728", "sdk-async": "#f08080", "g4f": "#2ca02c",
-           "floor-v2": "#aaaaaa", "lite-v2": "#17becf", "lite-aio-v2": "#9edae5"}
+           "lite-bundle": "#3b6f99", "floor-v2": "#aaaaaa", "lite-v2": "#17becf", "lite-aio-v2": "#9edae5"}
 G4F_NOTE = ("g4f opens a new connection (TCP + TLS handshake) and a new OAuth token request per call "
             "(conns/100), so its calls/s mostly measures handshakes, not its own code.")
 
@@ -80,13 +80,14 @@ def concurrent_table(results: Results) -> str:
         r = results.get(name) or {}
         if "conc_many_s" not in r:
             continue
-        rows.append((LABELS[name] + (" (threads)" if name in ("floor", "lite") else ""),
+        rows.append((LABELS[name] + (" (threads)" if name in ("floor", "lite", "lite-bundle") else ""),
                      "%.2f" % r["conc_single_s"], "%.2f" % r["conc_many_s"],
                      "%.2f×" % (r["conc_many_s"] / r["conc_single_s"]),
                      "%.1f" % r["conc_base_mib"], "%.1f" % r["conc_peak_mib"],
-                     "%.1f" % (r["conc_peak_mib"] - r["conc_base_mib"]), str(r.get("conc_failed", 0))))
+                     "%.1f" % (r["conc_peak_mib"] - r["conc_base_mib"]), str(r.get("conc_conns", "-")),
+                     str(r.get("conc_failed", 0))))
     return table(("client", "1 stream s", "100 streams s", "ratio", "RSS 1 stream MiB", "peak MiB",
-                  "peak − 1 stream MiB", "failed"), rows)
+                  "peak − 1 stream MiB", "conns", "failed"), rows)
 
 
 def imports_table(imports: Dict[str, Optional[float]]) -> str:

@@ -143,10 +143,10 @@ def machine() -> Dict[str, str]:
             "platform": platform.platform(), "versions": json.dumps(versions)}
 
 
-def measure(emulator: Emulator, clients: List[str], sizes: Dict[str, Any], concurrency: bool) -> Dict[str, Any]:
-    """Every task for ``clients`` against one emulator: raw per-round figures."""
+def measure(emulator: Emulator, clients: List[str], sizes: Dict[str, Any], concurrent: List[str]) -> Dict[str, Any]:
+    """Every task for ``clients`` (the concurrency rows: ``concurrent``) against one emulator: raw figures."""
     events, rounds = sizes["events"], sizes["rounds"]
-    results: Dict[str, Dict[str, Any]] = {name: {} for name in clients}
+    results: Dict[str, Dict[str, Any]] = {name: {} for name in clients + concurrent}
     emulator.ask("delay 0")
     for name in clients:
         print("  - %-13s stream of %d events x %d" % (name, events, rounds), flush=True)
@@ -170,20 +170,22 @@ def measure(emulator: Emulator, clients: List[str], sizes: Dict[str, Any], concu
         emulator.ask("reset")
         if worker(emulator, "calls", name, count=100) is not None:
             results[name]["conns"] = int(emulator.ask("conns"))
-    if concurrency:
+    if concurrent:
         count, conc_events, delay = sizes["conc"], sizes["conc_events"], sizes["conc_delay"]
         emulator.ask("delay %g" % delay)
-        for name in [n for n in CONCURRENT_CLIENTS if n in clients]:
+        for name in concurrent:
             print("  - %-13s %d concurrent streams of %d events, %g s apart" % (name, count, conc_events, delay),
                   flush=True)
+            emulator.ask("reset")
             got = worker(emulator, "concurrent", name, count=count, events=conc_events)
             if got:
+                got["conns"] = int(emulator.ask("conns"))
                 if got["failed"]:
                     print("  ! %d streams failed: %s" % (got["failed"], got["errors"]), file=sys.stderr)
                 results[name].update(conc_single_s=got["single"], conc_many_s=got["many"],
                                      conc_base_mib=got["rss_kib"] / 1024, conc_peak_mib=got["peak_kib"] / 1024,
                                      conc_extra_mib=(got["peak_kib"] - got["rss_kib"]) / 1024,
-                                     conc_failed=got["failed"])
+                                     conc_failed=got["failed"], conc_conns=got["conns"])
         emulator.ask("delay 0")
     return results
 
@@ -204,6 +206,7 @@ def main() -> None:
     import_repeat = 3 if quick else 9
     only = set(filter(None, options.only.split(",")))
     clients = [n for n in STREAM_CLIENTS if not only or n in only or n.startswith("floor")]
+    concurrent = [n for n in CONCURRENT_CLIENTS if not only or n in only or n == "floor"]
     transports = {"tls": ["TLS"], "http": ["HTTP"], "both": ["TLS", "HTTP"]}[options.transport]
 
     info = machine()
@@ -216,7 +219,8 @@ def main() -> None:
         emulator = Emulator(plain=transport == "HTTP")
         print("%s: emulator %s, own process (pid %d)" % (transport, emulator.config["base_url"], emulator.process.pid))
         try:
-            by_transport[transport] = measure(emulator, clients, sizes, concurrency=True)
+            by_transport[transport] = measure(emulator, clients, sizes,
+                                             [n for n in concurrent if transport == "TLS" or n != "lite-bundle"])
         finally:
             emulator.close()
     imports: Dict[str, Optional[float]] = {}

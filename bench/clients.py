@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import ssl
+import tempfile
 import time
 import uuid
 from typing import Any, Dict, Optional
@@ -36,6 +38,7 @@ class Floor:
     """What any client must spend: one kept-alive http.client connection, no SSE library."""
 
     is_async = False
+    pooled = False  # one connection per instance: concurrent threads each need their own
     _token: Optional[str] = None
 
     def __init__(self, config: Config) -> None:
@@ -141,6 +144,27 @@ class LiteSession(LiteChat):
         self.session = gigachat_lite.Session(**config)
         self.chat = self.session.chat
         self.config = {}
+
+
+class LiteFullBundle(LiteChat):
+    """``chat()`` trusting what a real user's session trusts (our default bundle) plus the emulator's CA.
+
+    The emulator's bundle holds one CA; the default one (certifi + the Russian
+    root) is ~236 KB, and urllib3 loads the bundle into a new SSLContext for
+    every connection: this row shows what that costs 100 streams at once.
+    """
+
+    def __init__(self, config: Config) -> None:
+        import gigachat_lite.certs
+
+        if "ca_bundle" in config:
+            path = os.path.join(tempfile.gettempdir(), "gigachat_lite-bench-full-bundle.pem")
+            with open(gigachat_lite.certs.default_bundle(), "rb") as default, open(config["ca_bundle"], "rb") as own:
+                data = default.read() + b"\n" + own.read()
+            with open(path, "wb") as out:
+                out.write(data)
+            config = dict(config, ca_bundle=path)
+        super().__init__(config)
 
 
 class LiteAio:
@@ -297,19 +321,15 @@ class G4F:
             pass
 
 
-# -- v2 (named events), against bench/v2_standin.py ----------------------------------------
+# -- v2 (named events), against the same emulator's /api/v2/chat/completions ----------------
 
 
 class FloorV2(Floor):
     """The floor fed v2 framing: split on the blank line, skip the ``event:`` line, json.loads the data."""
 
     def __init__(self, config: Config) -> None:
-        api = urlsplit(config["base_url"])
-        self.config = config
-        self.path = api.path.rsplit("/", 1)[0] + "/v2/chat/completions"
-        self.context = _ssl_context(config)
-        self.conn = self._connect(api)
-        self.headers = {"Authorization": "Bearer " + config["access_token"], "Content-Type": "application/json"}
+        super().__init__(config)
+        self.path = self.path.replace("/v1/chat/completions", "/v2/chat/completions")
 
     def _send(self, prompt: str, stream: bool) -> http.client.HTTPResponse:
         body = json.dumps({"model": "GigaChat", "messages": [{"role": "user", "content": [{"text": prompt}]}],
@@ -330,17 +350,47 @@ class FloorV2(Floor):
             for event in events:
                 loads(event[event.index(b"\ndata: ") + 7:])
 
+    def first(self, prompt: str) -> float:
+        start = time.perf_counter()
+        response = self._send(prompt, True)
+        buffer = b""
+        while True:
+            buffer += response.read1(65536)
+            end = buffer.find(b"\n\n")
+            if end >= 0:
+                json.loads(buffer[buffer.index(b"\ndata: ") + 7:end])
+                break
+        elapsed = time.perf_counter() - start
+        response.read()
+        return elapsed
+
+
+def _v2(config: Config) -> Config:
+    return dict(config, api_version="v2")
+
 
 class LiteV2(LiteChat):
-    """``gigachat_lite.chat(..., api_version="v2")`` (the config carries it)."""
+    """``gigachat_lite.chat(..., api_version="v2")``."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(_v2(config))
+
+
+class LiteAioV2(LiteAio):
+    """``gigachat_lite.aio.chat(..., api_version="v2")``."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(_v2(config))
 
 
 CLIENTS = {
     "floor": Floor,
     "floor-v2": FloorV2,
     "lite-v2": LiteV2,
+    "lite-aio-v2": LiteAioV2,
     "lite": LiteChat,
     "lite-session": LiteSession,
+    "lite-bundle": LiteFullBundle,
     "lite-aio": LiteAio,
     "sdk": SdkSync,
     "sdk-async": SdkAsync,
@@ -351,8 +401,10 @@ LABELS = {
     "floor": "floor: http.client + json.loads",
     "floor-v2": "floor, v2 framing",
     "lite-v2": "gigachat_lite chat(), v2",
+    "lite-aio-v2": "gigachat_lite aio.chat(), v2",
     "lite": "gigachat_lite chat()",
     "lite-session": "gigachat_lite Session.chat()",
+    "lite-bundle": "gigachat_lite chat(), default CA bundle",
     "lite-aio": "gigachat_lite aio.chat()",
     "sdk": "gigachat SDK stream()",
     "sdk-async": "gigachat SDK astream()",

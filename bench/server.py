@@ -8,8 +8,9 @@ answers one line per command read from stdin:
     conns             print how many TCP connections were accepted since reset
     quit              stop
 
-The reply is chosen by the last user message: ``"x*N"`` streams ``N`` one-
-character events (``piece_size=1``); anything else answers ``"ok"``.
+The reply is chosen by the last user message (v1 text or v2 text parts, the
+emulator serves both ``/api/v1`` and ``/api/v2`` chat): ``"x*N"`` streams ``N``
+one-character events (``piece_size=1``); anything else answers ``"ok"``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def reply(body: Dict[str, Any]) -> str:
     for message in reversed(body.get("messages") or []):
         if message.get("role") == "user":
             content = message.get("content") or ""
+            if isinstance(content, list):  # v2: a list of parts
+                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
             if content.startswith("x*"):
                 return "x" * int(content[2:])
             break

@@ -2,10 +2,8 @@
 
 No HTTP or SSE here: only moving values between a worker thread and the loop.
 
-* Each stream gets its own daemon thread rather than a slot in the loop's
-  default executor: that executor has ``min(32, cores + 4)`` workers (6 on two
-  cores), and one long stream per worker would queue every stream after the
-  sixth.
+* Each stream gets its own daemon thread, not a slot in the loop's default
+  executor (``min(32, cores + 4)`` workers: a seventh stream would queue on two cores).
 * The thread pushes chunks into a buffer; the loop is woken (one
   ``call_soon_threadsafe``) only when the consumer is actually waiting; the
   consumer takes the whole buffer under one lock and hands the chunks out
@@ -14,8 +12,8 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
   them together, so a fast stream costs a wake-up per batch, not per chunk
   (client CPU per event 2.7x -> 1.2x the http.client floor). A stream that
   pauses is woken at once, and the first chunk is never held back.
-* New threads are started by a launcher thread, not on the loop (see
-  :class:`_Launcher`).
+* New threads are started by a launcher thread, not on the loop; an idle one
+  takes the next stream (see :mod:`.stream_threads`).
 * ``StopIteration`` never crosses a future (it cannot; ``to_thread(next, gen)``
   would hang): the end is a flag under the same lock as the buffer.
 * ``break`` (then garbage collection), :meth:`AsyncStream.aclose` and task
@@ -30,9 +28,10 @@ import asyncio
 import collections
 import contextvars
 import functools
-import queue
 import threading
 from typing import Any, Callable, Deque, Generic, Iterable, Optional, TypeVar
+
+from .stream_threads import WORKERS
 
 __all__ = ["AsyncStream", "run"]
 
@@ -40,47 +39,6 @@ T = TypeVar("T")
 
 _HIGH_WATER = 1024  # items buffered before the reading thread waits for the consumer
 _BATCH_WAIT = 0.001  # seconds a flowing stream's chunks may gather before the consumer looks again
-
-
-class _Launcher:
-    """Starts stream threads off the event loop.
-
-    ``Thread.start()`` waits until the new thread runs. With hundreds of threads
-    competing for the GIL that wait is milliseconds, and 200 streams started in
-    one loop iteration froze the loop for ~0.6 s. The loop only queues the
-    thread; this launcher starts it, and exits after a short idle spell so no
-    thread outlives the work.
-    """
-
-    idle_exit = 0.5
-
-    def __init__(self) -> None:
-        self._queue: "queue.SimpleQueue[threading.Thread]" = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._running = False
-
-    def start(self, thread: threading.Thread) -> None:
-        self._queue.put(thread)
-        with self._lock:
-            if self._running:
-                return
-            self._running = True
-        threading.Thread(target=self._run, name="gigachat_lite-launcher", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                thread = self._queue.get(timeout=self.idle_exit)
-            except queue.Empty:
-                with self._lock:
-                    if self._queue.empty():  # checked under the lock start() takes after put()
-                        self._running = False
-                        return
-                continue
-            thread.start()
-
-
-_LAUNCHER = _Launcher()
 
 
 def _wake(future: "asyncio.Future[None]") -> None:
@@ -172,7 +130,7 @@ class AsyncStream(Generic[T]):
         self._start = start
         self._on_end = on_end
         self._channel: _Channel[T] = _Channel()
-        self._thread: Optional[threading.Thread] = None
+        self._started = False
         self._flowing = False  # the last look found chunks: let the next ones gather
         self._ended = False
         # Taken from the channel a whole batch at a time (one lock for everything
@@ -187,7 +145,7 @@ class AsyncStream(Generic[T]):
         if ready:
             return ready.popleft()
         channel = self._channel
-        if self._thread is None:
+        if not self._started:
             self._begin()
         while True:
             with channel.lock:
@@ -263,11 +221,9 @@ class AsyncStream(Generic[T]):
 
     def _begin(self) -> None:
         self._channel.loop = asyncio.get_running_loop()
+        self._started = True
         context = contextvars.copy_context()
-        self._thread = threading.Thread(
-            target=context.run, args=(self._channel.produce, self._start), name="gigachat_lite-stream", daemon=True
-        )
-        _LAUNCHER.start(self._thread)
+        WORKERS.submit(functools.partial(context.run, self._channel.produce, self._start))
 
     def _end(self) -> None:
         if not self._ended:

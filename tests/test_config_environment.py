@@ -1,10 +1,17 @@
-"""Session.merge_environment_settings: our overrides of requests, and its proxy cache."""
+"""Session.merge_environment_settings and prepare_request: our overrides of requests, and its proxy cache."""
 
 from __future__ import annotations
 
+from typing import Dict, Optional
+
 import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+from requests.sessions import merge_setting
 
 from gigachat_lite import Session
+from gigachat_lite.transport import _merge_proxies
 
 URL = "https://gigachat.test/api/v1/chat/completions"
 
@@ -47,3 +54,26 @@ def test_trust_env_false_reads_no_proxy_variables(session: Session, monkeypatch:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     session.trust_env = False
     assert session.merge_environment_settings(URL, {}, None, None, None)["proxies"] == {}
+
+
+proxy_maps = st.dictionaries(st.sampled_from(["http", "https", "all", "https://gigachat.test", "no_proxy"]),
+                             st.one_of(st.none(), st.sampled_from(["http://127.0.0.1:1", "http://127.0.0.1:2"])))
+
+
+@given(proxy_maps, st.one_of(st.none(), proxy_maps))
+def test_proxy_merge_is_requests_merge_setting(request_proxies: Dict[str, Optional[str]],
+                                               session_proxies: Optional[Dict[str, Optional[str]]]) -> None:
+    expected = merge_setting(request_proxies, session_proxies)  # type: ignore[no-untyped-call]
+    got = _merge_proxies(request_proxies, session_proxies)
+    assert dict(got) == dict(expected) and list(got) == list(expected)
+
+
+def test_params_of_the_request_and_the_session_still_reach_the_url() -> None:
+    session = Session(access_token="t")  # preparing applies the auth: a token, never a fetch
+    request = requests.Request("GET", URL)
+    assert session.prepare_request(request).url == URL
+    assert request.params == {}  # the caller's Request is left as it came
+    assert session.prepare_request(requests.Request("GET", URL, params={"a": "1"})).url == URL + "?a=1"
+    session.params = {"b": "2"}
+    assert session.prepare_request(requests.Request("GET", URL)).url == URL + "?b=2"
+    assert session.prepare_request(requests.Request("GET", URL, params={"a": "1"})).url == URL + "?b=2&a=1"

@@ -81,7 +81,7 @@ odd_line = st.sampled_from([
     b": keep-alive", b":", b"data:{}", b"data:  {}", b"data: ", b"data:", b"data", b"id: 7", b"event: message",
     b"retry: 100", b"foo: bar", b"data: [DONE]", b"data: {\"a\": 1}", b"  ", b"data: \xff\xfe", b"data: \xd0",
     b"event: response.message.delta", b"event:x", b"event: \xff", b"event:", b"event: a\rdata: {}",
-    "data: \u2028".encode(), b"DATA: x", b"data:\tx",
+    "data: \u2028".encode(), b"DATA: x", b"data:\tx", b"data: a\rb", b"data: {}\rdata: {}",
 ])
 line = st.one_of(gigachat_event(), gigachat_event(), gigachat_v2_event(), odd_line)
 newline = st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r"])
@@ -158,6 +158,46 @@ def test_common_framing_at_every_split_stays_on_the_fast_path(events: List[bytes
 @given(st.lists(gigachat_v2_event(), min_size=1, max_size=8), st.data())
 def test_v2_named_events_at_every_split_match_sseclient(events: List[bytes], data: st.DataObject) -> None:
     check(b"".join(e + b"\n\n" for e in events), data.draw(cuts))
+
+
+@st.composite
+def event_per_read(draw: st.DrawFn) -> List[bytes]:
+    """Whole events, one per read, as a chunked stream delivers them (the one-read fast path)."""
+    reads = []
+    for _ in range(draw(st.integers(1, 6))):
+        nl = draw(newline)
+        lines = draw(st.lists(line, min_size=1, max_size=2))
+        reads.append(b"".join(item + nl for item in lines) + nl)
+    return reads
+
+
+@settings(max_examples=600, deadline=None)
+@given(event_per_read(), st.data())
+def test_one_event_per_read_matches_sseclient(reads: List[bytes], data: st.DataObject) -> None:
+    if data.draw(st.booleans()):  # then some reads cut further, so one-read events follow a pending buffer
+        reads = [piece for read in reads for piece in split(read, data.draw(st.lists(st.integers(0, 60), max_size=2)))]
+    assert fast(reads) == reference(reads), reads
+
+
+def test_one_event_per_read_stays_on_the_fast_path() -> None:
+    """v1 and v2 events each in its own read (UTF-8 text, a UTF-8 event name) never reach sseclient-py."""
+    reads = [b'data: {"choices":[{"delta":{"content":"\xd0\x96"},"index":0}]}\n\n',
+             b'event: response.message.delta\ndata: {"messages":[]}\n\n',
+             "event: имя\ndata: {}\n\n".encode(), b"data: \n\n", b"data: [DONE]\n\n"]
+    calls = []
+    original = sse._delegate
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return original(*args)
+
+    sse._delegate = spy
+    try:
+        got = fast(reads)
+    finally:
+        sse._delegate = original
+    assert got == reference(reads) and len(got[0]) == 5
+    assert not calls
 
 
 V2_BODY = (

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Mapping, Option
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning, MaxRetryError, NewConnectionError
@@ -41,6 +40,7 @@ from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .certs import default_bundle
 from .config import Config, Options
 from .errors import AuthenticationError, GigaChatError, error_from_response, parse_retry_after, translate
+from .tls_context import SharedContextAdapter
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -186,7 +186,8 @@ class Transport(requests.Session):
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
         retry = _retry(config.max_retries)
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=64)
+        # 128: a pool smaller than the streams in flight reconnects the surplus every round.
+        adapter = SharedContextAdapter(max_retries=retry, pool_connections=4, pool_maxsize=128)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"

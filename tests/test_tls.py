@@ -7,12 +7,14 @@ mounts must still be the one used (psf/requests#3829).
 
 from __future__ import annotations
 
+import ssl
 import threading
 import warnings
 from typing import List
 
 import certifi
 import pytest
+import urllib3
 
 pytest.importorskip("trustme")
 
@@ -122,3 +124,42 @@ def test_keep_alive_reuses_one_connection_for_sequential_calls(emu: Emulator) ->
         finally:
             pool_cls._new_conn = original
         assert len(opened) == 1  # OAuth and API share host:port here, so one pool and one connection
+
+
+@pytest.mark.gigachat_emulator(tls=True, delay=0.05, piece_size=1)
+def test_the_ca_bundle_is_parsed_once_not_per_connection(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # urllib3 builds a context per connection and would parse the whole bundle
+    # into each (85 MiB for 100 streams with the default bundle): one shared context.
+    loads: List[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    connects: List[object] = []
+    connect = urllib3.connection.HTTPSConnection.connect
+
+    def counting_connect(self: urllib3.connection.HTTPSConnection) -> None:
+        connects.append(self)
+        connect(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPSConnection, "connect", counting_connect)
+    with Session(**emu.client_config()) as s:
+        s.auth.current()  # the token first: the streams below then overlap on the API host alone
+        start = threading.Barrier(6)
+
+        def read() -> str:
+            start.wait()
+            return "".join(s.chat("hello"))
+
+        threads = [threading.Thread(target=lambda: results.append(read())) for _ in range(6)]
+        results: List[str] = []
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == ["Echo: hello"] * 6
+    assert len(connects) >= 6  # the streams overlapped: each needed its own connection
+    assert len(loads) <= 1, f"the CA bundle was parsed {len(loads)} times"

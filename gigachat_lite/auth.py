@@ -25,6 +25,7 @@ import requests
 from requests.auth import AuthBase
 
 from .errors import AuthenticationError, error_from_response, translate
+from .redact import remember
 
 if TYPE_CHECKING:
     from .config import Config
@@ -162,6 +163,7 @@ def oauth_request(session: requests.Session, url: str, api_key: str, scope: str,
 def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> Token:
     """Get a new access token for ``config``'s key over ``session``; raise ours on any failure."""
     assert config.api_key is not None
+    remember(config.api_key)  # an OAuth error body that echoes it is scrubbed
     log.debug("requesting an access token from %s (scope %s)", config.auth_url, config.scope)
     try:
         response = oauth_request(session, config.auth_url, config.api_key, config.scope, timeout)
@@ -173,6 +175,7 @@ def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> To
         token = parse_token_reply(response.json())
     except ValueError as exc:
         raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {exc}", status_code=response.status_code) from None
+    remember(token.value)
     log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
     return token
 
@@ -204,6 +207,8 @@ class TokenAuth(AuthBase):
     ) -> None:
         if fetch is None and not access_token:
             raise ValueError("TokenAuth needs a fetch function or an access token")
+        if access_token:
+            remember(access_token)
         self._fetch = fetch
         self._key = cache_key
         self._static = access_token

@@ -77,7 +77,8 @@ class Session(Transport):
             prepared = Prepared("v1", prepared, None)
         v2 = prepared.api_version == "v2"
         stream = bool(prepared.body.get("stream"))
-        headers = {"Accept": "text/event-stream"} if stream else _JSON
+        # identity: a stream's bytes are parsed as they arrive (a compressed one is still decoded, see stream.py)
+        headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"} if stream else _JSON
         path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
         response = self.call("POST", path, json=prepared.body, stream=stream, headers=headers)
         result: Union[ChatStream, ChatReply]
@@ -92,7 +93,7 @@ class Session(Transport):
                     f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
                     f" (request id {response.headers.get('x-request-id')})"
                 )
-            result = ChatStreamV2(response) if v2 else ChatStream(response)
+            result = (ChatStreamV2 if v2 else ChatStream)(response, max_event_size=self.config.max_event_size)
         result.session = self
         return result
 

@@ -32,6 +32,7 @@ from urllib3.util.retry import Retry
 from .auth import Token, TokenAuth, fetch_token
 from .certs import default_bundle
 from .config import Config, Options
+from .deadline import Deadline, WatchedAdapter, current
 from .errors import AuthenticationError, GigaChatError, error_from_response, parse_retry_after, translate
 from .version import __version__
 
@@ -63,6 +64,7 @@ class _Retry(Retry):
     """
 
     max_wait = 30.0
+    planned_wait: Optional[float] = None  # set by increment() when a deadline bounds the call
 
     def get_backoff_time(self) -> float:
         # urllib3 retries the first failure at once; a 429 or 503 retried at once
@@ -72,18 +74,34 @@ class _Retry(Retry):
             backoff = min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter)
         return backoff
 
+    def get_retry_after(self, response: BaseHTTPResponse) -> Optional[float]:
+        # urllib3 raises InvalidHeader on a Retry-After it cannot read ("-1",
+        # "nan", ""), and the call ended as a TransportError: ignore it instead,
+        # and the backoff applies.
+        return parse_retry_after(response.headers.get("Retry-After"))
+
     def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
         if response is not None and error is None:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             if wait is not None and wait > self.max_wait:
                 raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        deadline = current()
+        if deadline is not None and isinstance(new, _Retry):  # plan the wait now: a retry that would end past the deadline is not made
+            wait = new.get_retry_after(response) if response is not None else None
+            new.planned_wait = wait or new.get_backoff_time()
+            left = deadline.remaining()
+            if deadline.expired or (left is not None and new.planned_wait >= left):
+                raise MaxRetryError(_pool, url or "", error)  # the last reply (or error) is the outcome
+        return new
 
 
     def sleep(self, response: Optional[BaseHTTPResponse] = None) -> None:
         # urllib3's sleep, plus one INFO record saying how long and why, so that a
         # caller (the command line's "retrying in 2 s after 429") can show the wait.
-        wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        wait = self.planned_wait
+        if wait is None:
+            wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
         if not wait:
             wait = self.get_backoff_time()
         if wait > 0:
@@ -152,7 +170,8 @@ class Transport(requests.Session):
         self.cert = config.cert
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
-        adapter = HTTPAdapter(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
+        bounded = config.deadline is not None or config.first_byte_timeout is not None
+        adapter = (WatchedAdapter if bounded else HTTPAdapter)(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
@@ -230,6 +249,11 @@ class Transport(requests.Session):
         This is the one place where GigaChat calls meet the network: every
         endpoint goes through it, so auth, retries and error mapping are shared.
         """
+        if (self.config.deadline or self.config.first_byte_timeout) and current() is None:
+            deadline = Deadline(self.config.deadline, self.config.first_byte_timeout, stream=stream)
+            bounded: requests.Response = deadline.run(
+                lambda **kw: self.call(method, path, json=json, stream=stream, headers=headers, **kw), kwargs, self._default_timeout)
+            return bounded
         # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
         url = path if path.startswith(("https://", "http://")) else self.config.base_url + path
         if json is not None:

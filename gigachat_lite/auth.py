@@ -17,6 +17,7 @@ Nothing here logs or formats a key or a token.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Optional
@@ -139,8 +140,16 @@ class TokenCache:
         with self._lock:
             self._slots.clear()
 
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks (another parent thread may have held one); tokens stay valid."""
+        self._lock = threading.Lock()
+        for slot in list(self._slots.values()):
+            slot.lock = threading.Lock()
+
 
 TOKENS = TokenCache()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=TOKENS.after_fork)
 
 
 def oauth_request(session: requests.Session, url: str, api_key: str, scope: str, timeout: Any) -> requests.Response:

@@ -30,6 +30,7 @@ import asyncio
 import collections
 import contextvars
 import functools
+import os
 import queue
 import threading
 from typing import Any, Callable, Deque, Generic, Iterable, Optional, TypeVar
@@ -81,6 +82,17 @@ class _Launcher:
 
 
 _LAUNCHER = _Launcher()
+
+
+def _after_fork() -> None:
+    # The launcher thread does not survive a fork; its _running would stay True
+    # in the child and no stream would ever start there.
+    global _LAUNCHER
+    _LAUNCHER = _Launcher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _wake(future: "asyncio.Future[None]") -> None:

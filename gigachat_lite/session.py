@@ -9,6 +9,7 @@ request; replies are read by :mod:`.results` and :mod:`.stream`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
@@ -264,6 +265,18 @@ def shared_session(config: Config) -> Session:
             _, old = _SHARED.popitem(last=False)
             old.close()
         return session
+
+
+def _after_fork() -> None:
+    # A forked child must not share the parent's keep-alive sockets (each would
+    # read replies meant for the other) nor wait on a lock a parent thread held:
+    # it drops its references (closing nothing the parent uses) and starts afresh.
+    global _SHARED, _SHARED_LOCK
+    _SHARED, _SHARED_LOCK = OrderedDict(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def reset() -> None:

@@ -170,10 +170,7 @@ class Transport(requests.Session):
         self.cert = config.cert
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
-        bounded = config.deadline is not None or config.first_byte_timeout is not None
-        adapter = (WatchedAdapter if bounded else HTTPAdapter)(max_retries=_retry(config.max_retries), pool_connections=4, pool_maxsize=64)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
+        self._mount_adapter()
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
         self._default_timeout = (config.connect_timeout, config.read_timeout)
         self.auth = TokenAuth(
@@ -184,10 +181,22 @@ class Transport(requests.Session):
         )
         self._proxy_cache: Dict[Any, Dict[str, str]] = {}
 
+    def _mount_adapter(self) -> None:
+        # The process that made the pools: a forked child gets its own (see request()).
+        self._pid = os.getpid()
+        bounded = self.config.deadline is not None or self.config.first_byte_timeout is not None
+        adapter = (WatchedAdapter if bounded else HTTPAdapter)(max_retries=_retry(self.config.max_retries), pool_connections=4, pool_maxsize=64)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
     def __repr__(self) -> str:
         return f"<gigachat_lite.Session base_url={self.config.base_url!r} scope={self.config.scope!r}>"
 
     def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:
+        if self._pid != os.getpid():
+            # Forked: the parent's keep-alive sockets are dropped, never closed or
+            # read here (each process would read the other's replies).
+            self._mount_adapter()
         if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
             kwargs["timeout"] = self._default_timeout
         return super().request(method, url, *args, **kwargs)

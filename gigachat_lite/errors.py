@@ -15,11 +15,13 @@ exception (from requests, urllib3 or ssl) stays chained as ``__cause__``::
     │   └── ServerError            5xx
     ├── StreamError                a stream that was cut, malformed or of the wrong type
     │   └── StreamTimeoutError     (also an APITimeoutError) a stream that stalled
+    │       └── StreamDeadlineExceeded  (also a DeadlineExceeded) a stream past deadline=
     ├── StructuredOutputError      a reply that does not match the requested response_format
     ├── InvalidResponseError       a whole (non-stream) reply that is not what the API sends
     └── TransportError             nothing usable came back
         ├── APIConnectionError     refused, reset, DNS, proxy failures
         ├── APITimeoutError        connect or read timeout before the reply
+        │   └── DeadlineExceeded   the whole call passed deadline= (deadline.py)
         └── TLSError               certificate verification or handshake failure
 
 Messages never contain the authorization key or an access token.

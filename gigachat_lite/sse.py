@@ -98,6 +98,8 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
                     # a comment, another field, "data:" without a space, or CR line endings
                     yield from _delegate(buffer, start, cuts, chunks, limit)
                     return
+            if end - start > limit:
+                raise too_large(limit)
             try:
                 text = buffer[data_at + 6 : end].decode("utf-8")
             except UnicodeDecodeError:  # sseclient-py raises it, with its own message

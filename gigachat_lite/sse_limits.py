@@ -50,11 +50,11 @@ class BoundedSSEClient(SSEClient):
                 parts.append(line)
                 size += len(line)
                 tail = (tail + line)[-4:] if len(line) < 4 else line[-4:]
+                if size > self._limit:
+                    raise too_large(self._limit)
                 if tail.endswith(_ENDS):
                     yield b"".join(parts)
                     parts, size, tail = [], 0, b""
-                elif size > self._limit:
-                    raise too_large(self._limit)
         if parts:
             yield b"".join(parts)
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import os
 import random
+import socket
 import sys
 import threading
-from typing import Any, Iterator
+import time
+import traceback
+import tracemalloc
+from typing import Any, Iterator, List, Optional
 
 import pytest
 
-from gigachat_lite import Session
+import gigachat_lite
+from gigachat_lite import (
+    APIError, APITimeoutError, AuthenticationError, DeadlineExceeded, GigaChatError, RateLimitError, Session, StreamDeadlineExceeded,
+    StreamError, StreamTimeoutError,
+)
 from gigachat_lite.emulator import Emulator
 
+from hostile_servers import TOKEN, Handler, RawServer, Request, chunked, compress, response, sse_events, trickle
 from reliability_support import guarded
 
 
@@ -67,3 +78,353 @@ def test_streams_dropped_in_cycles_never_deadlock_and_leak_nothing(emu: Emulator
     gc.collect()
     assert threading.active_count() <= threads
     assert _open_fds() <= fds + 2, "sockets of dropped streams were not closed"
+
+
+# -- fork safety --------------------------------------------------------------------------
+
+def _child(config: dict, results: Any, index: int, parent_made: Any) -> None:
+    try:
+        import asyncio
+
+        from gigachat_lite import aio, chat
+
+        got = ["".join(chat(f"child {index} call {n}", **config)) for n in range(3)]
+        got.append("".join(parent_made.chat(f"child {index} own session")))
+
+        async def streamed() -> str:
+            return "".join([piece async for piece in aio.chat(f"child {index} aio", **config)])
+
+        got.append(asyncio.run(streamed()))
+        results.put((index, got))
+    except BaseException as exc:  # reported to the parent
+        results.put((index, repr(exc)))
+
+
+def test_forked_children_and_the_parent_each_get_their_own_replies(emu: Emulator) -> None:
+    import multiprocessing
+
+    from gigachat_lite import auth, chat, session as session_module
+
+    config = {**emu.client_config(), "timeout": 5}
+    assert "".join(chat("warm", **config)) == "Echo: warm"  # a warm keep-alive socket and a cached token
+    parent_made = Session(**config)
+    "".join(parent_made.chat("warm too"))
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    # Locks held by another parent thread at the moment of the fork: the children must not wait on them.
+    slot = next(iter(auth.TOKENS._slots.values()))
+    release = threading.Event()
+
+    def hold_locks() -> None:
+        with session_module._SHARED_LOCK, slot.lock:
+            release.wait(20)
+
+    holder = threading.Thread(target=hold_locks, daemon=True)
+    holder.start()
+    children = [context.Process(target=_child, args=(config, results, i, parent_made)) for i in range(4)]
+    for child in children:
+        child.start()
+    release.set()
+    holder.join(5)
+    try:
+        parent_replies = [guarded(lambda n=n: "".join(chat(f"parent {n}", **config)), timeout=20) for n in range(10)]
+        outcomes = dict(results.get(timeout=60) for _ in children)
+        for child in children:
+            child.join(10)
+            assert child.exitcode == 0
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()  # a hung child (the failure this test is about) must not outlive it
+    assert parent_replies == [f"Echo: parent {n}" for n in range(10)]
+    for index in range(4):
+        assert outcomes[index] == [f"Echo: child {index} call {n}" for n in range(3)] + [
+            f"Echo: child {index} own session", f"Echo: child {index} aio"], outcomes[index]
+    assert "".join(parent_made.chat("parent again")) == "Echo: parent again"  # its pool still works
+
+
+# -- Content-Encoding on streams ----------------------------------------------------------
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity"])
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+def test_compressed_streams_are_decoded(encoding: str, framing: str) -> None:
+    body = compress(sse_events(["При", "вет", "!"]), encoding)
+
+    def handler(conn: socket.socket, request: Request) -> bool:
+        headers = {"Content-Type": "text/event-stream", "Content-Encoding": encoding}
+        if framing == "chunked":
+            headers["Transfer-Encoding"] = "chunked"
+            conn.sendall(response(200, b"", headers, length=False).replace(b"Connection: close\r\n", b"")
+                         + chunked(body[i : i + 7] for i in range(0, len(body), 7)))
+        else:
+            conn.sendall(response(200, body, headers, length=framing == "length"))
+        return framing != "close"
+
+    with RawServer(handler) as server:
+        stream = Session(**server.config()).chat("hi")
+        assert guarded(lambda: list(stream), timeout=10) == ["При", "вет", "!"]
+        assert stream.finish_reason == "stop"
+        assert server.requests[0].headers["accept-encoding"] == "identity"
+
+
+def test_a_corrupt_compressed_stream_is_a_stream_error_that_says_so() -> None:
+    body = bytearray(compress(sse_events(["a" * 50] * 40), "gzip"))
+    body[len(body) // 2 : len(body) // 2 + 16] = b"\xff" * 16
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(response(200, bytes(body), {"Content-Type": "text/event-stream", "Content-Encoding": "gzip"}))
+
+    with RawServer(handler) as server:
+        with pytest.raises(StreamError, match="compressed body"):
+            guarded(lambda: list(Session(**server.config()).chat("hi")), timeout=10)
+
+
+# -- an overall deadline ------------------------------------------------------------------
+
+def _trickled_headers(conn: socket.socket, request: Request) -> None:
+    trickle(conn, response(200, b"{}", {"Content-Type": "application/json"}) * 50, every=0.1)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_server_trickling_headers_cannot_outlast_the_deadline(stream: bool) -> None:
+    with RawServer(_trickled_headers) as server:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="deadline=1 s") as caught:
+            guarded(lambda: gigachat_lite.chat("hi", stream=stream, **server.config(deadline=1, max_retries=3)), timeout=15)
+        assert time.monotonic() - started < 3
+        assert isinstance(caught.value, APITimeoutError)
+
+
+def test_a_stream_past_its_deadline_keeps_the_chunks_received() -> None:
+    head = response(200, b"", {"Content-Type": "text/event-stream"}, length=False)
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(head + sse_events(["one ", "two "], done=False, finish=False))
+        trickle(conn, sse_events(["three"] * 100), every=0.1, size=3)
+
+    with RawServer(handler) as server:
+        stream = gigachat_lite.chat("hi", **server.config(deadline=1))
+        received: List[str] = []
+        started = time.monotonic()
+        with pytest.raises(StreamDeadlineExceeded) as caught:
+            guarded(lambda: received.extend(stream), timeout=15)
+        assert time.monotonic() - started < 2.5
+        assert isinstance(caught.value, StreamTimeoutError) and isinstance(caught.value, DeadlineExceeded)
+        assert received[:2] == ["one ", "two "] and stream.text == "".join(received)
+
+
+@pytest.mark.parametrize("status, retry_after, retries", [(503, "25", 3), (500, None, 10), (429, "2", 5)])
+def test_retries_never_sleep_past_the_deadline(status: int, retry_after: Optional[str], retries: int) -> None:
+    headers = {"Retry-After": retry_after} if retry_after else {}
+
+    def handler(conn: socket.socket, request: Request) -> bool:
+        conn.sendall(response(status, b'{"status": %d, "message": "busy"}' % status, headers))
+        return True
+
+    with RawServer(handler) as server:
+        started = time.monotonic()
+        with pytest.raises((APIError, DeadlineExceeded)):
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config(deadline=2.5, max_retries=retries)), timeout=30)
+        assert time.monotonic() - started < 3.0
+
+
+def test_first_byte_timeout_caps_the_wait_for_the_first_event() -> None:
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(response(200, b"", {"Content-Type": "text/event-stream"}, length=False))
+        time.sleep(4)
+        conn.sendall(sse_events(["late"]))
+
+    with RawServer(handler) as server:
+        started = time.monotonic()
+        stream = gigachat_lite.chat("hi", **server.config(first_byte_timeout=0.5))
+        with pytest.raises(StreamDeadlineExceeded, match="first_byte_timeout=0.5 s"):
+            guarded(lambda: list(stream), timeout=15)
+        assert time.monotonic() - started < 2
+
+
+def test_no_deadline_costs_nothing() -> None:
+    from requests.adapters import HTTPAdapter
+
+    plain = Session(access_token=TOKEN)
+    bounded = Session(access_token=TOKEN, deadline=5)
+    assert type(plain.get_adapter("https://x/")) is HTTPAdapter
+    assert type(bounded.get_adapter("https://x/")) is not HTTPAdapter
+
+
+# -- Retry-After ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["-5", "abc", "nan", "inf", "", "1e999", "Wed, 99 Foo 2026"])
+def test_an_unusable_retry_after_is_ignored(value: str) -> None:
+    replies = iter([429, 200, 429])
+
+    def handler(conn: socket.socket, request: Request) -> bool:
+        status = next(replies)
+        body = b'{"choices": [{"message": {"role": "assistant", "content": "ok"}, "index": 0, "finish_reason": "stop"}]}'
+        conn.sendall(response(status, body if status == 200 else b'{"status": 429, "message": "slow down"}',
+                              {"Retry-After": value, "Content-Type": "application/json"}))
+        return True
+
+    with RawServer(handler) as server:
+        reply = guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config(max_retries=1)), timeout=15)
+        assert reply.text == "ok"  # retried after the backoff
+        with pytest.raises(RateLimitError) as caught:
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config(max_retries=0)), timeout=15)
+        assert caught.value.retry_after is None
+
+
+# -- bounded memory -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("framing", ["fast path", "fallback"])
+def test_an_endless_line_fails_fast_naming_the_limit(framing: str) -> None:
+    line = (b"data: " if framing == "fast path" else b": a comment first\n\ndata:") + b"x" * (50 << 20)
+    payload = response(200, b"", {"Content-Type": "text/event-stream"}, length=False) + line  # made before tracing
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        try:
+            conn.sendall(payload)
+        except OSError:
+            pass  # the client gave up, as it should
+
+    with RawServer(handler) as server:
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(StreamError, match=r"limit of 4194304 bytes .*max_event_size= or GIGACHAT_MAX_EVENT_SIZE"):
+                guarded(lambda: list(gigachat_lite.chat("hi", **server.config())), timeout=20)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert time.monotonic() - started < 5
+        assert peak < 24 << 20, f"peak {peak >> 20} MiB"
+
+
+def test_max_event_size_is_configurable() -> None:
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(response(200, sse_events(["y" * 5000]), {"Content-Type": "text/event-stream"}))
+
+    with RawServer(handler) as server:
+        with pytest.raises(StreamError, match="limit of 4096 bytes"):
+            guarded(lambda: list(gigachat_lite.chat("hi", **server.config(max_event_size=4096))), timeout=10)
+        assert guarded(lambda: "".join(gigachat_lite.chat("hi", **server.config(max_event_size=8192))), timeout=10) == "y" * 5000
+    with pytest.raises(ValueError, match="max_event_size"):
+        Session(access_token=TOKEN, max_event_size=0)
+
+
+# -- secrets echoed by a server -------------------------------------------------------------
+
+KEY = "aG9zdGlsZS1jbGllbnQ6aG9zdGlsZS1zZWNyZXQ="  # base64("hostile-client:hostile-secret"), not a real key
+
+
+def _echo_authorization(status: int, as_json: bool) -> Handler:
+    def handler(conn: socket.socket, request: Request) -> bool:
+        said = f"you sent Authorization: {request.headers.get('authorization')} (header {request.headers.get('authorization')})"
+        body = json.dumps({"status": status, "message": said}).encode() if as_json else said.encode()
+        conn.sendall(response(status, body, {"Content-Type": "application/json" if as_json else "text/plain"}))
+        return True
+    return handler
+
+
+def _leaks(exc: BaseException, *secrets: str) -> List[str]:
+    shown = [str(exc), repr(exc), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
+    shown += [str(getattr(exc, "message", ""))]
+    return [secret for secret in secrets for text in shown if secret in text]
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+@pytest.mark.parametrize("status", [400, 401, 500])
+def test_a_server_echoing_the_token_never_gets_it_into_an_exception(status: int, as_json: bool, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG, logger="gigachat_lite")
+    with RawServer(_echo_authorization(status, as_json)) as server:
+        with pytest.raises(GigaChatError) as caught:
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config()), timeout=10)
+    assert "you sent Authorization" in str(caught.value)
+    assert _leaks(caught.value, TOKEN) == []
+    assert TOKEN not in caplog.text
+
+
+def test_oauth_echoing_the_key_and_a_stream_echoing_the_token_are_scrubbed() -> None:
+    def handler(conn: socket.socket, request: Request) -> bool:
+        if request.path.endswith("/oauth"):
+            said = json.dumps({"code": 7, "message": f"bad key in {request.headers.get('authorization')}"}).encode()
+            conn.sendall(response(401, said, {"Content-Type": "application/json"}))
+        else:
+            error = json.dumps({"status": 500, "message": f"stream broke, you sent {request.headers.get('authorization')}"})
+            conn.sendall(response(200, sse_events(["a"], done=False, finish=False) + b"data: " + error.encode() + b"\n\n",
+                                  {"Content-Type": "text/event-stream"}))
+        return True
+
+    with RawServer(handler) as server:
+        auth_url = f"http://127.0.0.1:{server.port}/oauth"
+        with pytest.raises(AuthenticationError) as oauth:
+            guarded(lambda: gigachat_lite.chat("hi", api_key=KEY, base_url=server.base_url, auth_url=auth_url), timeout=10)
+        assert "bad key in" in str(oauth.value) and _leaks(oauth.value, KEY) == []
+        stream = gigachat_lite.chat("hi", **server.config())
+        with pytest.raises(APIError) as inner:
+            guarded(lambda: list(stream), timeout=10)
+        assert "stream broke" in str(inner.value) and _leaks(inner.value, TOKEN) == []
+    # And any Basic/Bearer credential at all, held or not:
+    assert "s3cr3t-value" not in str(APIError("proxy said: Authorization: Bearer s3cr3t-value.abc"))
+
+
+# -- any bytes, any split, any compression: chunks or a typed error, in time ------------------
+
+try:
+    from hypothesis import HealthCheck, given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+
+if given is not None:
+    _texts = st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=6)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        texts=_texts,
+        mangle=st.sampled_from(["whole", "truncated", "wire cut", "garbage"]),
+        cut_at=st.integers(min_value=0, max_value=10**6),
+        garbage=st.binary(max_size=300),
+        encoding=st.sampled_from(["identity", "gzip", "deflate"]),
+        framing=st.sampled_from(["length", "chunked", "close"]),
+        cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=8),
+    )
+    def test_any_bytes_any_split_any_compression_gives_chunks_or_a_typed_error_in_time(
+        texts: List[str], mangle: str, cut_at: int, garbage: bytes, encoding: str, framing: str, cuts: List[int]
+    ) -> None:
+        whole = sse_events(texts)
+        body = {"whole": whole, "truncated": whole[: cut_at % (len(whole) + 1)], "wire cut": whole, "garbage": garbage}[mangle]
+        wire = compress(body, encoding)
+        if mangle == "wire cut":  # the compressed bytes themselves cut short
+            wire = compress(whole, encoding)[: cut_at % (len(compress(whole, encoding)) + 1)]
+        pieces, at = [], 0
+        for cut in sorted(c % (len(wire) + 1) for c in cuts) + [len(wire)]:
+            pieces.append(wire[at:cut])
+            at = max(at, cut)
+
+        def handler(conn: socket.socket, request: Request) -> None:
+            headers = {"Content-Type": "text/event-stream", "Content-Encoding": encoding}
+            if framing == "chunked":
+                headers["Transfer-Encoding"] = "chunked"
+                conn.sendall(response(200, b"", headers, length=False).replace(b"Connection: close\r\n", b""))
+                for piece in pieces:
+                    if piece:
+                        conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if mangle not in ("truncated", "wire cut"):
+                    conn.sendall(b"0\r\n\r\n")
+            else:
+                head = response(200, wire, headers, length=framing == "length")[: -len(wire) or None]
+                conn.sendall(head)
+                for piece in pieces:
+                    conn.sendall(piece)
+
+        with RawServer(handler) as server:
+            received: List[str] = []
+            stream = None
+            try:
+                stream = gigachat_lite.chat("hi", **server.config(deadline=5, timeout=3))
+                guarded(lambda: received.extend(stream), timeout=10)
+            except GigaChatError:
+                return  # typed, and in time
+            # No error: the reply must be complete and whole, never silently shortened.
+            assert stream is not None and (stream.finish_reason is not None)
+            if mangle != "garbage":
+                assert "".join(received) == "".join(texts)

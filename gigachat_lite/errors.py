@@ -48,10 +48,9 @@ import urllib3.exceptions
 from .redact import redact_request_headers, scrub, server_message
 
 __all__ = [
-    "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError",
-    "PaymentRequiredError", "PermissionDeniedError", "NotFoundError", "RateLimitError",
-    "ServerError", "StreamError", "StreamTimeoutError", "InvalidResponseError", "StructuredOutputError", "TransportError",
-    "APIConnectionError", "APITimeoutError", "TLSError",
+    "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError", "PaymentRequiredError",
+    "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError", "StreamError", "StreamTimeoutError",
+    "InvalidResponseError", "StructuredOutputError", "TransportError", "APIConnectionError", "APITimeoutError", "TLSError",
 ]
 
 
@@ -184,12 +183,11 @@ _MAX_ERROR_BODY = 64 * 1024
 
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds from a ``Retry-After`` (a number or an HTTP date); ``None`` if negative, nan, inf, empty, ..."""
-    value = (value or "").strip()
     try:
-        seconds = float(value)
+        seconds = float(value or "")  # float() allows the surrounding spaces a header may have
     except ValueError:
         try:
-            when = email.utils.parsedate_to_datetime(value)
+            when = email.utils.parsedate_to_datetime((value or "").strip())
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = max(0.0, when.timestamp() - time.time()) if when is not None else -1.0
@@ -292,7 +290,7 @@ def stream_failure(exc: BaseException, events: int, request_id: Optional[str]) -
     """Our exception for ``exc`` raised while reading a stream, or ``None`` if it is not a read failure."""
     where = f"after {events} events (request id {request_id})"
     if isinstance(exc, urllib3.exceptions.DecodeError):  # Content-Encoding: gzip or deflate
-        return StreamError(f"the stream's compressed body (Content-Encoding) is corrupt {where}: {_reason(exc)[:120]}")
+        return StreamError(f"the stream's compressed body (Content-Encoding) is corrupt {where}")
     if isinstance(exc, UnicodeDecodeError):  # sseclient-py decodes each line as UTF-8
         return StreamError(f"the stream carried invalid UTF-8 {where}")
     if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, socket.timeout)):  # urllib3's, or the socket's

@@ -68,6 +68,10 @@ class RawServer:
         self._sock.close()
         for conn in list(self._conns):
             try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked in recv() or sendall()
+            except OSError:
+                pass
+            try:
                 conn.close()
             except OSError:
                 pass
@@ -158,3 +162,60 @@ def trickle(conn: socket.socket, data: bytes, every: float, size: int = 1) -> No
     for at in range(0, len(data), size):
         conn.sendall(data[at : at + size])
         time.sleep(every)
+
+
+class Outcome:
+    """How one hostile stream ended: ``kind`` is "complete", "typed" (a GigaChatError) or "hang"."""
+
+    def __init__(self, kind: str, received: List[str], error: Optional[BaseException], elapsed: float) -> None:
+        self.kind, self.received, self.error, self.elapsed = kind, received, error, elapsed
+
+
+def stream_case(texts: List[str], mangle: str, cut_at: int, garbage: bytes, encoding: str, framing: str,
+                cuts: List[int], *, deadline: float = 5.0, guard: float = 10.0) -> Outcome:
+    """Serve one stream (``texts`` whole, "truncated", "wire cut" or "garbage"; compressed; framed; split at ``cuts``)."""
+    import gigachat_lite  # the client under test (this module is also imported by scripts/)
+    from gigachat_lite.errors import GigaChatError
+    from reliability_support import Hang, guarded
+
+    whole = sse_events(texts)
+    body = {"whole": whole, "truncated": whole[: cut_at % (len(whole) + 1)], "wire cut": whole, "garbage": garbage}[mangle]
+    wire = compress(body, encoding)
+    if mangle == "wire cut":  # the compressed bytes themselves cut short
+        wire = wire[: cut_at % (len(wire) + 1)]
+    pieces, at = [], 0
+    for cut in sorted(c % (len(wire) + 1) for c in cuts) + [len(wire)]:
+        pieces.append(wire[at:cut])
+        at = max(at, cut)
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        headers = {"Content-Type": "text/event-stream", "Content-Encoding": encoding}
+        if framing == "chunked":
+            headers["Transfer-Encoding"] = "chunked"
+            conn.sendall(response(200, b"", headers, length=False).replace(b"Connection: close\r\n", b""))
+            for piece in pieces:
+                if piece:
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            if mangle not in ("truncated", "wire cut"):
+                conn.sendall(b"0\r\n\r\n")
+        else:
+            conn.sendall(response(200, b"", headers, length=False) if framing == "close" else
+                         response(200, wire, headers)[: len(response(200, wire, headers)) - len(wire)])
+            for piece in pieces:
+                conn.sendall(piece)
+
+    received: List[str] = []
+    started = time.monotonic()
+    with RawServer(handler) as server:
+        try:
+            stream = gigachat_lite.chat("hi", **server.config(deadline=deadline, timeout=3))
+            guarded(lambda: received.extend(stream), timeout=guard)
+        except Hang as exc:
+            return Outcome("hang", received, exc, time.monotonic() - started)
+        except GigaChatError as exc:
+            return Outcome("typed", received, exc, time.monotonic() - started)
+        if stream.finish_reason is None:
+            return Outcome("shortened", received, None, time.monotonic() - started)
+        if mangle != "garbage" and "".join(received) != "".join(texts):
+            return Outcome("shortened", received, None, time.monotonic() - started)
+    return Outcome("complete", received, None, time.monotonic() - started)

@@ -17,7 +17,8 @@ __all__ = ["remember", "scrub", "server_message", "redact_request_headers"]
 _HELD: Dict[str, None] = {}  # insertion-ordered; dict operations are atomic under the GIL: no lock
 _HELD_MAX = 256
 _MIN_SECRET = 8  # shorter strings would scrub ordinary words; no real key or token is that short
-_CREDENTIAL = re.compile(r"\b(Basic|Bearer)(\s+|%20|\+)[A-Za-z0-9._~+/=:%-]+", re.IGNORECASE)
+# 16 characters at least: "Bearer token expired" is prose, not a credential.
+_CREDENTIAL = re.compile(r"\b(Basic|Bearer)(\s+|%20|\+)[A-Za-z0-9._~+/=:%-]{16,}", re.IGNORECASE)
 
 
 def remember(secret: str) -> None:

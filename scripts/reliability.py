@@ -129,6 +129,7 @@ def hostile() -> List[Tuple[str, Any]]:
     import gc
     import random
     import threading
+    import tracemalloc
 
     import hostile_servers as h
     import test_hostile as t
@@ -155,6 +156,26 @@ def hostile() -> List[Tuple[str, Any]]:
             except gigachat_lite.DeadlineExceeded:
                 bounded += time.monotonic() - started < 2
             named += 1
+    payload = h.response(200, b"", {"Content-Type": "text/event-stream"}, length=False) + b"data: " + b"x" * (50 << 20)
+    with h.RawServer(lambda conn, request: conn.sendall(payload)) as server:  # type: ignore[func-returns-value]
+        tracemalloc.start()
+        started = time.monotonic()
+        line_error = "no error"
+        try:
+            list(gigachat_lite.chat("hi", **server.config()))
+        except gigachat_lite.GigaChatError as exc:
+            line_error = type(exc).__name__
+        line_time, line_peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    busy = h.response(503, b'{"status": 503, "message": "busy"}', {"Retry-After": "25"})
+    with h.RawServer(lambda conn, request: conn.sendall(busy) or True) as server:  # type: ignore[func-returns-value]
+        started = time.monotonic()
+        retry_error = "no error"
+        try:
+            gigachat_lite.chat("hi", stream=False, **server.config(deadline=2, max_retries=3))
+        except gigachat_lite.GigaChatError as exc:
+            retry_error = type(exc).__name__
+        retry_time = time.monotonic() - started
     leaked, echoed = 0, 0
     for status in (400, 401, 500):
         for as_json in (True, False):
@@ -172,6 +193,8 @@ def hostile() -> List[Tuple[str, Any]]:
             ("  silently shortened", kinds["shortened"]), ("  hangs", kinds["hang"]),
             ("  slowest outcome (deadline 5 s)", f"{worst:.1f} s"),
             ("headers trickled 1 byte / 100 ms, deadline=1", f"{bounded} of {named} ended within 2 s"),
+            ("one 50 MB SSE line (limit 4 MiB)", f"{line_error}, {line_time:.2f} s, peak {line_peak / 2**20:.0f} MiB"),
+            ("503 + Retry-After: 25, 3 retries, deadline=2", f"{retry_error} after {retry_time:.2f} s"),
             ("server errors echoing the token", echoed), ("  secrets leaked", leaked),
             ("  open fds / threads before -> after (+1: the deadline watchdog)",
              f"{fds} / {threads} -> {len(os.listdir('/proc/self/fd'))} / {threading.active_count()}")]

@@ -196,9 +196,16 @@ class using:
 
 
 class _Watched:
-    """Hands the socket to this thread's deadline before the reply is read."""
+    """Hands the socket to this thread's deadline: when made (so a trickled TLS handshake is bounded too) and before a reply is read."""
 
     sock: Any
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()  # type: ignore[misc]
+        deadline = current()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
 
     def getresponse(self) -> Any:
         deadline = current()

@@ -242,6 +242,16 @@ def test_first_byte_timeout_caps_the_wait_for_the_first_event() -> None:
         assert time.monotonic() - started < 2
 
 
+def test_a_deadline_not_reached_changes_nothing_over_tls() -> None:
+    with Emulator(tls=True, piece_size=2) as server:
+        session = Session(**server.client_config(), deadline=10, first_byte_timeout=5)
+        for n in range(3):
+            assert "".join(session.chat(f"tls {n}")) == f"Echo: tls {n}"
+            assert session.chat(f"whole {n}", stream=False).text == f"Echo: whole {n}"
+        assert server.ledger.oauth_calls(server.api_key) == 1
+        session.close()
+
+
 def test_no_deadline_costs_nothing() -> None:
     from requests.adapters import HTTPAdapter
 

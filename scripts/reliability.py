@@ -3,7 +3,7 @@
     python scripts/reliability.py
 
 The scenarios are the test suite's own tables and runners (tests/test_fault_matrix.py,
-test_concurrency.py, test_bad_input.py, test_secrets.py, test_files.py, test_hostile.py), run
+test_concurrency.py, test_bad_input.py, test_secrets.py, test_files.py, test_hostile*.py), run
 directly against the local emulator on 127.0.0.1. Nothing leaves the machine.
 """
 
@@ -133,6 +133,7 @@ def hostile() -> List[Tuple[str, Any]]:
 
     import hostile_servers as h
     import test_hostile as t
+    import test_hostile_streams as ts
 
     import gigachat_lite
 
@@ -179,12 +180,12 @@ def hostile() -> List[Tuple[str, Any]]:
     leaked, echoed = 0, 0
     for status in (400, 401, 500):
         for as_json in (True, False):
-            with h.RawServer(t._echo_authorization(status, as_json)) as server:
+            with h.RawServer(ts._echo_authorization(status, as_json)) as server:
                 try:
                     gigachat_lite.chat("hi", stream=False, **server.config())
                 except gigachat_lite.GigaChatError as exc:
                     echoed += 1
-                    leaked += bool(t._leaks(exc, h.TOKEN))
+                    leaked += bool(ts._leaks(exc, h.TOKEN))
     gigachat_lite.reset()
     time.sleep(0.5)  # the servers' threads wind down
     gc.collect()  # responses in reference cycles hold sockets until collected

@@ -35,7 +35,7 @@ __all__ = ["Deadline", "DeadlineExceeded", "StreamDeadlineExceeded", "WatchedAda
 
 
 class DeadlineExceeded(APITimeoutError):
-    """The call took longer than ``deadline`` (or got no first byte within ``first_byte_timeout``)."""
+    """The call took longer than ``deadline``, or ``first_byte_timeout`` passed before a stream's first event (another call's reply)."""
 
 
 class StreamDeadlineExceeded(StreamTimeoutError, DeadlineExceeded):
@@ -211,10 +211,8 @@ class _Watched:
         deadline = current()
         if deadline is not None and self.sock is not None:
             deadline.watch(self.sock)
-        response = super().getresponse()  # type: ignore[misc]
-        if deadline is not None and not deadline.stream:
-            deadline.got_first_byte()
-        return response
+        # The first byte is not marked here: this may be the OAuth reply before the call's own.
+        return super().getresponse()  # type: ignore[misc]
 
 
 class _WatchedHTTPConnection(_Watched, HTTPConnection):

@@ -201,6 +201,24 @@ def test_first_byte_timeout_caps_the_wait_for_the_first_event() -> None:
         assert time.monotonic() - started < 2
 
 
+def test_first_byte_timeout_on_a_whole_reply_counts_the_token_fetch_in() -> None:
+    def handler(conn: socket.socket, request: Request) -> bool:
+        if request.path.endswith("/oauth"):  # a prompt token...
+            conn.sendall(response(200, b'{"access_token": "%s", "expires_at": 9999999999999}' % TOKEN.encode()))
+        else:  # ...then a reply that takes its time, headers included
+            time.sleep(3)
+            conn.sendall(response(200, b"{}", {"Content-Type": "application/json"}))
+        return True
+
+    with RawServer(handler) as server:
+        config = {**server.config(first_byte_timeout=0.5), "access_token": None, "api_key": "a2V5LWZvci1maXJzdC1ieXRl",
+                  "auth_url": f"http://127.0.0.1:{server.port}/oauth"}
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="first_byte_timeout=0.5 s"):
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **config), timeout=15)
+        assert time.monotonic() - started < 2
+
+
 def test_a_deadline_not_reached_changes_nothing_over_tls() -> None:
     with Emulator(tls=True, piece_size=2) as server:
         session = Session(**server.client_config(), deadline=10, first_byte_timeout=5)

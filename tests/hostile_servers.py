@@ -17,6 +17,11 @@ import time
 import zlib
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
+import gigachat_lite
+from gigachat_lite.errors import GigaChatError
+
+from reliability_support import Hang, guarded
+
 TOKEN = "hostile-test-access-token-0123456789"  # a fake token, long enough to be scrubbed
 
 
@@ -174,10 +179,6 @@ class Outcome:
 def stream_case(texts: List[str], mangle: str, cut_at: int, garbage: bytes, encoding: str, framing: str,
                 cuts: List[int], *, deadline: float = 5.0, guard: float = 10.0) -> Outcome:
     """Serve one stream (``texts`` whole, "truncated", "wire cut" or "garbage"; compressed; framed; split at ``cuts``)."""
-    import gigachat_lite  # the client under test (this module is also imported by scripts/)
-    from gigachat_lite.errors import GigaChatError
-    from reliability_support import Hang, guarded
-
     whole = sse_events(texts)
     body = {"whole": whole, "truncated": whole[: cut_at % (len(whole) + 1)], "wire cut": whole, "garbage": garbage}[mangle]
     wire = compress(body, encoding)

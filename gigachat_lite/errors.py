@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from .redact import redact_request_headers, scrub, server_message
+from .redact import redact_response, scrub, server_message
 
 __all__ = [
     "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError", "PaymentRequiredError",
@@ -197,7 +197,6 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
 def error_from_response(response: requests.Response, *, oauth: bool = False) -> APIError:
     """Build the exception for an error response, reading (a bounded part of) its body."""
     status = response.status_code
-    redact_request_headers(response)
     try:
         if getattr(response, "_content_consumed", False) or response.raw is None:
             raw = (response.content or b"")[:_MAX_ERROR_BODY]  # already read (stream=False)
@@ -207,6 +206,7 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
         raw = b""
     finally:
         response.close()
+    redact_response(response, raw)
     try:
         payload = json.loads(raw)
     except ValueError:

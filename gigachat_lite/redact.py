@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict
 
-__all__ = ["remember", "scrub", "server_message", "redact_request_headers"]
+__all__ = ["remember", "scrub", "server_message", "redact_response"]
 
 _HELD: Dict[str, None] = {}  # insertion-ordered; dict operations are atomic under the GIL: no lock
 _HELD_MAX = 256
@@ -59,14 +59,19 @@ def server_message(payload: Any, fallback: str) -> str:
     return scrub(fallback)
 
 
-def redact_request_headers(response: Any) -> None:
-    """Replace the ``Authorization`` header of the requests behind ``response`` (and its history).
+def redact_response(response: Any, body: bytes) -> None:
+    """Scrub what an error's ``response`` still shows: its requests' ``Authorization`` and its body.
 
     The exception carries the response, and the response its request: someone
-    logging ``exc.response.request.headers`` must not print a token or the key.
-    The request was sent already (and any resend copied it first).
+    logging ``exc.response.request.headers`` or ``exc.response.text`` must not
+    print a token or the key. The request was sent already (and any resend
+    copied it first); ``body`` is what was read of the reply.
     """
     for item in [response, *getattr(response, "history", ())]:
         headers = getattr(getattr(item, "request", None), "headers", None)
         if headers is not None and "Authorization" in headers:
             headers["Authorization"] = "<redacted>"
+    text = body.decode("utf-8", "replace")
+    clean = scrub(text)
+    response._content = body if clean == text else clean.encode("utf-8")
+    response._content_consumed = True

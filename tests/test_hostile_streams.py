@@ -122,6 +122,7 @@ def test_a_server_echoing_the_token_never_gets_it_into_an_exception(status: int,
             guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config()), timeout=10)
     assert "you sent Authorization" in str(caught.value)
     assert _leaks(caught.value, TOKEN) == []
+    assert "you sent Authorization" in caught.value.response.text and TOKEN not in caught.value.response.text
     assert TOKEN not in caplog.text
 
 

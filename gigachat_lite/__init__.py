@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, List
 
 from .api import ai_check, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
 from .config import Config
+from .deadline import DeadlineExceeded, StreamDeadlineExceeded
 from .errors import (
     APIConnectionError,
     APIError,
@@ -86,6 +87,8 @@ __all__ = [
     "ServerError",
     "StreamError",
     "StreamTimeoutError",
+    "DeadlineExceeded",
+    "StreamDeadlineExceeded",
     "InvalidResponseError",
     "StructuredOutputError",
     "TransportError",

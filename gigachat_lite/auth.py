@@ -17,6 +17,7 @@ Nothing here logs or formats a key or a token.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Optional, Protocol
@@ -25,6 +26,7 @@ import requests
 from requests.auth import AuthBase
 
 from .errors import AuthenticationError, error_from_response, translate
+from .redact import remember
 
 if TYPE_CHECKING:
     from .config import Config
@@ -138,8 +140,16 @@ class TokenCache:
         with self._lock:
             self._slots.clear()
 
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks (another parent thread may have held one); tokens stay valid."""
+        self._lock = threading.Lock()
+        for slot in list(self._slots.values()):
+            slot.lock = threading.Lock()
+
 
 TOKENS = TokenCache()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=TOKENS.after_fork)
 
 
 class TokenStore(Protocol):
@@ -175,6 +185,7 @@ def oauth_request(session: requests.Session, url: str, api_key: str, scope: str,
 def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> Token:
     """Get a new access token for ``config``'s key over ``session``; raise ours on any failure."""
     assert config.api_key is not None
+    remember(config.api_key)  # an OAuth error body that echoes it is scrubbed
     log.debug("requesting an access token from %s (scope %s)", config.auth_url, config.scope)
     try:
         response = oauth_request(session, config.auth_url, config.api_key, config.scope, timeout)
@@ -186,6 +197,7 @@ def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> To
         token = parse_token_reply(response.json())
     except ValueError as exc:
         raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {exc}", status_code=response.status_code) from None
+    remember(token.value)
     log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
     return token
 
@@ -218,6 +230,8 @@ class TokenAuth(AuthBase):
     ) -> None:
         if fetch is None and not access_token:
             raise ValueError("TokenAuth needs a fetch function or an access token")
+        if access_token:
+            remember(access_token)
         self._fetch = fetch
         self._key = cache_key
         self._static = access_token

@@ -53,6 +53,9 @@ class ConnectionOptions(TypedDict, total=False):
     max_retries: Optional[int]
     refresh_margin: Optional[float]
     api_version: Optional[str]
+    deadline: Optional[float]
+    first_byte_timeout: Optional[float]
+    max_event_size: Optional[int]
 
 
 class Options(ConnectionOptions, total=False):
@@ -104,6 +107,10 @@ class Config:
     refresh_margin: float = _field(check=lambda v, n: checks.seconds(v, n, DEFAULT_REFRESH_MARGIN, allow_zero=True))
     # None: not chosen, so v1 unless a call uses a v2-only feature (see request_v2.py).
     api_version: Optional[str] = _field("GIGACHAT_API_VERSION", check=lambda v, n: checks.api_version(v))
+    # Whole-call bounds (see deadline.py): None is no bound, and costs nothing.
+    deadline: Optional[float] = _field("GIGACHAT_DEADLINE", check=lambda v, n: checks.optional_seconds(v, n))
+    first_byte_timeout: Optional[float] = _field("GIGACHAT_FIRST_BYTE_TIMEOUT", check=lambda v, n: checks.optional_seconds(v, n))
+    max_event_size: int = _field("GIGACHAT_MAX_EVENT_SIZE", check=lambda v, n: checks.size(v, n, checks.DEFAULT_MAX_EVENT_SIZE))
 
     def __init__(self, **values: "Unpack[Options]") -> None:
         given: Dict[str, Any] = dict(values)

@@ -15,11 +15,13 @@ exception (from requests, urllib3 or ssl) stays chained as ``__cause__``::
     │   └── ServerError            5xx
     ├── StreamError                a stream that was cut, malformed or of the wrong type
     │   └── StreamTimeoutError     (also an APITimeoutError) a stream that stalled
+    │       └── StreamDeadlineExceeded  (also a DeadlineExceeded) a stream past deadline=
     ├── StructuredOutputError      a reply that does not match the requested response_format
     ├── InvalidResponseError       a whole (non-stream) reply that is not what the API sends
     ├── TransportError             nothing usable came back
     │   ├── APIConnectionError     refused, reset, DNS, proxy failures
     │   ├── APITimeoutError        connect or read timeout before the reply
+    │   │   └── DeadlineExceeded   the whole call passed deadline= (deadline.py)
     │   └── TLSError               certificate verification or handshake failure
     ├── CoordinationError          the coordination store (Redis, a folder) could not be used
     └── ConcurrencyLimitTimeout    no concurrency slot (or OAuth rate budget) freed up in time
@@ -45,16 +47,21 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from .redact import redact_response, scrub, server_message
+
 __all__ = [
-    "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError",
-    "PaymentRequiredError", "PermissionDeniedError", "NotFoundError", "RateLimitError",
-    "ServerError", "StreamError", "StreamTimeoutError", "InvalidResponseError", "StructuredOutputError", "TransportError",
-    "APIConnectionError", "APITimeoutError", "TLSError", "CoordinationError", "ConcurrencyLimitTimeout",
+    "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError", "PaymentRequiredError",
+    "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError", "StreamError", "StreamTimeoutError",
+    "InvalidResponseError", "StructuredOutputError", "TransportError", "APIConnectionError", "APITimeoutError", "TLSError",
+    "CoordinationError", "ConcurrencyLimitTimeout",
 ]
 
 
 class GigaChatError(Exception):
-    """Root of every exception raised by gigachat_lite."""
+    """Root of every exception raised by gigachat_lite. Its message is scrubbed of secrets (:mod:`.redact`)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class MissingAuthError(GigaChatError):
@@ -75,7 +82,7 @@ class APIError(GigaChatError):
         self, message: str, *, status_code: Optional[int] = None, request_id: Optional[str] = None, response: Any = None
     ) -> None:
         self.status_code = status_code
-        self.message = message
+        self.message = scrub(message)
         self.request_id = request_id
         self.response = response
         super().__init__(self._describe())
@@ -208,41 +215,21 @@ _MAX_ERROR_BODY = 64 * 1024
 
 
 def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds to wait from a ``Retry-After`` header: a number or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
+    """Seconds from a ``Retry-After`` (a number or an HTTP date); ``None`` if negative, nan, inf, empty, ..."""
     try:
-        return max(0.0, float(value))
+        seconds = float(value or "")  # float() allows the surrounding spaces a header may have
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def server_message(payload: Any, fallback: str) -> str:
-    """The human message of an error payload (``{"status", "message"}`` or ``{"code", "message"}``)."""
-    if isinstance(payload, dict):
-        for key in ("message", "error_description", "detail"):
-            if isinstance(payload.get(key), str) and payload[key]:
-                return str(payload[key])
-        inner = payload.get("error")
-        if isinstance(inner, dict):
-            return server_message(inner, fallback)
-        if isinstance(inner, str) and inner:
-            return inner
-    return fallback
+        try:
+            when = email.utils.parsedate_to_datetime((value or "").strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = max(0.0, when.timestamp() - time.time()) if when is not None else -1.0
+    return seconds if 0.0 <= seconds < 1e9 else None  # False for nan, too
 
 
 def error_from_response(response: requests.Response, *, oauth: bool = False) -> APIError:
     """Build the exception for an error response, reading (a bounded part of) its body."""
     status = response.status_code
-    _redact_credentials(response)
     try:
         if getattr(response, "_content_consumed", False) or response.raw is None:
             raw = (response.content or b"")[:_MAX_ERROR_BODY]  # already read (stream=False)
@@ -252,11 +239,12 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
         raw = b""
     finally:
         response.close()
+    redact_response(response, raw)
     try:
         payload = json.loads(raw)
     except ValueError:
         payload = None
-    text = raw.decode("utf-8", "replace").strip()[:200] if payload is None else ""
+    text = scrub(raw.decode("utf-8", "replace")).strip()[:200] if payload is None else ""  # scrubbed before it is cut
     message = server_message(payload, text or (response.reason or "HTTP error"))
     request_id = response.headers.get("x-request-id")
     if oauth and status in (400, 401, 403):
@@ -268,17 +256,6 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
         cls = _BY_STATUS.get(status, APIError)
     extra = {"retry_after": parse_retry_after(response.headers.get("retry-after"))} if cls is RateLimitError else {}
     return cls(message, status_code=status, request_id=request_id, response=response, **extra)
-
-
-def _redact_credentials(response: requests.Response) -> None:
-    # The exception carries the response, and the response its request: someone
-    # logging ``exc.response.request.headers`` must not print a token or the key.
-    # The request was sent already (and any resend copied it first).
-    for item in [response, *response.history]:
-        request = getattr(item, "request", None)
-        headers = getattr(request, "headers", None)
-        if headers is not None and "Authorization" in headers:
-            headers["Authorization"] = "<redacted>"
 
 
 def translate(exc: BaseException, *, url: str, bundle: Any) -> GigaChatError:
@@ -345,6 +322,8 @@ def _reason(exc: BaseException) -> str:
 def stream_failure(exc: BaseException, events: int, request_id: Optional[str]) -> Optional[GigaChatError]:
     """Our exception for ``exc`` raised while reading a stream, or ``None`` if it is not a read failure."""
     where = f"after {events} events (request id {request_id})"
+    if isinstance(exc, urllib3.exceptions.DecodeError):  # Content-Encoding: gzip or deflate
+        return StreamError(f"the stream's compressed body (Content-Encoding) is corrupt {where}")
     if isinstance(exc, UnicodeDecodeError):  # sseclient-py decodes each line as UTF-8
         return StreamError(f"the stream carried invalid UTF-8 {where}")
     if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, socket.timeout)):  # urllib3's, or the socket's

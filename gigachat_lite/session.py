@@ -9,6 +9,7 @@ request; replies are read by :mod:`.results` and :mod:`.stream`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
@@ -78,7 +79,8 @@ class Session(Transport):
             prepared = Prepared("v1", prepared, None)
         v2 = prepared.api_version == "v2"
         stream = bool(prepared.body.get("stream"))
-        headers = {"Accept": "text/event-stream"} if stream else _JSON
+        # identity: a stream's bytes are parsed as they arrive (a compressed one is still decoded, see stream.py)
+        headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"} if stream else _JSON
         path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
         response = self.call("POST", path, json=prepared.body, stream=stream, headers=headers)
         result: Union[ChatStream, ChatReply]
@@ -96,7 +98,7 @@ class Session(Transport):
                     f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
                     f" (request id {response.headers.get('x-request-id')})"
                 )
-            result = ChatStreamV2(response, lease) if v2 else ChatStream(response, lease)
+            result = (ChatStreamV2 if v2 else ChatStream)(response, lease, max_event_size=self.config.max_event_size)
         result.session = self
         return result
 
@@ -267,6 +269,18 @@ def shared_session(config: Config) -> Session:
             _, old = _SHARED.popitem(last=False)
             old.close()
         return session
+
+
+def _after_fork() -> None:
+    # A forked child must not share the parent's keep-alive sockets (each would
+    # read replies meant for the other) nor wait on a lock a parent thread held:
+    # it drops its references (closing nothing the parent uses) and starts afresh.
+    global _SHARED, _SHARED_LOCK
+    _SHARED, _SHARED_LOCK = OrderedDict(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def reset() -> None:

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "api_key", "secret", "choice", "api_version", "url", "model", "path", "cert", "flag", "seconds", "timeout",
-    "count", "store_url", "slots", "proxy", "hide_password", "Timeout", "CertArg",
+    "count", "store_url", "slots", "size", "optional_seconds", "proxy", "hide_password", "Timeout", "CertArg",
 ]
 
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024  # bytes in one stream event (or line): far above any real one
 API_VERSIONS = ("v1", "v2")  # the chat contracts: /api/v1/chat/completions and /api/v2/chat/completions
 
 Timeout = Union[float, Tuple[float, float]]
@@ -162,6 +163,18 @@ def slots(value: Any, name: str) -> Optional[int]:
     if number < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return number
+
+
+def size(value: Any, name: str, default: int) -> int:
+    number = count(value, name, default)
+    if number == 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got 0")
+    return number
+
+
+def optional_seconds(value: Any, name: str) -> Optional[float]:
+    """``None`` (no limit) or a positive number of seconds."""
+    return None if value is None else seconds(value, name, 0.0)
 
 
 def proxy(value: Any) -> Optional[str]:

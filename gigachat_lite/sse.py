@@ -25,10 +25,9 @@ import itertools
 import json
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
-from sseclient import SSEClient
-
 from .errors import APIError, StreamError
-from .errors import server_message
+from .redact import scrub, server_message
+from .sse_limits import DEFAULT_MAX_EVENT_SIZE, BoundedSSEClient, too_large
 from .reasoning import ReasoningChunk
 
 __all__ = ["iter_event_data", "ChunkParser", "DONE", "Feed", "pieces", "raise_if_error"]
@@ -41,15 +40,19 @@ _loads = json.loads
 Feed = Union[str, None, List[str]]
 
 
-def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
+def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE) -> Iterator[str]:
     """The ``data`` of each event in a byte stream (multi-line data joined with ``\\n``).
 
     Exactly what sseclient-py's ``SSEClient(chunks).events()`` gives, read for
-    read; the common framing is parsed here, anything else by sseclient-py.
+    read; the common framing is parsed here, anything else by sseclient-py's
+    rules (:mod:`.sse_limits`). An event longer than ``limit`` bytes is a
+    :class:`StreamError`, raised before it is all held.
     """
     chunks = iter(chunks)
     buffer = b""
     cuts: List[int] = []  # offsets in buffer where a network read began (besides 0)
+    held: List[bytes] = []  # reads inside one long line, joined once the line ends (linear time)
+    held_size = 0
     start = 0
     for chunk in chunks:
         # A read holding exactly one event, nothing pending: what a chunked stream gives
@@ -78,8 +81,15 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
                     yield whole
                     continue
         if buffer:
-            cuts.append(len(buffer))
-            buffer += chunk
+            cuts.append(len(buffer) + held_size)
+            if buffer[-1] != 10 and b"\n" not in chunk:  # the line under way goes on: nothing to parse yet
+                held.append(chunk)
+                held_size += len(chunk)
+                if len(buffer) + held_size > limit:
+                    raise too_large(limit)
+                continue
+            buffer = b"".join((buffer, *held, chunk)) if held else buffer + chunk
+            held, held_size = [], 0
         else:
             buffer = chunk
         has_cr = b"\r" in chunk or (cuts and b"\r" in buffer)
@@ -93,7 +103,7 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
                 break  # no whole line yet, or cannot tell a blank line follows
             if buffer[end + 1] != 10:  # a second line in the event: v2's "event: name" first, or anything else
                 if not startswith(b"event: ", start):
-                    yield from _delegate(buffer, start, cuts, chunks)
+                    yield from _delegate(buffer, start, cuts, chunks, limit)
                     return
                 name_end, data_at = end, end + 1
                 end = find(b"\n", data_at)
@@ -105,18 +115,20 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
                     or (has_cr and find(b"\r", start, end) >= 0)
                     or not (ascii_only or _decodes(buffer[start + 7 : name_end]))  # sseclient-py decodes it too
                 ):
-                    yield from _delegate(buffer, start, cuts, chunks)
+                    yield from _delegate(buffer, start, cuts, chunks, limit)
                     return
             else:
                 data_at = start
                 if not startswith(b"data: ", start) or (has_cr and find(b"\r", start, end) >= 0):
                     # a comment, another field, "data:" without a space, or CR line endings
-                    yield from _delegate(buffer, start, cuts, chunks)
+                    yield from _delegate(buffer, start, cuts, chunks, limit)
                     return
+            if end - start > limit:
+                raise too_large(limit)
             try:
                 text = buffer[data_at + 6 : end].decode("utf-8")
             except UnicodeDecodeError:  # sseclient-py raises it, with its own message
-                yield from _delegate(buffer, start, cuts, chunks)
+                yield from _delegate(buffer, start, cuts, chunks, limit)
                 return
             start = end + 2
             yield text
@@ -124,8 +136,12 @@ def iter_event_data(chunks: Iterable[bytes]) -> Iterator[str]:
             buffer = buffer[start:]
             if cuts:
                 cuts = [cut - start for cut in cuts if cut > start]
-    if buffer:  # the stream ended inside an event: sseclient-py dispatches what there is
-        yield from _delegate(buffer, 0, cuts, iter(()))
+        if len(buffer) > limit:
+            raise too_large(limit)
+    if held:
+        buffer = b"".join((buffer, *held))
+    if buffer:  # the stream ended inside an event: sseclient-py's rules dispatch what there is
+        yield from _delegate(buffer, 0, cuts, iter(()), limit)
 
 
 def _decodes(line: bytes) -> bool:
@@ -138,7 +154,7 @@ def _decodes(line: bytes) -> bool:
     return True
 
 
-def _delegate(buffer: bytes, start: int, cuts: List[int], rest: Iterator[bytes]) -> Iterator[str]:
+def _delegate(buffer: bytes, start: int, cuts: List[int], rest: Iterator[bytes], limit: int) -> Iterator[str]:
     """sseclient-py from ``buffer[start:]`` on, cut into the original reads, then ``rest``.
 
     ``start`` is 0 or just after a blank line, where sseclient-py has nothing
@@ -150,8 +166,7 @@ def _delegate(buffer: bytes, start: int, cuts: List[int], rest: Iterator[bytes])
             pieces.append(buffer[start:cut])
             start = cut
     pieces.append(buffer[start:])
-    for event in SSEClient(itertools.chain(pieces, rest)).events():
-        yield event.data
+    yield from BoundedSSEClient(itertools.chain(pieces, rest), limit).iter_data()
 
 
 class ChunkParser:
@@ -201,7 +216,7 @@ class ChunkParser:
         try:
             chunk = _loads(data)
         except ValueError:
-            raise StreamError(f"malformed event #{self.events} in the stream: {data[:80]!r}") from None
+            raise StreamError(f"malformed event #{self.events} in the stream: {scrub(data[:4096])[:80]!r}") from None
         # The common event, {"choices": [{"delta": {"content": "..."}, "index": 0}], ...} after the
         # first (which set the model), no usage: exactly what _choices would do, in fewer steps.
         if type(chunk) is dict and "usage" not in chunk and self.target.model is not None:
@@ -215,7 +230,7 @@ class ChunkParser:
                         if type(content) is str:
                             return content or None
         if not isinstance(chunk, dict):
-            raise StreamError(f"event #{self.events} is not a JSON object: {data[:80]!r}")
+            raise StreamError(f"event #{self.events} is not a JSON object: {scrub(data[:4096])[:80]!r}")
         choices = chunk.get("choices")
         if choices is None:
             raise_if_error(chunk)

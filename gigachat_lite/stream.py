@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, List
 
 import requests
 
+from .deadline import Deadline
 from .errors import APIError, StreamError, stream_failure
 from .reply_v2 import V2Result, reset_v2_fields
 from .results import ChatResult
+from .settings_checks import DEFAULT_MAX_EVENT_SIZE
 from .sse import ChunkParser, iter_event_data
 from .stream_v2 import V2ChunkParser
 
@@ -47,16 +49,19 @@ class ChatStream(ChatResult):
 
     _parser_class: Type[ChunkParser] = ChunkParser
 
-    def __init__(self, response: requests.Response, lease: Optional["Lease"] = None) -> None:
+    def __init__(
+        self, response: requests.Response, lease: Optional["Lease"] = None, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    ) -> None:
         # Neither the reader nor the parser holds this object, only the state
         # below: a dropped stream is freed by reference counting at once, never
         # later by the cycle collector inside some other call (see __del__).
         # ``lease``: the concurrency slot the stream occupies (coordination), held by the state.
         self._state = _State(response.headers.get("x-request-id"))
         self._state.lease = lease
+        self._state.deadline = getattr(response, "gigachat_deadline", None)  # set by Transport.call under deadline=
         self._response = response
         self._parts: List[str] = []
-        self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts, self._parser_class)
+        self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts, self._parser_class, max_event_size)
 
     def __getattr__(self, name: str) -> Any:
         # finish_reason, usage, model, ..., request_id: what the parser has learnt so far.
@@ -115,6 +120,8 @@ class ChatStream(ChatResult):
         state = self.__dict__.get("_state")
         if state is not None and not state.ended:
             state.finalizing = True
+            if state.deadline is not None:
+                state.deadline.finish()  # lock-free: the watchdog just forgets it
             _close_socket(self._response)
             _let_go(state, soon=True)
 
@@ -140,17 +147,21 @@ class _State:
         self.finalizing = False  # the stream was dropped unfinished: touch no lock
         self.ended = False
         self.lease: Optional[Lease] = None  # given back however the stream ends
+        self.deadline: Optional[Deadline] = None  # the call's overall bound, when there is one
 
 
 def _read(
-    response: requests.Response, state: _State, parts: List[str], parser_class: Type[ChunkParser]
+    response: requests.Response, state: _State, parts: List[str], parser_class: Type[ChunkParser], limit: int
 ) -> Generator[str, None, None]:
     """The chunks of ``response``; records what it learns on ``state`` and keeps the text in ``parts``."""
     parser = parser_class(state)
     at_eof = False
+    deadline = state.deadline
     try:
         feed, keep = parser.feed, parts.append
-        for data in iter_event_data(_read_chunks(response.raw)):
+        for data in iter_event_data(_read_chunks(response.raw), limit):
+            if deadline is not None:
+                deadline.got_first_byte()
             text = feed(data)
             if text:
                 if text.__class__ is str:
@@ -166,6 +177,8 @@ def _read(
         else:
             _check_length(response.raw)
             at_eof = True
+        if deadline is not None and deadline.expired and not parser.complete:
+            raise deadline.error(events=parser.events, request_id=state.request_id)
         if not parser.complete:
             raise StreamError(
                 f"the stream ended after {parser.events} events without [DONE] or a finish reason"
@@ -180,6 +193,8 @@ def _read(
         exc.request_id = exc.request_id or state.request_id
         raise
     except Exception as exc:
+        if deadline is not None and deadline.expired and not isinstance(exc, APIError):
+            raise deadline.error(events=parser.events, request_id=state.request_id) from exc  # the watchdog cut it
         error = stream_failure(exc, parser.events, state.request_id)
         if error is None:
             raise
@@ -188,6 +203,8 @@ def _read(
         raise error from exc
     finally:
         state.ended = True
+        if deadline is not None:
+            deadline.finish()
         if state.finalizing:
             _close_socket(response)
         else:
@@ -200,8 +217,10 @@ class ChatStreamV2(V2Result, ChatStream):
 
     _parser_class = V2ChunkParser
 
-    def __init__(self, response: requests.Response, lease: Optional["Lease"] = None) -> None:
-        ChatStream.__init__(self, response, lease)
+    def __init__(
+        self, response: requests.Response, lease: Optional["Lease"] = None, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    ) -> None:
+        ChatStream.__init__(self, response, lease, max_event_size=max_event_size)
         reset_v2_fields(self._state)
 
     def __iter__(self) -> "ChatStreamV2":
@@ -229,13 +248,18 @@ def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
         and raw.headers.get("content-encoding", "identity").lower() == "identity"
     ):
         return fp.read1
-    return getattr(raw, "read1", None)  # None before urllib3 2.3
+    read1: Optional[Callable[..., bytes]] = getattr(raw, "read1", None)  # None before urllib3 2.3
+    if read1 is not None and getattr(raw, "headers", {}).get("content-encoding", "identity").lower() != "identity":
+        # requests asks urllib3 for the raw bytes; a gzip/deflate body (some proxies
+        # compress event streams) is decoded here, as iter_content() would.
+        return functools.partial(read1, decode_content=True)
+    return read1
 
 
 def _read_chunks(raw: Any) -> Iterator[bytes]:
     read = _body_read1(raw)
     if read is None:  # urllib3 < 2.3
-        return iter(raw.stream(_READ_SIZE))
+        return iter(raw.stream(_READ_SIZE, decode_content=True))
     # iter(callable, sentinel) runs in C: no generator frame between the socket and the parser.
     return iter(functools.partial(read, _READ_SIZE), b"")
 

@@ -6,6 +6,7 @@ while it runs (the design's one thread per stream in flight).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Callable
@@ -87,3 +88,15 @@ class Workers:
 
 
 WORKERS = Workers()
+
+
+def _after_fork() -> None:
+    # Threads do not survive a fork: the launcher's "running" flag and the idle
+    # tokens would promise threads the child does not have, and no stream would
+    # ever start there. Reset in place: other modules hold these objects.
+    LAUNCHER.__init__()  # type: ignore[misc]
+    WORKERS.__init__()  # type: ignore[misc]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

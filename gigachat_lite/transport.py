@@ -39,6 +39,7 @@ from urllib3.util.retry import Retry
 from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .certs import default_bundle
 from .config import Config, Options
+from .deadline import Deadline, WatchedAdapter, current
 from .errors import AuthenticationError, GigaChatError, error_from_response, parse_retry_after, translate
 from .tls_context import SharedContextAdapter
 from .version import __version__
@@ -81,6 +82,7 @@ class _Retry(Retry):
         retry = super().new(**kw)  # urllib3 copies only __init__'s arguments
         retry.on_rate_limit = self.on_rate_limit
         return retry
+    planned_wait: Optional[float] = None  # set by increment() when a deadline bounds the call
 
     def get_backoff_time(self) -> float:
         # urllib3 retries the first failure at once; a 429 or 503 retried at once
@@ -90,6 +92,12 @@ class _Retry(Retry):
             backoff = min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter)
         return backoff
 
+    def get_retry_after(self, response: BaseHTTPResponse) -> Optional[float]:
+        # urllib3 raises InvalidHeader on a Retry-After it cannot read ("-1",
+        # "nan", ""), and the call ended as a TransportError: ignore it instead,
+        # and the backoff applies.
+        return parse_retry_after(response.headers.get("Retry-After"))
+
     def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
         if response is not None and error is None:
             wait = parse_retry_after(response.headers.get("Retry-After"))
@@ -97,13 +105,23 @@ class _Retry(Retry):
                 self.on_rate_limit(wait)
             if wait is not None and wait > self.max_wait:
                 raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        deadline = current()
+        if deadline is not None and isinstance(new, _Retry):  # plan the wait now: a retry that would end past the deadline is not made
+            wait = new.get_retry_after(response) if response is not None else None
+            new.planned_wait = wait or new.get_backoff_time()
+            left = deadline.remaining()
+            if deadline.expired or (left is not None and new.planned_wait >= left):
+                raise MaxRetryError(_pool, url or "", error)  # the last reply (or error) is the outcome
+        return new
 
 
     def sleep(self, response: Optional[BaseHTTPResponse] = None) -> None:
         # urllib3's sleep, plus one INFO record saying how long and why, so that a
         # caller (the command line's "retrying in 2 s after 429") can show the wait.
-        wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        wait = self.planned_wait
+        if wait is None:
+            wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
         if not wait:
             wait = self.get_backoff_time()
         if wait > 0:
@@ -185,11 +203,6 @@ class Transport(requests.Session):
         self.cert = config.cert
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
-        retry = _retry(config.max_retries)
-        # 128: a pool smaller than the streams in flight reconnects the surplus every round.
-        adapter = SharedContextAdapter(max_retries=retry, pool_connections=4, pool_maxsize=128)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
         self._default_timeout = (config.connect_timeout, config.read_timeout)
         cache_key = (config.auth_url, config.api_key, config.scope)
@@ -199,8 +212,6 @@ class Transport(requests.Session):
         if config.coordination is not None:
             self._coordination, self._fleet_key = _coordinate(config)
             cache = self._coordination.tokens
-            # A partial, not a bound method: the adapter must not hold the session (no cycle).
-            retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
         self.auth = TokenAuth(
             functools.partial(fetch_token, self, config, self._default_timeout) if config.api_key else None,
             cache_key=cache_key,
@@ -209,11 +220,29 @@ class Transport(requests.Session):
             cache=cache,
         )
         self._proxy_cache: Dict[Any, Dict[str, str]] = {}
+        self._mount_adapter()
+
+    def _mount_adapter(self) -> None:
+        # The process that made the pools: a forked child gets its own (see request()).
+        self._pid = os.getpid()
+        retry = _retry(self.config.max_retries)
+        if self._coordination is not None:
+            # A partial, not a bound method: the adapter must not hold the session (no cycle).
+            retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
+        bounded = self.config.deadline is not None or self.config.first_byte_timeout is not None
+        # 128: a pool smaller than the streams in flight reconnects the surplus every round.
+        adapter = (WatchedAdapter if bounded else SharedContextAdapter)(max_retries=retry, pool_connections=4, pool_maxsize=128)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def __repr__(self) -> str:
         return f"<gigachat_lite.Session base_url={self.config.base_url!r} scope={self.config.scope!r}>"
 
     def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:
+        if self._pid != os.getpid():
+            # Forked: the parent's keep-alive sockets are dropped, never closed or
+            # read here (each process would read the other's replies).
+            self._mount_adapter()
         if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
             kwargs["timeout"] = self._default_timeout
         return super().request(method, url, *args, **kwargs)
@@ -295,6 +324,11 @@ class Transport(requests.Session):
             ConcurrencyLimitTimeout: no slot freed up within the timeout.
             CoordinationError: the coordination store failed (and no fallback).
         """
+        if (self.config.deadline or self.config.first_byte_timeout) and current() is None:
+            deadline = Deadline(self.config.deadline, self.config.first_byte_timeout, stream=stream)
+            bounded: requests.Response = deadline.run(
+                lambda **kw: self.call(method, path, json=json, stream=stream, headers=headers, **kw), kwargs, self._default_timeout)
+            return bounded
         lease = None if self._coordination is None else self._take_slot(kwargs.get("timeout"))
         if lease is None:
             return self._send(method, path, json, stream, headers, kwargs)

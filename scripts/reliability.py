@@ -3,7 +3,7 @@
     python scripts/reliability.py
 
 The scenarios are the test suite's own tables and runners (tests/test_fault_matrix.py,
-test_concurrency.py, test_bad_input.py, test_secrets.py, test_files.py), run
+test_concurrency.py, test_bad_input.py, test_secrets.py, test_files.py, test_hostile*.py), run
 directly against the local emulator on 127.0.0.1. Nothing leaves the machine.
 """
 
@@ -125,12 +125,88 @@ def files() -> List[Tuple[str, Any]]:
             ("  partial, corrupt or missing", figures["corrupt"] + figures["missing"])]
 
 
+def hostile() -> List[Tuple[str, Any]]:
+    import gc
+    import random
+    import threading
+    import tracemalloc
+
+    import hostile_servers as h
+    import test_hostile as t
+    import test_hostile_streams as ts
+
+    import gigachat_lite
+
+    rng = random.Random(12)
+    fds, threads = len(os.listdir("/proc/self/fd")), threading.active_count()
+    kinds = {"complete": 0, "typed": 0, "shortened": 0, "hang": 0}
+    worst = 0.0
+    for _ in range(int(os.environ.get("HOSTILE_CASES", "200"))):  # any bytes x any split x any compression x any framing (the property test's space)
+        texts = ["".join(rng.choice("aбв🙂 \n\"") for _ in range(rng.randint(1, 12))) for _ in range(rng.randint(0, 6))]
+        outcome = h.stream_case(texts, rng.choice(["whole", "truncated", "wire cut", "garbage"]), rng.randrange(10**6),
+                                rng.randbytes(rng.randint(0, 300)), rng.choice(["identity", "gzip", "deflate"]),
+                                rng.choice(["length", "chunked", "close"]), [rng.randrange(10**6) for _ in range(rng.randint(0, 8))])
+        kinds[outcome.kind] += 1
+        worst = max(worst, outcome.elapsed)
+    named = bounded = 0
+    for stream in (True, False):  # headers trickled one byte per 100 ms, deadline=1
+        with h.RawServer(t._trickled_headers) as server:
+            started = time.monotonic()
+            try:
+                list(gigachat_lite.chat("hi", stream=stream, **server.config(deadline=1, max_retries=3)))
+            except gigachat_lite.DeadlineExceeded:
+                bounded += time.monotonic() - started < 2
+            named += 1
+    payload = h.response(200, b"", {"Content-Type": "text/event-stream"}, length=False) + b"data: " + b"x" * (50 << 20)
+    with h.RawServer(lambda conn, request: conn.sendall(payload)) as server:  # type: ignore[func-returns-value]
+        tracemalloc.start()
+        started = time.monotonic()
+        line_error = "no error"
+        try:
+            list(gigachat_lite.chat("hi", **server.config()))
+        except gigachat_lite.GigaChatError as exc:
+            line_error = type(exc).__name__
+        line_time, line_peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    busy = h.response(503, b'{"status": 503, "message": "busy"}', {"Retry-After": "25"})
+    with h.RawServer(lambda conn, request: conn.sendall(busy) or True) as server:  # type: ignore[func-returns-value]
+        started = time.monotonic()
+        retry_error = "no error"
+        try:
+            gigachat_lite.chat("hi", stream=False, **server.config(deadline=2, max_retries=3))
+        except gigachat_lite.GigaChatError as exc:
+            retry_error = type(exc).__name__
+        retry_time = time.monotonic() - started
+    leaked, echoed = 0, 0
+    for status in (400, 401, 500):
+        for as_json in (True, False):
+            with h.RawServer(ts._echo_authorization(status, as_json)) as server:
+                try:
+                    gigachat_lite.chat("hi", stream=False, **server.config())
+                except gigachat_lite.GigaChatError as exc:
+                    echoed += 1
+                    leaked += bool(ts._leaks(exc, h.TOKEN))
+    gigachat_lite.reset()
+    time.sleep(0.5)  # the servers' threads wind down
+    gc.collect()  # responses in reference cycles hold sockets until collected
+    return [("hostile streams tried (bytes x splits x gzip/deflate x framing)", sum(kinds.values())),
+            ("  complete and whole / typed error", f"{kinds['complete']} / {kinds['typed']}"),
+            ("  silently shortened", kinds["shortened"]), ("  hangs", kinds["hang"]),
+            ("  slowest outcome (deadline 5 s)", f"{worst:.1f} s"),
+            ("headers trickled 1 byte / 100 ms, deadline=1", f"{bounded} of {named} ended within 2 s"),
+            ("one 50 MB SSE line (limit 4 MiB)", f"{line_error}, {line_time:.2f} s, peak {line_peak / 2**20:.0f} MiB"),
+            ("503 + Retry-After: 25, 3 retries, deadline=2", f"{retry_error} after {retry_time:.2f} s"),
+            ("server errors echoing the token", echoed), ("  secrets leaked", leaked),
+            ("  open fds / threads before -> after (+1: the deadline watchdog)",
+             f"{fds} / {threads} -> {len(os.listdir('/proc/self/fd'))} / {threading.active_count()}")]
+
+
 def main() -> int:
     started = time.monotonic()
     logging.getLogger().addHandler(logging.NullHandler())  # urllib3's pool warnings under load: not on stderr
     cache = tempfile.mkdtemp(prefix="reliability-cache-")
     rows: List[Tuple[str, Any]] = []
-    for section in (faults, load, bad_inputs, secrets, files):
+    for section in (faults, load, bad_inputs, secrets, files, hostile):
         reset_state(cache)
         rows += section()
     width = max(len(name) for name, _ in rows)
@@ -144,8 +220,9 @@ def main() -> int:
     print(rule)
     print(f"({time.monotonic() - started:.0f} s, Python {sys.version.split()[0]}, {os.cpu_count()} cores)")
     bad = dict(rows)
-    failed = (bad["  outcome not exactly as specified"] or bad["  chunks duplicated"] or bad["  hangs"]
-              or bad["  secrets leaked"] or bad["  partial, corrupt or missing"])
+    failed = (bad["  outcome not exactly as specified"] or bad["  chunks duplicated"] or any(v for k, v in rows if k == "  hangs")
+              or any(v for k, v in rows if k == "  secrets leaked") or bad["  partial, corrupt or missing"]
+              or bad["  silently shortened"])
     return 1 if failed else 0
 
 

@@ -1,19 +1,25 @@
-"""Hostile conditions: streams dropped mid-way, forks, compression, servers that misbehave on purpose."""
+"""Hostile conditions: streams dropped mid-way, forks, deadlines, Retry-After (stream-side cases: test_hostile_streams.py)."""
 
 from __future__ import annotations
 
 import gc
 import os
 import random
+import socket
 import sys
 import threading
-from typing import Any
+import time
+from typing import Any, List, Optional
 
 import pytest
 
-from gigachat_lite import Session
+import gigachat_lite
+from gigachat_lite import (
+    APIError, APITimeoutError, DeadlineExceeded, RateLimitError, Session, StreamDeadlineExceeded, StreamTimeoutError,
+)
 from gigachat_lite.emulator import Emulator
 
+from hostile_servers import TOKEN, RawServer, Request, response, sse_events, trickle
 from reliability_support import guarded
 
 
@@ -64,3 +70,188 @@ def test_streams_dropped_in_cycles_never_deadlock_and_leak_nothing(emu: Emulator
     gc.collect()
     assert threading.active_count() <= threads
     assert _open_fds() <= fds + 2, "sockets of dropped streams were not closed"
+
+
+# -- fork safety --------------------------------------------------------------------------
+
+def _child(config: dict, results: Any, index: int, parent_made: Any) -> None:
+    try:
+        import asyncio
+
+        from gigachat_lite import aio, chat
+
+        got = ["".join(chat(f"child {index} call {n}", **config)) for n in range(3)]
+        got.append("".join(parent_made.chat(f"child {index} own session")))
+
+        async def streamed() -> str:
+            return "".join([piece async for piece in aio.chat(f"child {index} aio", **config)])
+
+        got.append(asyncio.run(streamed()))
+        results.put((index, got))
+    except BaseException as exc:  # reported to the parent
+        results.put((index, repr(exc)))
+
+
+def test_forked_children_and_the_parent_each_get_their_own_replies(emu: Emulator) -> None:
+    import multiprocessing
+
+    from gigachat_lite import auth, chat, session as session_module
+
+    config = {**emu.client_config(), "timeout": 5}
+    assert "".join(chat("warm", **config)) == "Echo: warm"  # a warm keep-alive socket and a cached token
+    parent_made = Session(**config)
+    "".join(parent_made.chat("warm too"))
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    # Locks held by another parent thread at the moment of the fork: the children must not wait on them.
+    slot = next(iter(auth.TOKENS._slots.values()))
+    release = threading.Event()
+
+    def hold_locks() -> None:
+        with session_module._SHARED_LOCK, slot.lock:
+            release.wait(20)
+
+    holder = threading.Thread(target=hold_locks, daemon=True)
+    holder.start()
+    children = [context.Process(target=_child, args=(config, results, i, parent_made)) for i in range(4)]
+    for child in children:
+        child.start()
+    release.set()
+    holder.join(5)
+    try:
+        parent_replies = [guarded(lambda n=n: "".join(chat(f"parent {n}", **config)), timeout=20) for n in range(10)]
+        outcomes = dict(results.get(timeout=60) for _ in children)
+        for child in children:
+            child.join(10)
+            assert child.exitcode == 0
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()  # a hung child (the failure this test is about) must not outlive it
+    assert parent_replies == [f"Echo: parent {n}" for n in range(10)]
+    for index in range(4):
+        assert outcomes[index] == [f"Echo: child {index} call {n}" for n in range(3)] + [
+            f"Echo: child {index} own session", f"Echo: child {index} aio"], outcomes[index]
+    assert "".join(parent_made.chat("parent again")) == "Echo: parent again"  # its pool still works
+
+
+# -- an overall deadline ------------------------------------------------------------------
+
+def _trickled_headers(conn: socket.socket, request: Request) -> None:
+    trickle(conn, response(200, b"{}", {"Content-Type": "application/json"}) * 50, every=0.1)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_server_trickling_headers_cannot_outlast_the_deadline(stream: bool) -> None:
+    with RawServer(_trickled_headers) as server:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="deadline=1 s") as caught:
+            guarded(lambda: gigachat_lite.chat("hi", stream=stream, **server.config(deadline=1, max_retries=3)), timeout=15)
+        assert time.monotonic() - started < 3
+        assert isinstance(caught.value, APITimeoutError)
+
+
+def test_a_stream_past_its_deadline_keeps_the_chunks_received() -> None:
+    head = response(200, b"", {"Content-Type": "text/event-stream"}, length=False)
+
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(head + sse_events(["one ", "two "], done=False, finish=False))
+        trickle(conn, sse_events(["three"] * 100), every=0.1, size=3)
+
+    with RawServer(handler) as server:
+        stream = gigachat_lite.chat("hi", **server.config(deadline=1))
+        received: List[str] = []
+        started = time.monotonic()
+        with pytest.raises(StreamDeadlineExceeded) as caught:
+            guarded(lambda: received.extend(stream), timeout=15)
+        assert time.monotonic() - started < 2.5
+        assert isinstance(caught.value, StreamTimeoutError) and isinstance(caught.value, DeadlineExceeded)
+        assert received[:2] == ["one ", "two "] and stream.text == "".join(received)
+
+
+@pytest.mark.parametrize("status, retry_after, retries", [(503, "25", 3), (500, None, 10), (429, "2", 5)])
+def test_retries_never_sleep_past_the_deadline(status: int, retry_after: Optional[str], retries: int) -> None:
+    headers = {"Retry-After": retry_after} if retry_after else {}
+
+    def handler(conn: socket.socket, request: Request) -> bool:
+        conn.sendall(response(status, b'{"status": %d, "message": "busy"}' % status, headers))
+        return True
+
+    with RawServer(handler) as server:
+        started = time.monotonic()
+        with pytest.raises((APIError, DeadlineExceeded)):
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config(deadline=2.5, max_retries=retries)), timeout=30)
+        assert time.monotonic() - started < 3.0
+
+
+def test_first_byte_timeout_caps_the_wait_for_the_first_event() -> None:
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(response(200, b"", {"Content-Type": "text/event-stream"}, length=False))
+        time.sleep(4)
+        conn.sendall(sse_events(["late"]))
+
+    with RawServer(handler) as server:
+        started = time.monotonic()
+        stream = gigachat_lite.chat("hi", **server.config(first_byte_timeout=0.5))
+        with pytest.raises(StreamDeadlineExceeded, match="first_byte_timeout=0.5 s"):
+            guarded(lambda: list(stream), timeout=15)
+        assert time.monotonic() - started < 2
+
+
+def test_first_byte_timeout_on_a_whole_reply_counts_the_token_fetch_in() -> None:
+    def handler(conn: socket.socket, request: Request) -> bool:
+        if request.path.endswith("/oauth"):  # a prompt token...
+            conn.sendall(response(200, b'{"access_token": "%s", "expires_at": 9999999999999}' % TOKEN.encode()))
+        else:  # ...then a reply that takes its time, headers included
+            time.sleep(3)
+            conn.sendall(response(200, b"{}", {"Content-Type": "application/json"}))
+        return True
+
+    with RawServer(handler) as server:
+        config = {**server.config(first_byte_timeout=0.5), "access_token": None, "api_key": "a2V5LWZvci1maXJzdC1ieXRl",
+                  "auth_url": f"http://127.0.0.1:{server.port}/oauth"}
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="first_byte_timeout=0.5 s"):
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **config), timeout=15)
+        assert time.monotonic() - started < 2
+
+
+def test_a_deadline_not_reached_changes_nothing_over_tls() -> None:
+    with Emulator(tls=True, piece_size=2) as server:
+        session = Session(**server.client_config(), deadline=10, first_byte_timeout=5)
+        for n in range(3):
+            assert "".join(session.chat(f"tls {n}")) == f"Echo: tls {n}"
+            assert session.chat(f"whole {n}", stream=False).text == f"Echo: whole {n}"
+        assert server.ledger.oauth_calls(server.api_key) == 1
+        session.close()
+
+
+def test_no_deadline_costs_nothing() -> None:
+    from gigachat_lite.deadline import WatchedAdapter
+    from gigachat_lite.tls_context import SharedContextAdapter
+
+    plain = Session(access_token=TOKEN)
+    bounded = Session(access_token=TOKEN, deadline=5)
+    assert type(plain.get_adapter("https://x/")) is SharedContextAdapter  # no watching without a deadline
+    assert type(bounded.get_adapter("https://x/")) is WatchedAdapter
+
+
+# -- Retry-After ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["-5", "abc", "nan", "inf", "", "1e999", "Wed, 99 Foo 2026"])
+def test_an_unusable_retry_after_is_ignored(value: str) -> None:
+    replies = iter([429, 200, 429])
+
+    def handler(conn: socket.socket, request: Request) -> bool:
+        status = next(replies)
+        body = b'{"choices": [{"message": {"role": "assistant", "content": "ok"}, "index": 0, "finish_reason": "stop"}]}'
+        conn.sendall(response(status, body if status == 200 else b'{"status": 429, "message": "slow down"}',
+                              {"Retry-After": value, "Content-Type": "application/json"}))
+        return True
+
+    with RawServer(handler) as server:
+        reply = guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config(max_retries=1)), timeout=15)
+        assert reply.text == "ok"  # retried after the backoff
+        with pytest.raises(RateLimitError) as caught:
+            guarded(lambda: gigachat_lite.chat("hi", stream=False, **server.config(max_retries=0)), timeout=15)
+        assert caught.value.retry_after is None

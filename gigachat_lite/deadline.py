@@ -1,0 +1,248 @@
+"""A bound on a whole call, from the first connect to the last byte: ``deadline=`` and ``first_byte_timeout=``.
+
+Timeouts apply per read: a server that trickles its headers one byte every
+100 ms never trips one. A :class:`Deadline` is armed for each call when either
+setting is given; a single watchdog thread shuts the call's sockets down when
+it passes, so whatever read is blocked returns at once, and the call raises
+:class:`DeadlineExceeded` (:class:`StreamDeadlineExceeded` from a stream,
+whose text so far stays on ``stream.text``). Retries never sleep past it
+(transport.py). With neither setting the plain adapter is mounted and
+nothing here runs.
+
+The sockets are found through the connection classes of the pools that
+:class:`WatchedAdapter` makes: ``getresponse()`` hands the socket to the
+deadline of the call running in this thread. The watchdog takes only its own
+lock; shutting a socket down touches no pool.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .errors import APITimeoutError, GigaChatError, StreamTimeoutError
+from .tls_context import SharedContextAdapter
+
+__all__ = ["Deadline", "DeadlineExceeded", "StreamDeadlineExceeded", "WatchedAdapter", "current", "using"]
+
+
+class DeadlineExceeded(APITimeoutError):
+    """The call took longer than ``deadline``, or ``first_byte_timeout`` passed before a stream's first event (another call's reply)."""
+
+
+class StreamDeadlineExceeded(StreamTimeoutError, DeadlineExceeded):
+    """A stream passed its deadline; the chunks received before stay on ``stream.text``."""
+
+
+class Deadline:
+    """The bounds of one call, the sockets it uses, and which bound passed (``expired``)."""
+
+    __slots__ = ("seconds", "first_byte", "at", "first_byte_at", "sockets", "expired", "done", "stream")
+
+    def __init__(self, seconds: Optional[float], first_byte: Optional[float], *, stream: bool = False) -> None:
+        now = time.monotonic()
+        self.seconds, self.first_byte, self.stream = seconds, first_byte, stream
+        self.at = None if seconds is None else now + seconds
+        self.first_byte_at = None if first_byte is None else now + first_byte
+        self.sockets: List[Any] = []
+        self.expired: Optional[str] = None
+        self.done = False
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the overall deadline, or ``None`` without one."""
+        return None if self.at is None else self.at - time.monotonic()
+
+    def watch(self, sock: Any) -> None:
+        self.sockets.append(sock)
+        if self.expired:
+            _shut(sock)
+
+    def got_first_byte(self) -> None:
+        self.first_byte_at = None
+
+    def finish(self) -> None:
+        """The call is over: the watchdog forgets it. Takes no lock (safe in a finaliser)."""
+        self.done = True
+        self.sockets = []
+
+    def error(self, *, events: Optional[int] = None, request_id: Optional[str] = None) -> DeadlineExceeded:
+        if self.expired == "first byte":
+            what = f"no reply within first_byte_timeout={self.first_byte:g} s"
+        else:
+            what = f"the call took longer than deadline={self.seconds:g} s"
+        if events is None:
+            return DeadlineExceeded(what)
+        return StreamDeadlineExceeded(f"{what}; the stream stopped after {events} events (request id {request_id})")
+
+    def run(self, send: Callable[..., Any], kwargs: Dict[str, Any], default_timeout: Tuple[float, float]) -> Any:
+        """``send(**kwargs)`` (one whole call) under this deadline; a stream's response carries it on."""
+        if self.seconds is not None:  # no single connect or read may wait past it either
+            given = kwargs.get("timeout") or default_timeout
+            connect, read = given if isinstance(given, tuple) else (given, given)
+            kwargs["timeout"] = (min(connect, self.seconds), min(read, self.seconds))
+        try:
+            with using(self):
+                response = send(**kwargs)
+        except GigaChatError as exc:
+            self.finish()
+            if self.expired:
+                raise self.error() from exc
+            raise
+        except BaseException:
+            self.finish()
+            raise
+        if self.expired:  # a reply cut by the watchdog may look whole (no Content-Length)
+            response.close()
+            self.finish()
+            raise self.error()
+        if self.stream:
+            setattr(response, "gigachat_deadline", self)  # the stream's reader finishes it
+        else:
+            self.finish()
+        return response
+
+    def fire(self, reason: str) -> None:
+        if self.done or self.expired:
+            return
+        if reason == "first byte" and (self.first_byte_at is None or time.monotonic() < self.first_byte_at):
+            return  # the first byte came in time
+        self.expired = reason
+        for sock in list(self.sockets):
+            _shut(sock)
+
+
+def _shut(sock: Any) -> None:
+    # socket.socket's own shutdown, also for an SSLSocket (whose override drops
+    # its SSL object under the feet of the thread reading it).
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+class _Watchdog:
+    """One daemon thread for the process, started by the first deadline; a heap of (when, seq, deadline, why)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.heap: List[Tuple[float, int, Deadline, str]] = []
+        self.seq = itertools.count()
+        self.thread: Optional[threading.Thread] = None
+
+    def arm(self, deadline: Deadline) -> None:
+        with self.cond:
+            for when, why in ((deadline.at, "deadline"), (deadline.first_byte_at, "first byte")):
+                if when is not None:
+                    heapq.heappush(self.heap, (when, next(self.seq), deadline, why))
+            if len(self.heap) > 1024:  # finished calls linger until their time: drop them now and then
+                self.heap = [entry for entry in self.heap if not entry[2].done]
+                heapq.heapify(self.heap)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="gigachat_lite-deadline", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.heap or self.heap[0][0] > time.monotonic():
+                    self.cond.wait(None if not self.heap else self.heap[0][0] - time.monotonic())
+                _, _, deadline, why = heapq.heappop(self.heap)
+            deadline.fire(why)
+
+
+_WATCHDOG = _Watchdog()
+_LOCAL = threading.local()
+
+
+def _after_fork() -> None:
+    # The watchdog thread does not survive a fork, and its lock may have been held.
+    global _WATCHDOG, _LOCAL
+    _WATCHDOG, _LOCAL = _Watchdog(), threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def current() -> Optional[Deadline]:
+    """The deadline of the call running in this thread, if any."""
+    return getattr(_LOCAL, "deadline", None)
+
+
+class using:
+    """``with using(deadline):`` arms it and makes it this thread's current one."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+        self.previous: Optional[Deadline] = None
+
+    def __enter__(self) -> Deadline:
+        self.previous = current()
+        _LOCAL.deadline = self.deadline
+        _WATCHDOG.arm(self.deadline)
+        return self.deadline
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _LOCAL.deadline = self.previous
+
+
+class _Watched:
+    """Hands the socket to this thread's deadline: when made (so a trickled TLS handshake is bounded too) and before a reply is read."""
+
+    sock: Any
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()  # type: ignore[misc]
+        deadline = current()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
+
+    def getresponse(self) -> Any:
+        deadline = current()
+        if deadline is not None and self.sock is not None:
+            deadline.watch(self.sock)
+        # The first byte is not marked here: this may be the OAuth reply before the call's own.
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class WatchedAdapter(SharedContextAdapter):
+    """requests' adapter whose pools (direct or through a proxy) report their sockets to the call's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if manager.pool_classes_by_scheme.get("https") is HTTPSConnectionPool:  # not SOCKS's own pools
+            manager.pool_classes_by_scheme = _POOLS
+        return manager

@@ -1,18 +1,12 @@
 """The requests plumbing under :class:`~gigachat_lite.Session`: one place where GigaChat calls meet the network.
 
-:class:`Transport` is a :class:`requests.Session` that mounts the CA bundle
-(Russian Trusted Root CA + certifi by default), an adapter whose urllib3
-``Retry`` retries 429/5xx and connection failures before the first byte of a
-reply, default timeouts, the proxy, and :class:`~gigachat_lite.auth.TokenAuth`.
-Plain ``get``/``post`` keep requests' semantics; :meth:`Transport.call` sends
-one GigaChat request and raises gigachat_lite's exceptions.
-
-With ``coordination`` set (issue 11), the session shares with every worker
-using the same store: the token (``TokenAuth(cache=...)``), the key's
-in-flight limit (each :meth:`Transport.call` holds a lease from before
-sending until the reply is read; a stream's lease goes to its reader) and
-429 pauses (a 429's ``Retry-After`` seen by ``_Retry`` cools the key down
-for all). Unset, none of it is imported or run.
+:class:`Transport` is a :class:`requests.Session` with the CA bundle mounted
+(one shared SSL context per bundle, :mod:`.tls_context`), the retry policy of
+:mod:`.retry`, default timeouts, the proxy and :class:`~gigachat_lite.auth.TokenAuth`.
+Plain ``get``/``post`` keep requests' semantics; :meth:`Transport.call` sends one
+GigaChat request and raises gigachat_lite's exceptions. With ``coordination`` set,
+the token, the key's in-flight slots (a stream's slot goes to its reader) and 429
+pauses are shared with every worker on the same store; unset, none of it runs.
 """
 
 from __future__ import annotations
@@ -21,26 +15,22 @@ import functools
 import json as _json
 import logging
 import os
-import random
 import sys
-import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Hashable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
 from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
-from urllib3.exceptions import InsecureRequestWarning, MaxRetryError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
+from urllib3.exceptions import InsecureRequestWarning
 
 from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .certs import default_bundle
 from .config import Config, Options
 from .deadline import Deadline, WatchedAdapter, current
-from .errors import AuthenticationError, GigaChatError, error_from_response, parse_retry_after, translate
+from .errors import AuthenticationError, GigaChatError, error_from_response, translate
+from .retry import retry_policy
 from .tls_context import SharedContextAdapter
 from .version import __version__
 
@@ -54,7 +44,6 @@ __all__ = ["Transport", "encode_body", "stream_lease", "close_coordination"]
 
 log = logging.getLogger("gigachat_lite")
 
-RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
 # What urllib's getproxies()/proxy_bypass() read for http(s) URLs (CGI's REQUEST_METHOD disables HTTP_PROXY).
 _PROXY_VARIABLES = tuple(
     name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
@@ -64,99 +53,6 @@ _PROXY_VARIABLES = tuple(
 def encode_body(body: Any) -> bytes:
     """UTF-8 JSON as is: Cyrillic stays 2 bytes a letter instead of a 6-byte ``\\u`` escape."""
     return _json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-class _Retry(Retry):
-    """urllib3's Retry, but a ``Retry-After`` longer than ``max_wait`` is not slept on.
-
-    urllib3 would sleep for whatever the server asks (an hour, if it says so);
-    instead we stop retrying and hand the wait to the caller as
-    :attr:`RateLimitError.retry_after`.
-    """
-
-    max_wait = 30.0
-    #: told the seconds of every 429's Retry-After: the fleet's cool-down, when coordinating
-    on_rate_limit: Optional[Callable[[float], None]] = None
-
-    def new(self, **kw: Any) -> "_Retry":
-        retry = super().new(**kw)  # urllib3 copies only __init__'s arguments
-        retry.on_rate_limit = self.on_rate_limit
-        return retry
-    planned_wait: Optional[float] = None  # set by increment() when a deadline bounds the call
-
-    def get_backoff_time(self) -> float:
-        # urllib3 retries the first failure at once; a 429 or 503 retried at once
-        # is most likely refused again, so every retry waits (0.5 s, 1 s, 2 s, ...).
-        backoff = super().get_backoff_time()
-        if backoff == 0 and self.history:
-            backoff = min(self.backoff_max, self.backoff_factor + random.random() * self.backoff_jitter)
-        return backoff
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> Optional[float]:
-        # urllib3 raises InvalidHeader on a Retry-After it cannot read ("-1",
-        # "nan", ""), and the call ended as a TransportError: ignore it instead,
-        # and the backoff applies.
-        return parse_retry_after(response.headers.get("Retry-After"))
-
-    def increment(self, method: Optional[str] = None, url: Optional[str] = None, response: Any = None, error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:  # type: ignore[override]
-        if response is not None and error is None:
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            if wait is not None and response.status == 429 and self.on_rate_limit is not None:
-                self.on_rate_limit(wait)
-            if wait is not None and wait > self.max_wait:
-                raise MaxRetryError(_pool, url or "", None)  # urlopen returns this response as is
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
-        deadline = current()
-        if deadline is not None and isinstance(new, _Retry):  # plan the wait now: a retry that would end past the deadline is not made
-            wait = new.get_retry_after(response) if response is not None else None
-            new.planned_wait = wait or new.get_backoff_time()
-            left = deadline.remaining()
-            if deadline.expired or (left is not None and new.planned_wait >= left):
-                raise MaxRetryError(_pool, url or "", error)  # the last reply (or error) is the outcome
-        return new
-
-
-    def sleep(self, response: Optional[BaseHTTPResponse] = None) -> None:
-        # urllib3's sleep, plus one INFO record saying how long and why, so that a
-        # caller (the command line's "retrying in 2 s after 429") can show the wait.
-        wait = self.planned_wait
-        if wait is None:
-            wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
-        if not wait:
-            wait = self.get_backoff_time()
-        if wait > 0:
-            reason = _retry_reason(self.history[-1]) if self.history else "a failure"
-            log.info("retrying in %.1f s after %s", wait, reason, extra={"retry_in": wait, "retry_reason": reason})
-            time.sleep(wait)
-
-
-def _retry_reason(last: Any) -> str:
-    if last.status:
-        return str(last.status)
-    if isinstance(last.error, NewConnectionError):  # also DNS and unreachable networks
-        return "connection refused" if "refused" in str(last.error).lower() else "connection failure"
-    if isinstance(last.error, Urllib3Timeout):
-        return "timeout"
-    return "connection reset" if last.error is not None else "a failure"
-
-
-def _retry(count: int) -> _Retry:
-    return _Retry(
-        total=count,
-        connect=count,
-        read=count,
-        status=count,
-        other=0,
-        redirect=0,
-        allowed_methods=None,  # POST too: a request that failed before the reply did no work
-        status_forcelist=RETRY_STATUSES,
-        backoff_factor=0.5,
-        backoff_jitter=0.25,
-        backoff_max=8.0,
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the last 429/5xx comes back and becomes our typed error
-        raise_on_redirect=False,
-    )
 
 
 def _merge_proxies(request_proxies: Dict[str, Any], session_proxies: Any) -> Any:
@@ -225,7 +121,7 @@ class Transport(requests.Session):
     def _mount_adapter(self) -> None:
         # The process that made the pools: a forked child gets its own (see request()).
         self._pid = os.getpid()
-        retry = _retry(self.config.max_retries)
+        retry = retry_policy(self.config.max_retries)
         if self._coordination is not None:
             # A partial, not a bound method: the adapter must not hold the session (no cycle).
             retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)

@@ -16,7 +16,7 @@ How the core uses it (:mod:`gigachat_lite.transport`, lazily, only when
   reply releases the lease as soon as it is read; a streamed one hands it to
   ``ChatStream``, which releases it however the stream ends. Every error path
   releases it.
-* The 429 hook (``_Retry.increment``) calls :meth:`Coordination.share_cool_down`
+* The 429 hook (``retry.GigaChatRetry.increment``) calls :meth:`Coordination.share_cool_down`
   at each 429 with ``Retry-After``, so the other workers pause at once.
 """
 

@@ -201,12 +201,29 @@ def hostile() -> List[Tuple[str, Any]]:
              f"{fds} / {threads} -> {len(os.listdir('/proc/self/fd'))} / {threading.active_count()}")]
 
 
+def dropped_streams() -> List[Tuple[str, Any]]:
+    from reliability_support import abandon_streams
+
+    from gigachat_lite.emulator import Emulator
+
+    with Emulator(piece_size=2) as emu:
+        try:
+            f = abandon_streams(emu, 5000)
+        except Exception as exc:  # Hang: the loop did not finish
+            return [("streams dropped in cycles, GC forced under the pool lock", f"{type(exc).__name__}: {exc}"),
+                    ("  deadlocked", 1)]
+    return [("streams dropped in cycles, GC forced under the pool lock", f"{f['dropped']} in {f['seconds']:.0f} s"),
+            ("  deadlocked", 0),
+            ("  open fds / threads before -> after", f"{f['fds_before']} / {f['threads_before']} -> "
+                                                     f"{f['fds_after']} / {f['threads_after']}")]
+
+
 def main() -> int:
     started = time.monotonic()
     logging.getLogger().addHandler(logging.NullHandler())  # urllib3's pool warnings under load: not on stderr
     cache = tempfile.mkdtemp(prefix="reliability-cache-")
     rows: List[Tuple[str, Any]] = []
-    for section in (faults, load, bad_inputs, secrets, files, hostile):
+    for section in (faults, load, bad_inputs, secrets, files, hostile, dropped_streams):
         reset_state(cache)
         rows += section()
     width = max(len(name) for name, _ in rows)
@@ -222,7 +239,7 @@ def main() -> int:
     bad = dict(rows)
     failed = (bad["  outcome not exactly as specified"] or bad["  chunks duplicated"] or any(v for k, v in rows if k == "  hangs")
               or any(v for k, v in rows if k == "  secrets leaked") or bad["  partial, corrupt or missing"]
-              or bad["  silently shortened"])
+              or bad["  silently shortened"] or bad["  deadlocked"])
     return 1 if failed else 0
 
 

@@ -226,3 +226,57 @@ class Proxy:
                 if not data:
                     return
                 peers[sock].sendall(data)
+
+
+# What queue.Queue.get/put call while holding the queue's mutex (urllib3's pool is a LifoQueue).
+_UNDER_QUEUE_LOCK = ("_get", "_put", "_qsize")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def abandon_streams(emu: Any, count: int, seed: int = 20261125, timeout: float = 300) -> Dict[str, Any]:
+    """Drop ``count`` half-read streams inside the caller's own reference cycles while a profile
+    hook forces ``gc.collect()`` at random calls, often inside urllib3's pool queue (its lock held).
+
+    Raises :class:`Hang` if the loop does not finish; returns fds and threads before and after.
+    """
+    import gc
+    import random
+    import sys
+
+    from gigachat_lite import Session
+
+    session = Session(**emu.client_config(), max_retries=0)
+    "".join(session.chat("warm up"))
+    gc.collect()
+    before = (_open_fds(), threading.active_count())
+    rng = random.Random(seed)
+
+    def collect_sometimes(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and (frame.f_code.co_name in _UNDER_QUEUE_LOCK and rng.random() < 0.25 or rng.random() < 0.0005):
+            gc.collect()
+
+    def abandon() -> int:
+        sys.setprofile(collect_sometimes)
+        try:
+            for _ in range(count):
+                stream = session.chat("a reply of several chunks")
+                next(stream)
+                holder: List[Any] = [stream]
+                holder.append(holder)  # only the cycle collector can free this stream now
+                del stream, holder
+        finally:
+            sys.setprofile(None)
+        return count
+
+    started = time.monotonic()
+    dropped = guarded(abandon, timeout=timeout)
+    seconds = time.monotonic() - started
+    gc.collect()
+    works = "".join(session.chat("still works")) == "Echo: still works"
+    session.close()
+    gc.collect()
+    return {"dropped": dropped, "seconds": seconds, "works_after": works, "fds_before": before[0],
+            "fds_after": _open_fds(), "threads_before": before[1], "threads_after": threading.active_count()}

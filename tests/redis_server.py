@@ -123,3 +123,12 @@ def own_redis_server(tmp_path: pathlib.Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    """Each test twice: on the file backend, and on the module's real Redis."""
+    if request.param == "file":
+        return "file://" + str(tmp_path / "coordination")
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url

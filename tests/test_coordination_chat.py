@@ -23,7 +23,7 @@ import pytest
 import coordination_clients as clients
 from gigachat_lite import ConcurrencyLimitTimeout, CoordinationError, Session
 from gigachat_lite.emulator import Emulator
-from redis_server import RedisServer, own_redis_server, redis_server  # noqa: F401  (fixtures)
+from redis_server import RedisServer, own_redis_server, redis_server, store_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl")
 
@@ -34,14 +34,6 @@ SPAWN = multiprocessing.get_context("spawn")
 def emu() -> Iterator[Emulator]:
     with Emulator(max_in_flight=1, retry_after=1, delay=0.005, reply="a short reply, streamed") as emulator:
         yield emulator
-
-
-@pytest.fixture(params=["file", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
-    if request.param == "file":
-        return "file://" + str(tmp_path / "coordination")
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
 
 
 def fleet_env(emu: Emulator, coordination: str = "") -> Dict[str, str]:

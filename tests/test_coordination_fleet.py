@@ -19,20 +19,12 @@ import pytest
 import coordination_workers as workers
 from gigachat_lite.auth import Token
 from gigachat_lite.coordination import ConcurrencyLimiter, SharedTokenCache, open_store
-from redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
+from redis_server import RedisServer, redis_server, store_url  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl")
 
 SPAWN = multiprocessing.get_context("spawn")  # no fork with threads alive; like real separate workers
 AUTH = "https://ngw.test:9443/api/v2/oauth"
-
-
-@pytest.fixture(params=["file", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
-    if request.param == "file":
-        return "file://" + str(tmp_path / "coordination")
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
 
 
 @pytest.fixture

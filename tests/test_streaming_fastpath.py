@@ -10,7 +10,7 @@ events) where sseclient-py raises.
 from __future__ import annotations
 
 import json
-from typing import Iterable, List, Optional, Tuple, Type
+from typing import Any, Iterable, List, Optional, Tuple, Type
 
 import pytest
 from hypothesis import given, settings
@@ -39,6 +39,22 @@ def reference(reads: List[bytes]) -> Outcome:
 
 def fast(reads: List[bytes]) -> Outcome:
     return _run(iter_event_data(iter(reads)))
+
+
+def fast_counting_delegations(reads: List[bytes]) -> Tuple[Outcome, List[Any]]:
+    """``fast(reads)``, and every hand-over to sseclient-py it made (a spy on ``sse._delegate``)."""
+    calls: List[Any] = []
+    original = sse._delegate
+
+    def spy(*args: Any) -> Any:
+        calls.append(args)
+        return original(*args)
+
+    sse._delegate = spy
+    try:
+        return fast(reads), calls
+    finally:
+        sse._delegate = original
 
 
 def split(data: bytes, cuts: List[int]) -> List[bytes]:
@@ -137,18 +153,7 @@ def test_same_events_as_sseclient_on_framing_tokens(tokens: List[bytes], points:
 def test_common_framing_at_every_split_stays_on_the_fast_path(events: List[bytes], data: st.DataObject) -> None:
     body = b"".join(e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
     reads = split(body, data.draw(cuts))
-    calls = []
-    original = sse._delegate
-
-    def spy(*args):  # type: ignore[no-untyped-def]
-        calls.append(args)
-        return original(*args)
-
-    sse._delegate = spy
-    try:
-        got = fast(reads)
-    finally:
-        sse._delegate = original
+    got, calls = fast_counting_delegations(reads)
     assert got == reference(reads)
     assert got[0][-1] == "[DONE]" and len(got[0]) == len(events) + 1
     assert not calls  # sseclient-py was not needed
@@ -184,18 +189,7 @@ def test_one_event_per_read_stays_on_the_fast_path() -> None:
     reads = [b'data: {"choices":[{"delta":{"content":"\xd0\x96"},"index":0}]}\n\n',
              b'event: response.message.delta\ndata: {"messages":[]}\n\n',
              "event: имя\ndata: {}\n\n".encode(), b"data: \n\n", b"data: [DONE]\n\n"]
-    calls = []
-    original = sse._delegate
-
-    def spy(*args):  # type: ignore[no-untyped-def]
-        calls.append(args)
-        return original(*args)
-
-    sse._delegate = spy
-    try:
-        got = fast(reads)
-    finally:
-        sse._delegate = original
+    got, calls = fast_counting_delegations(reads)
     assert got == reference(reads) and len(got[0]) == 5
     assert not calls
 
@@ -212,22 +206,13 @@ V2_BODY = (
 
 def test_recorded_v2_framing_at_every_split_stays_on_the_fast_path() -> None:
     """The framing recorded in test_primary_chat_stream_simple.yaml, cut at every one and two points."""
-    calls = []
-    original = sse._delegate
-
-    def spy(*args):  # type: ignore[no-untyped-def]
-        calls.append(args)
-        return original(*args)
-
-    sse._delegate = spy
-    try:
-        for i in range(len(V2_BODY) + 1):
-            for j in range(i, len(V2_BODY) + 1, 7):
-                reads = split(V2_BODY, [i, j])
-                got = fast(reads)
-                assert got == reference(reads) and len(got[0]) == 2, reads
-    finally:
-        sse._delegate = original
+    calls: List[Any] = []
+    for i in range(len(V2_BODY) + 1):
+        for j in range(i, len(V2_BODY) + 1, 7):
+            reads = split(V2_BODY, [i, j])
+            got, delegated = fast_counting_delegations(reads)
+            calls += delegated
+            assert got == reference(reads) and len(got[0]) == 2, reads
     assert not calls  # sseclient-py was never needed
 
 

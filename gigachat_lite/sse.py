@@ -1,22 +1,16 @@
 """Bytes -> server-sent events -> chat chunks.
 
-The raw bytes of the response go to sseclient-py, which rejoins network reads
-into whole events before decoding (``Response.iter_lines()`` would split a CRLF
-that straddles two reads into two events, and decoding first would split
-lines on U+2028 inside JSON). :class:`ChunkParser` turns each event's data
-into the text to yield and records ``finish_reason``, ``usage``, the model and
-any function call on a target object.
-
-A fast path in :func:`iter_event_data` takes the framings GigaChat sends,
-``data: {json}\n\n`` (v1) and ``event: name\ndata: {json}\n\n`` (v2's named
-events) with no CR anywhere, straight from the bytes (one ``find`` a line, no
-per-line decoding; the event name is not needed: v2's data says what it is);
-at the first event that looks any different (CR line endings, comments, other
-fields, multi-line data, ``data:`` without the space, invalid UTF-8, a stream
-ending mid-event) it hands the rest
-of the stream, cut into the same network reads, to sseclient-py. The events
-are the same either way (``tests/test_streaming_fastpath.py`` checks it against
-sseclient-py on arbitrary input and splits).
+Network reads are rejoined into whole events before decoding
+(``Response.iter_lines()`` would split a CRLF straddling two reads, and
+decoding first would split lines on U+2028 inside JSON). A fast path in
+:func:`iter_event_data` takes the framings GigaChat sends, ``data: {json}\n\n``
+(v1) and ``event: name\ndata: {json}\n\n`` (v2), straight from the bytes; at
+the first event that looks any different (CR line ends, comments, other
+fields, multi-line data, invalid UTF-8, a cut event) the rest, in the same
+reads, goes to :class:`~.sse_limits.BoundedSSEClient`: sseclient-py's rules in
+linear time under ``max_event_size``. The events are the same either way
+(``tests/test_streaming_fastpath.py`` checks it on arbitrary input and
+splits). :class:`ChunkParser` turns an event's data into the text to yield.
 """
 
 from __future__ import annotations
@@ -174,15 +168,13 @@ class ChunkParser:
 
     ``target`` gets public fields only: ``finish_reason``, ``usage``,
     ``model``, ``created``, ``function_call``, ``functions_state_id`` and
-    ``reasoning`` (the ``reasoning_content`` received so far) as they arrive.
-    Anything the parser needs to remember between events (the JSON text of
-    function arguments sent in fragments) stays on the parser.
+    ``reasoning`` (the ``reasoning_content`` so far) as they arrive; what the
+    parser remembers between events (function arguments in fragments) stays here.
 
     ``target.emit_reasoning``: when set (by ``iter_events()``), an event that
     carries reasoning makes :meth:`feed` return a list of pieces, the reasoning
-    as a :class:`ReasoningChunk` first; otherwise reasoning is only recorded.
-    (Read from the target, which outlives no one: nothing needs to reach back
-    to the parser to flip it.)
+    as a :class:`ReasoningChunk` first; otherwise reasoning is only recorded
+    (read from the target, so nothing needs to reach back to the parser).
     """
 
     __slots__ = ("target", "done", "events", "arguments_text")

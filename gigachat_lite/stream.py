@@ -7,14 +7,13 @@ Read failures become our exceptions through :func:`errors.stream_failure`.
 
 from __future__ import annotations
 
-import functools
-import http.client
 import socket
-from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, Generator, List, Optional, Type
 
 import requests
 
 from .deadline import Deadline
+from .body import check_length, close_socket, drain, read_chunks, release
 from .errors import APIError, StreamError, stream_failure
 from .reply_v2 import V2Result, reset_v2_fields
 from .results import ChatResult
@@ -27,19 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatStream", "ChatStreamV2"]
 
-_READ_SIZE = 65536
-_DRAIN_LIMIT = 65536
-
-
 class ChatStream(ChatResult):
     """The text of a streamed reply, chunk by chunk.
 
-    Iterate it for non-empty ``str`` chunks as they arrive. ``finish_reason``,
-    ``usage``, ``model`` and ``function_call`` are filled as their events
-    arrive (``usage`` with the last one). The stream owns its HTTP response
-    and closes it however iteration stops: exhaustion, ``break`` (on garbage
-    collection), an exception, :meth:`close` or ``with``. A stream read to the
-    end returns its connection to the pool for the next call.
+    Iterate it for non-empty ``str`` chunks as they arrive; ``finish_reason``,
+    ``usage``, ``model`` and ``function_call`` fill in as their events arrive.
+    However iteration stops (exhaustion, ``break``, an error, :meth:`close`,
+    ``with``), the connection is released: back to the pool when read to the end.
 
     Raises (while iterating), after yielding every chunk that arrived intact:
         StreamError: the stream was cut or carried malformed data.
@@ -95,7 +88,7 @@ class ChatStream(ChatResult):
             return
         if not self._state.ended:  # never started: closing the generator ran no finally
             self._state.ended = True
-            _release(self._response, reusable=False)
+            release(self._response, reusable=False)
             _let_go(self._state, soon=False)
 
     def abort(self) -> None:
@@ -122,7 +115,7 @@ class ChatStream(ChatResult):
             state.finalizing = True
             if state.deadline is not None:
                 state.deadline.finish()  # lock-free: the watchdog just forgets it
-            _close_socket(self._response)
+            close_socket(self._response)
             _let_go(state, soon=True)
 
     def __repr__(self) -> str:
@@ -159,7 +152,7 @@ def _read(
     deadline = state.deadline
     try:
         feed, keep = parser.feed, parts.append
-        for data in iter_event_data(_read_chunks(response.raw), limit):
+        for data in iter_event_data(read_chunks(response.raw), limit):
             if deadline is not None:
                 deadline.got_first_byte()
             text = feed(data)
@@ -175,7 +168,7 @@ def _read(
             if parser.done:
                 break
         else:
-            _check_length(response.raw)
+            check_length(response.raw)
             at_eof = True
         if deadline is not None and deadline.expired and not parser.complete:
             raise deadline.error(events=parser.events, request_id=state.request_id)
@@ -186,7 +179,7 @@ def _read(
             )
         if not at_eof:
             try:
-                at_eof = _drain(response.raw)
+                at_eof = drain(response.raw)
             except Exception:  # the reply is complete; only the connection's reuse is lost
                 at_eof = False
     except APIError as exc:
@@ -206,9 +199,9 @@ def _read(
         if deadline is not None:
             deadline.finish()
         if state.finalizing:
-            _close_socket(response)
+            close_socket(response)
         else:
-            _release(response, reusable=at_eof)
+            release(response, reusable=at_eof)
         _let_go(state, soon=state.finalizing)
 
 
@@ -228,73 +221,6 @@ class ChatStreamV2(V2Result, ChatStream):
 
     def __repr__(self) -> str:
         return f"<ChatStreamV2 finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
-
-
-def _body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
-    """``read1`` of the body: http.client's own when urllib3 would only pass the bytes through.
-
-    read1 returns whatever has arrived (up to the size): a stream sent without
-    chunked encoding does not stall waiting for 64 KiB. urllib3's ``read1``
-    costs a few microseconds a call on top of http.client's (error translation,
-    decoder and length bookkeeping), and a chunked stream takes one call per
-    event; with no content encoding to undo, http.client's is called directly
-    and its errors are mapped by :func:`_read`.
-    """
-    fp = getattr(raw, "_fp", None)
-    if (
-        isinstance(fp, http.client.HTTPResponse)
-        and getattr(raw, "_decoder", None) is None
-        and not len(getattr(raw, "_decoded_buffer", b""))
-        and raw.headers.get("content-encoding", "identity").lower() == "identity"
-    ):
-        return fp.read1
-    read1: Optional[Callable[..., bytes]] = getattr(raw, "read1", None)  # None before urllib3 2.3
-    if read1 is not None and getattr(raw, "headers", {}).get("content-encoding", "identity").lower() != "identity":
-        # requests asks urllib3 for the raw bytes; a gzip/deflate body (some proxies
-        # compress event streams) is decoded here, as iter_content() would.
-        return functools.partial(read1, decode_content=True)
-    return read1
-
-
-def _read_chunks(raw: Any) -> Iterator[bytes]:
-    read = _body_read1(raw)
-    if read is None:  # urllib3 < 2.3
-        return iter(raw.stream(_READ_SIZE, decode_content=True))
-    # iter(callable, sentinel) runs in C: no generator frame between the socket and the parser.
-    return iter(functools.partial(read, _READ_SIZE), b"")
-
-
-def _check_length(raw: Any) -> None:
-    """Raise when a ``Content-Length`` body ended early (http.client's read1 just returns b"")."""
-    fp = getattr(raw, "_fp", None)
-    if isinstance(fp, http.client.HTTPResponse) and fp.length:
-        raise http.client.IncompleteRead(b"", fp.length)
-
-
-def _drain(raw: Any) -> bool:
-    """After ``[DONE]``: read the end of the body so the connection can be reused."""
-    read = _body_read1(raw) or raw.read
-    left = _DRAIN_LIMIT
-    while left > 0:
-        data = read(left)
-        if not data:
-            return True
-        left -= len(data)
-    return False
-
-
-def _close_socket(response: requests.Response) -> None:
-    """Close the connection's socket without going near the pool (and so without a lock)."""
-    try:
-        response.raw.close()
-    except Exception:
-        pass
-
-
-def _release(response: requests.Response, *, reusable: bool) -> None:
-    if reusable:
-        response.raw.release_conn()  # fully read: back to the pool for the next call
-    response.close()  # otherwise this closes the socket: a half-read body cannot be reused
 
 
 def _let_go(state: _State, *, soon: bool) -> None:

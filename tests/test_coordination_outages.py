@@ -20,14 +20,7 @@ from gigachat_lite.coordination import (
 )
 from redis_server import RedisServer, own_redis_server, redis_server  # noqa: F401  (fixtures)
 
-KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key
-AUTH = "https://ngw.test:9443/api/v2/oauth"
-PERS = (AUTH, KEY, "GIGACHAT_API_PERS")
-B2B = (AUTH, KEY, "GIGACHAT_API_B2B")
-
-
-def later(seconds: float) -> Token:
-    return Token("tok-" + str(time.time()), time.time() + seconds)
+from test_coordination import AUTH, B2B, KEY, PERS, later  # noqa: F401  (the same test key and helpers)
 
 
 # -- no secret in the store -------------------------------------------------------------------

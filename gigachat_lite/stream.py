@@ -18,8 +18,11 @@ from .errors import APIError, StreamError, stream_failure
 from .reply_v2 import V2Result, reset_v2_fields
 from .results import ChatResult
 from .settings_checks import DEFAULT_MAX_EVENT_SIZE
-from .sse import ChunkParser, iter_event_data
+from .sse import iter_event_data
+from .stream_v1 import ChunkParser
 from .stream_v2 import V2ChunkParser
+from .wire import socket_buffer
+from .wire import texts as wire_texts
 
 if TYPE_CHECKING:
     from .coordination.limiter import Lease
@@ -151,11 +154,15 @@ def _read(
     at_eof = False
     deadline = state.deadline
     try:
-        feed, keep = parser.feed, parts.append
-        for data in iter_event_data(read_chunks(response.raw), limit):
+        keep = parts.append
+        buffer = socket_buffer(response.raw)
+        if buffer is not None:
+            texts = wire_texts(response.raw, buffer, parser, limit)
+        else:
+            texts = map(parser.feed, iter_event_data(read_chunks(response.raw), limit))
+        for text in texts:
             if deadline is not None:
                 deadline.got_first_byte()
-            text = feed(data)
             if text:
                 if text.__class__ is str:
                     keep(text)

@@ -9,11 +9,11 @@ has ``finish_reason`` and ``usage``; there is no ``data: [DONE]``.
 from __future__ import annotations
 
 import json
-
+from typing import Any
 
 from .errors import StreamError
 from .reply_v2 import read_header, read_messages
-from .sse import ChunkParser, Feed, pieces, raise_if_error
+from .stream_v1 import MISS, ChunkParser, Feed, pieces, raise_if_error
 
 __all__ = ["V2ChunkParser"]
 
@@ -21,7 +21,7 @@ _loads = json.loads
 
 
 class V2ChunkParser(ChunkParser):
-    """:class:`sse.ChunkParser`'s interface for v2 events; the state goes on ``target`` as public fields."""
+    """:class:`.stream_v1.ChunkParser`'s interface for v2 events; the state goes on ``target`` as public fields."""
 
     __slots__ = ()
 
@@ -29,6 +29,27 @@ class V2ChunkParser(ChunkParser):
     def complete(self) -> bool:
         """The done event (or any event with a finish reason) arrived."""
         return self.target.finish_reason is not None
+
+    @staticmethod
+    def common(event: Any) -> Any:
+        """The text of an event in the common shape, or :data:`~.stream_v1.MISS`.
+
+        ``{"model", "created_at", "messages": [{"role": "assistant", "content":
+        [{"text": "..."}]}]}``: what :meth:`feed` would return for it, in fewer steps.
+        """
+        if type(event) is dict and len(event) == 3 and "created_at" in event:
+            messages = event.get("messages")
+            if type(messages) is list and len(messages) == 1:
+                message = messages[0]
+                if type(message) is dict and len(message) == 2 and message.get("role") == "assistant":
+                    content = message.get("content")
+                    if type(content) is list and len(content) == 1:
+                        part = content[0]
+                        if type(part) is dict and len(part) == 1:
+                            text = part.get("text")
+                            if type(text) is str:
+                                return text or None
+        return MISS
 
     def feed(self, data: str) -> Feed:
         """Take one event's data; return its answer text (or ``None``).
@@ -42,21 +63,10 @@ class V2ChunkParser(ChunkParser):
             event = _loads(data)
         except ValueError:
             raise StreamError(f"malformed event #{self.events} in the stream: {data[:80]!r}") from None
-        # The common event, {"model", "created_at", "messages": [{"role": "assistant", "content":
-        # [{"text": "..."}]}]} after the first (which set the model): exactly what the general
-        # path below would do, in fewer steps.
-        if type(event) is dict and len(event) == 3 and "created_at" in event and self.target.model is not None:
-            messages = event.get("messages")
-            if type(messages) is list and len(messages) == 1:
-                message = messages[0]
-                if type(message) is dict and len(message) == 2 and message.get("role") == "assistant":
-                    content = message.get("content")
-                    if type(content) is list and len(content) == 1:
-                        part = content[0]
-                        if type(part) is dict and len(part) == 1:
-                            text = part.get("text")
-                            if type(text) is str:
-                                return text or None
+        if self.target.model is not None:  # after the first event, which names the model
+            text = self.common(event)
+            if text is not MISS:
+                return text  # type: ignore[no-any-return]  # a str or None: common() returns no other
         if not isinstance(event, dict):
             raise StreamError(f"event #{self.events} is not a JSON object: {data[:80]!r}")
         if "messages" not in event and "finish_reason" not in event and "usage" not in event:

@@ -316,7 +316,7 @@ def _target() -> Any:
 
 
 def test_chunk_parsers_write_only_public_fields_on_their_target() -> None:
-    from gigachat_lite.sse import ChunkParser
+    from gigachat_lite.stream_v1 import ChunkParser
     from gigachat_lite.stream_v2 import V2ChunkParser
 
     target = _target()

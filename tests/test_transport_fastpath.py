@@ -1,0 +1,307 @@
+"""The small-call shortcuts (request_template.py, tls_context.py) change nothing a caller can see.
+
+Each scenario runs twice against the same kind of raw server: once with the
+templates (``session._templates``) and once without, where every call goes
+through requests' ``Session.request``. What the server received (request line,
+headers in order, body) and what the caller saw (hooks, cookies, adapters,
+errors) must be equal; a separate check proves the fast runs really took the
+shortcut, so the comparison cannot pass by both runs going the slow way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import certifi
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest
+
+import gigachat_lite
+from gigachat_lite import Session, TLSError
+from gigachat_lite.emulator import Emulator
+from gigachat_lite.tls_context import SharedContextAdapter
+
+from hostile_servers import TOKEN, RawServer, Request, response
+
+REPLY = json.dumps({
+    "choices": [{"message": {"role": "assistant", "content": "ok"}, "index": 0, "finish_reason": "stop"}],
+    "created": 1, "model": "GigaChat", "object": "chat.completion",
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}, "data": [{"id": "GigaChat"}],
+}).encode()
+_PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+class Server(RawServer):
+    """Answers OAuth with token-1, token-2, ...; other requests with the next planned reply or REPLY."""
+
+    def __init__(self) -> None:
+        super().__init__(self._answer)
+        self.plan: List[bytes] = []
+        self.tokens = 0
+
+    def _answer(self, conn: socket.socket, request: Request) -> bool:
+        if request.path.endswith("/oauth"):
+            self.tokens += 1
+            body = json.dumps({"access_token": f"token-{self.tokens}", "expires_at": 4102444800000}).encode()
+            conn.sendall(response(200, body, {"Content-Type": "application/json"}))
+        else:
+            conn.sendall(self.plan.pop(0) if self.plan else response(200, REPLY, {"Content-Type": "application/json"}))
+        return True
+
+    def seen(self) -> List[Tuple[str, ...]]:
+        """Each request as (request line, header lines in order..., body), the OAuth RqUID masked."""
+        return [
+            (r.line, *(line if not line.lower().startswith("rquid:") else "RqUID: *" for line in r.head.split("\r\n")[1:]), r.body.decode())
+            for r in self.requests
+        ]
+
+
+Scenario = Callable[[Session, Server, List[Any]], None]
+
+
+def run(scenario: Scenario, fast: bool, monkeypatch: pytest.MonkeyPatch, **config: Any) -> Tuple[List[Any], List[Tuple[str, ...]], int]:
+    """(what the caller saw, what the server got, how many requests requests' prepare() built)."""
+    gigachat_lite.reset()
+    prepared: List[int] = []
+    original = PreparedRequest.prepare
+
+    def counting(self: PreparedRequest, *args: Any, **kwargs: Any) -> None:
+        prepared.append(1)
+        original(self, *args, **kwargs)
+
+    with Server() as server, monkeypatch.context() as patch:
+        patch.setattr(PreparedRequest, "prepare", counting)
+        settings: Dict[str, Any] = server.config(**config)
+        if "api_key" in config:
+            settings.pop("access_token")
+            settings["auth_url"] = f"http://127.0.0.1:{server.port}/api/v2/oauth"
+        with Session(**settings) as session:
+            if not fast:
+                session._templates = None
+            seen: List[Any] = []
+            scenario(session, server, seen)
+        return seen, server.seen(), len(prepared)
+
+
+def same(scenario: Scenario, monkeypatch: pytest.MonkeyPatch, **config: Any) -> Tuple[List[Any], List[Tuple[str, ...]], int]:
+    fast = run(scenario, True, monkeypatch, **config)
+    slow = run(scenario, False, monkeypatch, **config)
+    assert _portless(fast[0]) == _portless(slow[0])
+    assert _portless(fast[1]) == _portless(slow[1])
+    assert slow[2] > 0
+    return fast
+
+
+def _portless(found: Any) -> str:
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", repr(found))
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _PROXY_NAMES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def chat_text(session: Session, text: str = "hi") -> str:
+    return session.chat(text, stream=False).text
+
+
+def test_plain_calls_are_sent_byte_for_byte_as_requests_sends_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        seen.append(chat_text(s, "Привет"))
+        seen.append(chat_text(s, "again"))
+        seen.append(s.models())
+        s.call("POST", "/files/abc/delete", headers={"Accept": "application/json"})  # POST, no body: Content-Length 0
+        response = s.call("POST", "/tokens/count", json={"input": ["x"]}, headers={"Accept": "application/json"})
+        seen.append((response.status_code, response.reason, response.url, dict(response.headers), response.encoding, response.text))
+        seen.append((response.request.method, response.request.url, dict(response.request.headers), response.request.body))
+        seen.append((len(response.history), dict(response.cookies), response.elapsed.total_seconds() >= 0))
+
+    seen, requests_seen, prepared = same(scenario, monkeypatch)
+    assert prepared == 0  # every call above was copied from a template
+    assert len(requests_seen) == 5 and seen[0] == "ok"
+    assert any(line == f"Authorization: Bearer {TOKEN}" for line in requests_seen[0])
+    assert "Content-Length: 0" in requests_seen[3]
+
+
+def test_session_headers_changed_between_calls_are_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        chat_text(s)
+        s.headers["X-Trace"] = "one"
+        chat_text(s)
+        s.headers["x-trace"] = "two"  # same name, new case and value
+        chat_text(s)
+        del s.headers["X-Trace"]
+        s.headers["Accept-Encoding"] = None  # type: ignore[assignment]  # requests drops None-valued session headers
+        chat_text(s)
+
+    _, requests_seen, prepared = same(scenario, monkeypatch)
+    assert prepared == 0
+    assert "X-Trace: one" in requests_seen[1] and "x-trace: two" in requests_seen[2]
+    assert not any(line.lower().startswith(("x-trace", "accept-encoding: gzip")) for line in requests_seen[3])
+
+
+def test_session_hooks_and_a_replaced_auth_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        def hook(response: requests.Response, **kwargs: Any) -> None:
+            seen.append(("hook", response.status_code, response.request.headers.get("Authorization"), sorted(kwargs)))
+
+        chat_text(s)
+        s.hooks["response"].append(hook)
+        chat_text(s)
+        s.hooks = {"response": hook}  # type: ignore[dict-item]  # a single callable is allowed too
+        chat_text(s)
+
+        def custom(request: PreparedRequest) -> PreparedRequest:
+            request.headers["Authorization"] = "Custom abc"
+            return request
+
+        s.auth = custom
+        chat_text(s)
+
+    seen, requests_seen, prepared = same(scenario, monkeypatch)
+    assert prepared == 0
+    assert [entry[0] for entry in seen] == ["hook"] * 3
+    assert "Authorization: Custom abc" in requests_seen[3]
+
+
+def test_cookies_set_by_a_reply_are_sent_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        headers = {"Content-Type": "application/json", "Set-Cookie": "route=b7; Path=/"}
+        server.plan.append(response(200, REPLY, headers))
+        r = s.call("POST", "/chat/completions", json={"model": "GigaChat", "messages": []})
+        seen.append((dict(r.cookies), dict(s.cookies)))
+        chat_text(s)
+        s.cookies.clear()
+        chat_text(s)
+
+    _, requests_seen, prepared = same(scenario, monkeypatch)
+    assert "Cookie: route=b7" in requests_seen[1]
+    assert not any(line.startswith("Cookie") for line in requests_seen[2])
+    assert prepared == 1  # only the call with a cookie to send was prepared by requests
+
+
+def test_a_401_is_answered_once_with_a_fresh_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        chat_text(s)
+        server.plan.append(response(401, b'{"status": 401, "message": "Token has expired"}', {"Content-Type": "application/json"}))
+        r = s.call("POST", "/chat/completions", json={"model": "GigaChat", "messages": []})
+        seen.append((r.status_code, len(r.history), r.history[0].status_code, r.request.headers["Authorization"]))
+        seen.append(server.tokens)
+
+    seen, requests_seen, _ = same(scenario, monkeypatch, api_key="a2V5OnNlY3JldA==")
+    assert seen == [(200, 1, 401, "Bearer token-2"), 2]
+    assert [line[0].split(" ")[1].rsplit("/", 1)[-1] for line in requests_seen] == ["oauth", "completions", "completions", "oauth", "completions"]
+
+
+def test_a_mounted_adapter_of_the_users_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        class Recording(HTTPAdapter):
+            def send(self, request: PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+                seen.append(("user adapter", request.url, sorted(kwargs)))
+                return super().send(request, **kwargs)
+
+        chat_text(s)
+        s.mount(f"http://127.0.0.1:{server.port}/", Recording())
+        chat_text(s)
+
+    seen, requests_seen, prepared = same(scenario, monkeypatch)
+    assert prepared == 0 and len(seen) == 1 and len(requests_seen) == 2
+
+
+def test_proxy_variables_changed_between_calls_are_obeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        with Server() as proxy:
+            chat_text(s)
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+            chat_text(s)
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            chat_text(s)
+            monkeypatch.delenv("NO_PROXY")
+            chat_text(s)
+            monkeypatch.delenv("HTTP_PROXY")
+            seen.append([r.line for r in proxy.requests])
+
+    seen, requests_seen, prepared = same(scenario, monkeypatch)
+    assert prepared == 0 and len(requests_seen) == 2  # direct, proxied, direct, proxied
+    assert len(seen[0]) == 2 and all(line.startswith("POST http://127.0.0.1:") for line in seen[0])
+
+
+def test_a_subclass_that_prepares_requests_its_own_way_is_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: List[str] = []
+
+    class Tagging(Session):
+        def prepare_request(self, request: requests.Request) -> PreparedRequest:
+            calls.append(str(request.url))
+            prepared = super().prepare_request(request)
+            prepared.headers["X-Tag"] = "mine"
+            return prepared
+
+    with Server() as server:
+        with Tagging(**server.config()) as session:
+            chat_text(session)
+            chat_text(session)
+    assert len(calls) == 2 and all("X-Tag: mine" in r.head for r in server.requests)
+
+
+# -- the pool lookup cache, over TLS -------------------------------------------------------------
+
+@pytest.mark.gigachat_emulator(tls=True)
+def test_a_changed_verify_never_reuses_a_verified_pool(emu: Emulator) -> None:
+    with Session(**emu.client_config()) as s:
+        assert s.chat("hi", stream=False).text
+        good = s.verify
+        s.verify = certifi.where()  # does not hold the emulator's CA: a reused connection would hide that
+        with pytest.raises(TLSError):
+            s.chat("hi", stream=False)
+        s.verify = good
+        assert s.chat("hi", stream=False).text
+
+
+@pytest.mark.gigachat_emulator(tls=True)
+def test_a_rewritten_bundle_gets_a_new_pool_and_a_deleted_one_fails(emu: Emulator, tmp_path: Any) -> None:
+    assert emu.ca_bundle is not None
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(open(emu.ca_bundle, "rb").read())
+    with Session(**dict(emu.client_config(), ca_bundle=str(bundle))) as s:
+        adapter = s.get_adapter(emu.base_url)
+        assert isinstance(adapter, SharedContextAdapter)
+        request = s.call("GET", "/models").request
+        first = adapter.get_connection_with_tls_context(request, s.verify, {}, None)
+        assert adapter.get_connection_with_tls_context(request, s.verify, {}, None) is first
+        bundle.write_bytes(bundle.read_bytes() + b"\n")  # same CA, a new version of the file
+        assert s.models()
+        second = adapter.get_connection_with_tls_context(request, s.verify, {}, None)
+        assert second is not first
+        assert second.conn_kw["ssl_context"] is not first.conn_kw["ssl_context"]
+        os.remove(bundle)
+        with pytest.raises(OSError):
+            adapter.get_connection_with_tls_context(request, s.verify, {}, None)
+
+
+@pytest.mark.gigachat_emulator(tls=True)
+def test_the_remembered_pool_follows_the_pool_managers_evictions(emu: Emulator) -> None:
+    with Session(**emu.client_config()) as s:
+        adapter = s.get_adapter(emu.base_url)
+        request = s.call("GET", "/models").request
+        first = adapter.get_connection_with_tls_context(request, s.verify, {}, None)
+        adapter.poolmanager.clear()  # what an eviction or Session.close() does: the pool manager forgets it
+        again = adapter.get_connection_with_tls_context(request, s.verify, {}, None)
+        assert again is not first and len(adapter.poolmanager.pools) == 1
+        assert s.models()
+
+
+def test_request_url_is_remembered_per_url_and_proxies() -> None:
+    adapter = SharedContextAdapter()
+    request = requests.Request("POST", "http://127.0.0.1:1/api/v1/chat?x=1").prepare()
+    assert adapter.request_url(request, {}) == "/api/v1/chat?x=1"
+    assert adapter.request_url(request, {"http": "http://proxy:3128"}) == "http://127.0.0.1:1/api/v1/chat?x=1"
+    assert adapter.request_url(request, {}) == "/api/v1/chat?x=1"

@@ -13,7 +13,8 @@ requests' documented ``build_connection_pool_key_attributes`` hook (requests
 The adapter also remembers what requests works out again on every call for
 the same answer (issue 14): which pool serves a (URL, verify, cert, proxies)
 (looked up again in the pool manager each time, so its evictions and recency
-order stand) and the request line's URL.
+order stand) and the request line's URL; its responses read a body in one
+call (:mod:`.adapter_response`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import ssl
 import threading
 from typing import Any, Dict, Mapping, Optional, Tuple, cast
 
+import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 from requests.utils import select_proxy
 from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
 from urllib3.util.ssl_ import create_urllib3_context
+
+from .adapter_response import build_response
 
 __all__ = ["SharedContextAdapter", "context_for"]
 
@@ -94,6 +98,9 @@ class SharedContextAdapter(HTTPAdapter):
             if len(self._pools) > 64:
                 self._pools.clear()
             self._pools[key] = (manager, pool_key, _version(verify))
+
+    def build_response(self, req: PreparedRequest, resp: Any) -> requests.Response:
+        return build_response(self, req, resp)  # requests' own, reading the body in one call (adapter_response.py)
 
     def request_url(self, request: PreparedRequest, proxies: Any) -> str:
         # A function of the URL and the proxies (two urlparse and a select_proxy in requests).

@@ -28,7 +28,7 @@ from gigachat_lite import Session, TLSError
 from gigachat_lite.emulator import Emulator
 from gigachat_lite.tls_context import SharedContextAdapter
 
-from hostile_servers import TOKEN, RawServer, Request, response
+from hostile_servers import TOKEN, RawServer, Request, chunked, compress, response
 
 REPLY = json.dumps({
     "choices": [{"message": {"role": "assistant", "content": "ok"}, "index": 0, "finish_reason": "stop"}],
@@ -305,3 +305,57 @@ def test_request_url_is_remembered_per_url_and_proxies() -> None:
     assert adapter.request_url(request, {}) == "/api/v1/chat?x=1"
     assert adapter.request_url(request, {"http": "http://proxy:3128"}) == "http://127.0.0.1:1/api/v1/chat?x=1"
     assert adapter.request_url(request, {}) == "/api/v1/chat?x=1"
+
+
+# -- the adapter's responses against requests' own HTTPAdapter ---------------------------------
+
+_BODY = "Привет, ok".encode() * 500
+_REPLIES = {
+    "length": response(200, _BODY, {"Content-Type": "application/json"}),
+    "empty": response(200, b"", {"Content-Type": "text/plain"}),
+    "no content": b"HTTP/1.1 204 X\r\n\r\n",
+    "chunked": b"HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked([_BODY[:700], _BODY[700:]]),
+    "gzip": response(200, compress(_BODY, "gzip"), {"Content-Encoding": "gzip", "Content-Type": "application/json; charset=utf-8"}),
+    "cookies": response(200, b"{}", {"Set-Cookie": "a=1; Path=/", "set-cookie": "b=2; Path=/api", "Content-Type": "application/json"}),
+    "short": response(200, b"", {"Content-Length": "100"}, length=False).replace(b"Connection: close\r\n", b"") + b"only part",
+    "bad gzip": response(200, b"not gzip at all", {"Content-Encoding": "gzip"}),
+    "bad chunk": b"HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc",
+}
+
+
+def _outcome(adapter: HTTPAdapter, reply: bytes, stream: bool, hook_reads: bool) -> Any:
+    def answer(conn: socket.socket, request: Request) -> bool:
+        conn.sendall(reply)
+        conn.shutdown(socket.SHUT_WR)  # a cut reply ends here rather than waiting for the timeout
+        return False
+
+    with RawServer(answer) as server, requests.Session() as session:
+        session.mount("http://", adapter)
+        peeked: List[bytes] = []
+        if hook_reads:
+            session.hooks["response"].append(lambda r, **kw: peeked.append(r.raw.read(5)))
+        try:
+            r = session.get(f"http://127.0.0.1:{server.port}/x", stream=stream, timeout=5)
+            content = r.content
+        except requests.RequestException as exc:
+            return type(exc).__name__, peeked
+        return (r.status_code, r.reason, dict(r.headers), r.encoding, content, r.text, r.cookies.get_dict(),
+                session.cookies.get_dict(), type(r.raw).__name__, peeked, r.content is content)
+
+
+@pytest.mark.parametrize("name", sorted(_REPLIES))
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_adapters_responses_read_as_requests_reads_them(name: str, stream: bool) -> None:
+    ours = _outcome(SharedContextAdapter(max_retries=0), _REPLIES[name], stream, hook_reads=False)
+    theirs = _outcome(HTTPAdapter(max_retries=0), _REPLIES[name], stream, hook_reads=False)
+    assert ours == theirs
+    if name in ("length", "gzip", "chunked"):
+        assert ours[4] == _BODY
+    if name == "cookies":
+        assert ours[6] == {"a": "1", "b": "2"}
+
+
+def test_a_hook_that_reads_the_raw_body_sees_it_as_with_requests() -> None:
+    ours = _outcome(SharedContextAdapter(max_retries=0), _REPLIES["length"], False, hook_reads=True)
+    assert ours == _outcome(HTTPAdapter(max_retries=0), _REPLIES["length"], False, hook_reads=True)
+    assert ours[9] == [_BODY[:5]] and ours[4] == _BODY[5:]

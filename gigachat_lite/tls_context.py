@@ -13,8 +13,9 @@ requests' documented ``build_connection_pool_key_attributes`` hook (requests
 The adapter also remembers what requests works out again on every call for
 the same answer (issue 14): which pool serves a (URL, verify, cert, proxies)
 (looked up again in the pool manager each time, so its evictions and recency
-order stand) and the request line's URL; its responses read a body in one
-call (:mod:`.adapter_response`).
+order stand) and the request line's URL; its connections send a small body
+with the head (:mod:`.one_write`) and its responses read a body in one call
+(:mod:`.adapter_response`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
 from urllib3.util.ssl_ import create_urllib3_context
 
 from .adapter_response import build_response
+from .one_write import POOL_CLASSES
 
 __all__ = ["SharedContextAdapter", "context_for"]
 
@@ -61,6 +63,10 @@ class SharedContextAdapter(HTTPAdapter):
         self._pools: Dict[Any, Tuple[Any, Any, Any]] = {}
         self._urls: Dict[Any, str] = {}
         super().__init__(*args, **kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # a small body goes out with the head (one_write.py)
 
     def get_connection_with_tls_context(
         self, request: PreparedRequest, verify: Any, proxies: Optional[Mapping[str, str]] = None, cert: Any = None

@@ -10,6 +10,8 @@ shortcut, so the comparison cannot pass by both runs going the slow way.
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import os
 import re
@@ -359,3 +361,49 @@ def test_a_hook_that_reads_the_raw_body_sees_it_as_with_requests() -> None:
     ours = _outcome(SharedContextAdapter(max_retries=0), _REPLIES["length"], False, hook_reads=True)
     assert ours == _outcome(HTTPAdapter(max_retries=0), _REPLIES["length"], False, hook_reads=True)
     assert ours[9] == [_BODY[:5]] and ours[4] == _BODY[5:]
+
+
+# -- one write for a small body (one_write.py) ----------------------------------------------------
+
+_BODIES: Dict[str, Any] = {
+    "small bytes": b'{"model":"GigaChat"}',
+    "large bytes": b"x" * (70 * 1024),
+    "text": "Привет",
+    "form": {"scope": "GIGACHAT_API_PERS"},
+    "file": None,  # a fresh file object per run, below
+    "none": None,
+}
+
+
+def _sent(adapter: HTTPAdapter, name: str, method: str, monkeypatch: pytest.MonkeyPatch) -> Tuple[Any, List[int]]:
+    writes: List[int] = []
+    original = http.client.HTTPConnection.send
+
+    def counting(self: http.client.HTTPConnection, data: Any) -> None:
+        writes.append(len(data))
+        original(self, data)
+
+    def answer(conn: socket.socket, request: Request) -> bool:
+        conn.sendall(response(200, b"{}"))
+        return True
+
+    body = io.BytesIO(b"from a file") if name == "file" else _BODIES[name]
+    with RawServer(answer) as server, requests.Session() as session, monkeypatch.context() as patch:
+        patch.setattr(http.client.HTTPConnection, "send", counting)
+        session.mount("http://", adapter)
+        assert session.request(method, f"http://127.0.0.1:{server.port}/x", data=body, timeout=5).status_code == 200
+        got = [(r.line, r.head.split("\r\n")[1:], r.body) for r in server.requests]
+    return got, writes
+
+
+@pytest.mark.parametrize("name", sorted(_BODIES))
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_the_server_receives_the_same_bytes_as_from_requests_adapter(name: str, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ours, our_writes = _sent(SharedContextAdapter(max_retries=0), name, method, monkeypatch)
+    theirs, their_writes = _sent(HTTPAdapter(max_retries=0), name, method, monkeypatch)
+    assert _portless(ours) == _portless(theirs)
+    assert sum(our_writes) == sum(their_writes)
+    if name in ("small bytes", "text", "form"):
+        assert (len(our_writes), len(their_writes)) == (1, 2)  # head and body in one write: the shortcut ran
+    else:
+        assert our_writes == their_writes

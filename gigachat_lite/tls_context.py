@@ -64,6 +64,10 @@ class SharedContextAdapter(HTTPAdapter):
         self._urls: Dict[Any, str] = {}
         super().__init__(*args, **kwargs)
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self._pools, self._urls = {}, {}  # an unpickled adapter skips __init__
+        super().__setstate__(state)
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # a small body goes out with the head (one_write.py)

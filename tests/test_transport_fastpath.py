@@ -14,6 +14,7 @@ import http.client
 import io
 import json
 import os
+import pickle
 import re
 import socket
 import threading
@@ -299,6 +300,13 @@ def test_the_remembered_pool_follows_the_pool_managers_evictions(emu: Emulator) 
         again = adapter.get_connection_with_tls_context(request, s.verify, {}, None)
         assert again is not first and len(adapter.poolmanager.pools) == 1
         assert s.models()
+
+
+@pytest.mark.gigachat_emulator(tls=True)
+def test_an_unpickled_adapter_still_sends(emu: Emulator) -> None:
+    with Session(**emu.client_config()) as s:
+        s.mount("https://", pickle.loads(pickle.dumps(s.get_adapter(emu.base_url))))
+        assert s.chat("hi", stream=False).text
 
 
 def test_request_url_is_remembered_per_url_and_proxies() -> None:

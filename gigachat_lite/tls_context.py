@@ -59,16 +59,10 @@ def context_for(bundle: str) -> ssl.SSLContext:
 class SharedContextAdapter(HTTPAdapter):
     """requests' adapter, with the CA bundle loaded once and the pool lookups remembered (see the module docstring)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        # Here rather than in __init__: an unpickled adapter comes through here too, without __init__.
         self._pools: Dict[Any, Tuple[Any, Any, Any]] = {}
         self._urls: Dict[Any, str] = {}
-        super().__init__(*args, **kwargs)
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self._pools, self._urls = {}, {}  # an unpickled adapter skips __init__
-        super().__setstate__(state)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # a small body goes out with the head (one_write.py)
 

@@ -76,17 +76,18 @@ class SharedContextAdapter(HTTPAdapter):
         # (new context, new pool key) or a new pool manager makes a fresh lookup.
         key = (request.url, verify, cert, tuple(proxies.items()) if proxies else ())
         known = self._pools.get(key)
+        version = _version(verify)  # before the lookup: a bundle rewritten during it is looked up again next time
         if known is not None:
-            manager, pool_key, version = known
-            if manager is self.poolmanager and version == _version(verify):
+            manager, pool_key, seen = known
+            if manager is self.poolmanager and seen == version:
                 alive = manager.pools.get(pool_key)
                 if alive is not None:
                     return cast(HTTPConnectionPool, alive)
         pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
-        self._remember(key, request, verify, proxies, cert, pool)
+        self._remember(key, version, request, verify, proxies, cert, pool)
         return cast(HTTPConnectionPool, pool)
 
-    def _remember(self, key: Any, request: PreparedRequest, verify: Any, proxies: Any, cert: Any, pool: Any) -> None:
+    def _remember(self, key: Any, version: Any, request: PreparedRequest, verify: Any, proxies: Any, cert: Any, pool: Any) -> None:
         if request.url is None or select_proxy(request.url, proxies):  # a proxy's pools are keyed by the proxy: left to requests
             return
         # connection_from_host's own steps, then a check that they found this very pool.
@@ -101,7 +102,7 @@ class SharedContextAdapter(HTTPAdapter):
         if pool_key is not None and manager.pools.get(pool_key) is pool:
             if len(self._pools) > 64:
                 self._pools.clear()
-            self._pools[key] = (manager, pool_key, _version(verify))
+            self._pools[key] = (manager, pool_key, version)
 
     def build_response(self, req: PreparedRequest, resp: Any) -> requests.Response:
         return build_response(self, req, resp)  # requests' own, reading the body in one call (adapter_response.py)

@@ -192,6 +192,24 @@ def test_cookies_set_by_a_reply_are_sent_back(monkeypatch: pytest.MonkeyPatch) -
     assert prepared == 1  # only the call with a cookie to send was prepared by requests
 
 
+def test_redirects_are_followed_as_requests_follows_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    def scenario(s: Session, server: Server, seen: List[Any]) -> None:
+        server.plan.append(response(307, b"", {"Location": "/api/v1/elsewhere", "Set-Cookie": "hop=1"}))
+        r = s.call("POST", "/chat/completions", json={"model": "GigaChat", "messages": []})
+        seen.append((r.url, [h.status_code for h in r.history], r.request.body, dict(s.cookies)))
+        server.plan.append(response(303, b"", {"Location": "/api/v1/other"}))
+        r = s.call("POST", "/chat/completions", json={"model": "GigaChat", "messages": []})
+        seen.append((r.url, r.request.method, r.request.body))
+
+    seen, requests_seen, prepared = same(scenario, monkeypatch)
+    assert prepared == 1  # the second call: the first reply's cookie is in the session now
+    assert [line[0] for line in requests_seen] == [
+        "POST /api/v1/chat/completions HTTP/1.1", "POST /api/v1/elsewhere HTTP/1.1",
+        "POST /api/v1/chat/completions HTTP/1.1", "GET /api/v1/other HTTP/1.1",
+    ]
+    assert seen[0][1:] == ([307], b'{"model":"GigaChat","messages":[]}', {"hop": "1"})
+
+
 def test_a_401_is_answered_once_with_a_fresh_token(monkeypatch: pytest.MonkeyPatch) -> None:
     def scenario(s: Session, server: Server, seen: List[Any]) -> None:
         chat_text(s)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Type
 
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -33,7 +34,7 @@ class _OneWrite:
             and 0 < len(body) <= _MAX_HELD
             and not kwargs.get("chunked")
             and headers is not None
-            and any(name.lower() == "content-length" for name in headers)  # so no body-derived header is left out
+            and _declares_length(headers)  # so no header urllib3 derives from the body is left out
         ):
             # With no body, urllib3 writes the same head (the length is given); send() adds the body to it.
             self._held = body
@@ -50,6 +51,12 @@ class _OneWrite:
             self._held = None
             data = bytes(data) + held
         super().send(data)  # type: ignore[misc]
+
+
+def _declares_length(headers: Mapping[str, str]) -> bool:
+    if isinstance(headers, CaseInsensitiveDict):  # what requests passes: one lookup, not a walk over the headers
+        return "content-length" in headers
+    return any(name.lower() == "content-length" for name in headers)
 
 
 class OneWriteHTTPConnection(_OneWrite, HTTPConnection):  # type: ignore[misc]  # request() takes urllib3's keywords through **kwargs

@@ -29,6 +29,7 @@ from requests.models import PreparedRequest
 import gigachat_lite
 from gigachat_lite import Session, TLSError
 from gigachat_lite.emulator import Emulator
+from gigachat_lite.one_write import POOL_CLASSES
 from gigachat_lite.tls_context import SharedContextAdapter
 
 from hostile_servers import TOKEN, RawServer, Request, chunked, compress, response
@@ -433,3 +434,21 @@ def test_the_server_receives_the_same_bytes_as_from_requests_adapter(name: str, 
         assert (len(our_writes), len(their_writes)) == (1, 2)  # head and body in one write: the shortcut ran
     else:
         assert our_writes == their_writes
+
+
+@pytest.mark.parametrize("headers", [{"content-length": "3"}, {"X-Other": "1"}])
+def test_one_write_with_plain_dict_headers_from_urllib3(headers: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: List[bytes] = []
+    original = http.client.HTTPConnection.send
+    monkeypatch.setattr(http.client.HTTPConnection, "send", lambda self, data: (writes.append(bytes(data)), original(self, data))[1])
+
+    def answer(conn: socket.socket, request: Request) -> bool:
+        conn.sendall(response(200, request.body))
+        return True
+
+    with RawServer(answer) as server:
+        pool = POOL_CLASSES["http"]("127.0.0.1", server.port)
+        assert pool.urlopen("POST", "/x", body=b"abc", headers=headers).data == b"abc"
+        pool.close()
+    # A declared length: head and body together; none: urllib3 adds the length and sends the body apart.
+    assert len(writes) == (1 if "content-length" in headers else 2) and writes[-1].endswith(b"abc")

@@ -30,6 +30,7 @@ from .certs import default_bundle
 from .config import Config, Options
 from .deadline import Deadline, WatchedAdapter, current
 from .errors import AuthenticationError, GigaChatError, error_from_response, translate
+from .request_template import Templates
 from .retry import retry_policy
 from .tls_context import SharedContextAdapter
 from .version import __version__
@@ -116,6 +117,9 @@ class Transport(requests.Session):
             cache=cache,
         )
         self._proxy_cache: Dict[Any, Dict[str, str]] = {}
+        # None sends every call through request() (the tests compare the two paths).
+        own = all(getattr(type(self), name) is getattr(Transport, name) for name in _PREPARATION)
+        self._templates: Optional[Templates] = Templates() if own else None
         self._mount_adapter()
 
     def _mount_adapter(self) -> None:
@@ -255,7 +259,7 @@ class Transport(requests.Session):
             kwargs["data"] = encode_body(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
         try:
-            response = self.request(method, url, stream=stream, headers=headers, **kwargs)
+            response = self._request(method, url, stream, headers, kwargs)
         except GigaChatError:
             raise
         except requests.RequestException as exc:
@@ -275,6 +279,22 @@ class Transport(requests.Session):
             raise error
         log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, response.headers.get("x-request-id"))
         return response
+
+    def _request(
+        self, method: str, url: str, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
+    ) -> requests.Response:
+        """``self.request(...)``, with the request copied from a template when only the body differs (request_template.py)."""
+        # A forked child goes through request(), which remounts the adapter; so
+        # does a session whose request or prepare_request is patched on the instance.
+        if self._templates is not None and self._pid == os.getpid() and not self.__dict__.keys() & _PREPARATION:
+            response = self._templates.send(self, method, url, stream, headers, kwargs, self._default_timeout)
+            if response is not None:
+                return response
+        return self.request(method, url, stream=stream, headers=headers, **kwargs)
+
+
+# How a request is prepared: a subclass overriding either gets it called on every request (no templates).
+_PREPARATION = ("request", "prepare_request")
 
 
 _LEASE = "_gigachat_lite_lease"

@@ -2,7 +2,9 @@
 
 :class:`Transport` is a :class:`requests.Session` with the CA bundle mounted
 (one shared SSL context per bundle, :mod:`.tls_context`), the retry policy of
-:mod:`.retry`, default timeouts, the proxy and :class:`~gigachat_lite.auth.TokenAuth`.
+:mod:`.retry`, default timeouts, the proxy and :class:`~gigachat_lite.auth.TokenAuth`;
+the environment is read as :mod:`.environment` says, and a call whose request
+differs from the last only in its body is copied from a template (:mod:`.request_template`).
 Plain ``get``/``post`` keep requests' semantics; :meth:`Transport.call` sends one
 GigaChat request and raises gigachat_lite's exceptions. With ``coordination`` set,
 the token, the key's in-flight slots (a stream's slot goes to its reader) and 429
@@ -18,17 +20,15 @@ import os
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, Hashable, Mapping, Optional, Union
-from urllib.parse import urlsplit
 
 import requests
-from requests.sessions import merge_setting
-from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
 from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .certs import default_bundle
 from .config import Config, Options
 from .deadline import Deadline, WatchedAdapter, current
+from .environment import EnvironmentSettings
 from .errors import AuthenticationError, GigaChatError, error_from_response, translate
 from .request_template import Templates
 from .retry import retry_policy
@@ -45,31 +45,12 @@ __all__ = ["Transport", "encode_body", "stream_lease", "close_coordination"]
 
 log = logging.getLogger("gigachat_lite")
 
-# What urllib's getproxies()/proxy_bypass() read for http(s) URLs (CGI's REQUEST_METHOD disables HTTP_PROXY).
-_PROXY_VARIABLES = tuple(
-    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
-) + ("REQUEST_METHOD",)
-
-
 def encode_body(body: Any) -> bytes:
     """UTF-8 JSON as is: Cyrillic stays 2 bytes a letter instead of a 6-byte ``\\u`` escape."""
     return _json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-def _merge_proxies(request_proxies: Dict[str, Any], session_proxies: Any) -> Any:
-    """requests' ``merge_setting(request_proxies, session_proxies)`` for two dicts, without its cost.
-
-    merge_setting checks each side with a runtime typing Protocol (~5 µs a side
-    on Python 3.11); for plain dicts the merge is the same: the session's
-    entries, then the request's, entries set to None dropped.
-    """
-    if type(session_proxies) is not dict:
-        return merge_setting(request_proxies, session_proxies)  # type: ignore[no-untyped-call]
-    merged = {**session_proxies, **request_proxies}
-    return {key: value for key, value in merged.items() if value is not None}
-
-
-class Transport(requests.Session):
+class Transport(EnvironmentSettings):
     """A requests ``Session`` configured for GigaChat: the base of :class:`~gigachat_lite.Session`.
 
     Takes the configuration keywords once (see :class:`~gigachat_lite.config.Options`)
@@ -116,7 +97,6 @@ class Transport(requests.Session):
             margin=config.refresh_margin,
             cache=cache,
         )
-        self._proxy_cache: Dict[Any, Dict[str, str]] = {}
         # None sends every call through request() (the tests compare the two paths).
         own = all(getattr(type(self), name) is getattr(Transport, name) for name in _PREPARATION)
         self._templates: Optional[Templates] = Templates() if own else None
@@ -147,28 +127,6 @@ class Transport(requests.Session):
             kwargs["timeout"] = self._default_timeout
         return super().request(method, url, *args, **kwargs)
 
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        """requests' merge, with two overrides and a cache (see the comments)."""
-        proxies = dict(proxies or {})
-        per_request_proxies = bool(proxies)
-        if self.trust_env:
-            for scheme, proxy in self._environ_proxies(url, proxies.get("no_proxy")).items():
-                proxies.setdefault(scheme, proxy)
-            if verify is True:  # an explicit per-request verify=True keeps requests' meaning
-                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-        if self.config.proxy and not per_request_proxies:
-            # requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
-            # (psf/requests#2018): the proxy= argument must beat the environment.
-            proxies = dict(self.proxies)
-        return {
-            "proxies": _merge_proxies(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),  # type: ignore[no-untyped-call]
-            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
-            # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
-            "verify": self.verify if verify is None else verify,
-            "cert": merge_setting(cert, self.cert),  # type: ignore[no-untyped-call]
-        }
-
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         # requests merges request.params into Session.params with merge_setting, whose
         # typing-Protocol isinstance costs ~5 µs a side on Python 3.11, to merge two empty
@@ -180,20 +138,6 @@ class Transport(requests.Session):
             return super().prepare_request(request)
         finally:
             request.params = params  # the caller's Request is left as it came
-
-    def _environ_proxies(self, url: Any, no_proxy: Any) -> Dict[str, str]:
-        # requests walks the whole environment for proxies on every request
-        # (urllib's getproxies()): a quarter of a small call's time. The answer
-        # depends only on the origin and a few variables, so cache it on those.
-        parts = urlsplit(url if isinstance(url, str) else url.decode())
-        key = (parts.scheme, parts.netloc, no_proxy, tuple(os.environ.get(name) for name in _PROXY_VARIABLES))
-        found = self._proxy_cache.get(key)
-        if found is None:
-            found = get_environ_proxies(url, no_proxy=no_proxy)
-            if len(self._proxy_cache) > 64:
-                self._proxy_cache.clear()
-            self._proxy_cache[key] = found
-        return found
 
     @property
     def token(self) -> Optional[Token]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from requests.sessions import merge_setting
 
 from gigachat_lite import Session
-from gigachat_lite.transport import _merge_proxies
+from gigachat_lite.environment import _merge_proxies
 
 URL = "https://gigachat.test/api/v1/chat/completions"
 

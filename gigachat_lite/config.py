@@ -151,7 +151,18 @@ class Config:
             MissingAuthError: no key and no access token anywhere.
             ValueError, TypeError: a setting is malformed; the message names it.
         """
-        env = os.environ if env is None else env
+        key = None
+        if env is None:
+            env = os.environ
+            # chat(..., **settings) resolves on every call: the same arguments and
+            # variables give the same Config, so it is built once (files rechecked).
+            try:
+                key = (tuple(sorted(options.items())), tuple(map(env.get, _ENV_NAMES)))
+                hit = _RESOLVED.get(key)
+            except TypeError:  # an unhashable argument: resolved, and refused or not, the long way
+                key = hit = None
+            if hit is not None and all(map(os.path.exists, _files(hit))):
+                return hit
         given: Dict[str, Any] = dict(options)
         unknown = set(given) - set(_FIELDS)
         if unknown:
@@ -169,7 +180,12 @@ class Config:
                     "no GigaChat credentials: pass api_key= (or set GIGACHAT_CREDENTIALS), "
                     "or pass access_token= (or set GIGACHAT_ACCESS_TOKEN)"
                 )
-        return cls(**values)
+        config = cls(**values)
+        if key is not None:
+            if len(_RESOLVED) >= 64:
+                _RESOLVED.clear()
+            _RESOLVED[key] = config
+        return config
 
     @classmethod
     def check(cls, name: str, value: Any) -> Any:
@@ -189,3 +205,16 @@ _FIELDS: Dict[str, _Field] = {name: value for name, value in vars(Config).items(
 for _name in _FIELDS:
     delattr(Config, _name)  # instances hold the values; the class keeps no stale _Field defaults
 FIELD_NAMES = tuple(_FIELDS)
+_ENV_NAMES = tuple(var for field in _FIELDS.values() for var in field.env) + ("GIGACHAT_KEY_FILE",)
+_RESOLVED: Dict[Any, Config] = {}  # Config.resolve's results by (arguments, variables)
+
+
+def forget_resolved() -> None:
+    """Drop the remembered :meth:`Config.resolve` results (for :func:`gigachat_lite.reset`)."""
+    _RESOLVED.clear()
+
+
+def _files(config: Config) -> Tuple[str, ...]:
+    """The files a Config names, which must still exist for a remembered Config to stand."""
+    cert = config.cert
+    return tuple(f for f in (config.ca_bundle, *(cert if isinstance(cert, tuple) else (cert,))) if f)

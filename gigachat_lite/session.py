@@ -15,7 +15,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from .auth import TOKENS
-from .config import Config
+from .config import Config, forget_resolved
 from .errors import InvalidResponseError, PermissionDeniedError, StreamError
 from .inputs import FileArg, Texts, check_name, check_texts, file_part, quote_id
 from .payloads import Messages, Prepared, prepare
@@ -295,4 +295,5 @@ def reset() -> None:
     for session in sessions:
         session.close()
     TOKENS.clear()
+    forget_resolved()
     close_coordination()

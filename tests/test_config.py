@@ -113,3 +113,28 @@ def test_proxy_password_is_not_echoed() -> None:
     with pytest.raises(ValueError) as info:
         Config.resolve(api_key=KEY, env={}, proxy="ftp://user:hunter2@proxy:1")
     assert "hunter2" not in str(info.value)
+
+
+def test_resolving_the_same_arguments_again_reuses_the_config_until_a_variable_or_file_changes(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chat(**settings) resolves on every call; the remembered Config must never outlive what it was built from.
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    monkeypatch.delenv("GIGACHAT_MODEL", raising=False)
+    first = Config.resolve(api_key=KEY, ca_bundle=str(bundle))
+    assert Config.resolve(api_key=KEY, ca_bundle=str(bundle)) is first
+    monkeypatch.setenv("GIGACHAT_MODEL", "GigaChat-Max")
+    changed = Config.resolve(api_key=KEY, ca_bundle=str(bundle))
+    assert changed is not first and changed.model == "GigaChat-Max"
+    bundle.unlink()
+    with pytest.raises(ValueError, match="no such file"):
+        Config.resolve(api_key=KEY, ca_bundle=str(bundle))
+    monkeypatch.delenv("GIGACHAT_CREDENTIALS", raising=False)
+    monkeypatch.delenv("GIGACHAT_API_KEY", raising=False)
+    monkeypatch.delenv("GIGACHAT_ACCESS_TOKEN", raising=False)
+    with pytest.raises(MissingAuthError):  # a failure is never remembered as a success
+        Config.resolve()
+    with pytest.raises(MissingAuthError):
+        Config.resolve()
+    assert Config.resolve(api_key=KEY, timeout=[1, 2]).timeout == (1.0, 2.0)  # unhashable: resolved the long way

@@ -4,14 +4,15 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
 
 * Each stream gets its own daemon thread, not a slot in the loop's default
   executor (``min(32, cores + 4)`` workers: a seventh stream would queue on two cores).
-* The thread pushes chunks into a buffer; the loop is woken (one
-  ``call_soon_threadsafe``) only when the consumer is actually waiting; the
-  consumer takes the whole buffer under one lock and hands the chunks out
-  without locking. While chunks are flowing the consumer does not wait on the
-  thread at all: it lets them gather for up to 1 ms on a loop timer and takes
-  them together, so a fast stream costs a wake-up per batch, not per chunk
-  (client CPU per event 2.7x -> 1.2x the http.client floor). A stream that
-  pauses is woken at once, and the first chunk is never held back.
+* The thread appends chunks to a deque the consumer pops, neither taking a
+  lock per chunk; the loop is woken (one ``call_soon_threadsafe``) only when
+  the consumer is actually waiting, and the thread then stands aside until
+  the consumer has the chunk. While chunks are flowing the consumer does not
+  wait on the thread at all: it lets them gather for up to 1 ms on a loop
+  timer and takes them together, so a fast stream costs a wake-up per batch,
+  not per chunk. A stream that pauses is woken at once, and the first chunk
+  is never held back. ``async for`` runs an async generator (no coroutine
+  object per chunk, as an ``async def __anext__`` makes).
 * New threads are started by a launcher thread, not on the loop; an idle one
   takes the next stream (see :mod:`.stream_threads`).
 * ``StopIteration`` never crosses a future (it cannot; ``to_thread(next, gen)``
@@ -29,7 +30,7 @@ import collections
 import contextvars
 import functools
 import threading
-from typing import Any, Callable, Deque, Generic, Iterable, Optional, TypeVar
+from typing import Any, AsyncIterator, Callable, Deque, Generic, Iterable, Optional, TypeVar
 
 from .stream_threads import WORKERS
 
@@ -39,6 +40,7 @@ T = TypeVar("T")
 
 _HIGH_WATER = 1024  # items buffered before the reading thread waits for the consumer
 _BATCH_WAIT = 0.001  # seconds a flowing stream's chunks may gather before the consumer looks again
+_HAND_OVER_WAIT = 0.001  # seconds at most the thread stands aside for a consumer it has just woken
 
 
 def _wake(future: "asyncio.Future[None]") -> None:
@@ -52,6 +54,10 @@ class _Channel(Generic[T]):
     The thread holds only this, never the :class:`AsyncStream` itself, so that
     a consumer that breaks out and drops the stream lets it be collected, and
     its ``__del__`` stops the thread.
+
+    ``items`` is one deque for the whole stream: the thread appends, the loop
+    pops, neither locks per chunk (deque appends and pops are atomic). The lock
+    guards the rest: the waiter, the end, ``full``.
     """
 
     def __init__(self) -> None:
@@ -64,19 +70,26 @@ class _Channel(Generic[T]):
         self.error: Optional[BaseException] = None
         self.finished = False
         self.closed = False
+        self.full = False  # the thread waits (or is about to) for the consumer to make room
+        self.gate: Optional[threading.Lock] = None  # hand_over() waits on it until the woken consumer runs
 
     def produce(self, start: Callable[[], Iterable[T]]) -> None:
         iterator: Optional[Iterable[T]] = None
+        items = self.items
+        append = items.append
         try:
             iterator = self.iterator = start()
             for item in iterator:
-                with self.lock:
-                    while len(self.items) >= _HIGH_WATER and not self.closed:
-                        self.space.wait()
-                    if self.closed:
-                        break
-                    self.items.append(item)
-                    self.wake_locked()
+                if len(items) >= _HIGH_WATER:
+                    self.wait_for_space()
+                if self.closed:
+                    break
+                append(item)
+                # No lock: the consumer sets its waiter before its last look at
+                # ``items``, and this looks for a waiter after the append, so
+                # one of the two sees the other's step and no wake-up is lost.
+                if self.waiter is not None:
+                    self.hand_over()
         except BaseException as exc:  # handed to the consumer, which re-raises it
             with self.lock:
                 self.error = exc
@@ -91,15 +104,46 @@ class _Channel(Generic[T]):
                 self.finished = True
                 self.wake_locked()
 
-    def wake_locked(self) -> None:
+    def wait_for_space(self) -> None:
+        with self.lock:
+            # ``full`` is set before the length is looked at again: the consumer
+            # empties the deque and then looks at ``full`` (the same two-sided
+            # order as the waiter), so a consumer that has just emptied it either
+            # is seen here or sees ``full`` and notifies.
+            self.full = True
+            while len(self.items) >= _HIGH_WATER and not self.closed:
+                self.space.wait()
+            self.full = False
+
+    def hand_over(self) -> None:
+        """Wake the waiting consumer, then stand aside until it has taken the chunk.
+
+        Read on instead, and this thread keeps the GIL while the woken loop
+        waits for it: ~0.1 ms more to an async stream's first chunk. The wait
+        is bounded (a busy loop does not hold the stream up for long).
+        """
+        with self.lock:
+            gate = self.wake_locked(gate=True)
+        if gate is not None:
+            gate.acquire(timeout=_HAND_OVER_WAIT)
+
+    def wake_locked(self, gate: bool = False) -> Optional[threading.Lock]:
+        """Wake the consumer if it waits; with ``gate``, a held lock it releases once it runs."""
         waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            assert self.loop is not None
-            try:
-                self.loop.call_soon_threadsafe(_wake, waiter)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                self.closed = True
+        if waiter is None:
+            return None
+        self.waiter = None
+        assert self.loop is not None
+        lock = None
+        if gate:
+            lock = self.gate = threading.Lock()
+            lock.acquire()
+        try:
+            self.loop.call_soon_threadsafe(_wake, waiter)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            self.closed = True
+            self.gate = lock = None
+        return lock
 
     def shutdown(self) -> None:
         with self.lock:
@@ -123,7 +167,8 @@ class AsyncStream(Generic[T]):
     when the stream ends, however it ends.
 
     Works as ``async for chunk in stream`` and as
-    ``async with stream as s: async for chunk in s``.
+    ``async with stream as s: async for chunk in s``; ``await stream.__anext__()``
+    works too, and mixes with ``async for``.
     """
 
     def __init__(self, start: Callable[[], Iterable[T]], *, on_end: Optional[Callable[["AsyncStream[T]"], None]] = None) -> None:
@@ -133,37 +178,56 @@ class AsyncStream(Generic[T]):
         self._started = False
         self._flowing = False  # the last look found chunks: let the next ones gather
         self._ended = False
-        # Taken from the channel a whole batch at a time (one lock for everything
-        # buffered), then handed out here without locking.
-        self._ready: Deque[T] = collections.deque()
 
-    def __aiter__(self) -> "AsyncStream[T]":
-        return self
+    def __aiter__(self) -> AsyncIterator[T]:
+        # An async generator, not ``self``: its ``__anext__`` is C code, where an
+        # ``async def __anext__`` makes a coroutine object per chunk. It holds
+        # this stream, so the stream lives while it is iterated; dropping it
+        # (``break``) does not stop the stream, dropping the stream does.
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[T]:
+        channel = self._channel
+        items = channel.items
+        pop = items.popleft
+        while True:
+            while items and not channel.closed:
+                yield pop()
+            if not await self._wait():
+                return
 
     async def __anext__(self) -> T:
-        ready = self._ready
-        if ready:
-            return ready.popleft()
         channel = self._channel
+        items = channel.items
+        while not (items and not channel.closed):
+            if not await self._wait():
+                raise StopAsyncIteration
+        return items.popleft()
+
+    async def _wait(self) -> bool:
+        """Wait until chunks are there (True) or the stream has ended (False; its error is raised)."""
+        channel = self._channel
+        items = channel.items
         if not self._started:
             self._begin()
+        loop = channel.loop
+        assert loop is not None
         while True:
             with channel.lock:
-                if channel.items:
-                    if len(channel.items) >= _HIGH_WATER:
-                        channel.space.notify()
-                    ready = self._ready = channel.items
-                    channel.items = collections.deque()
-                    self._flowing = True
-                    return ready.popleft()
-                if channel.finished or channel.closed:
+                if channel.full:  # the thread waits for room, and the deque is empty now
+                    channel.space.notify()
+                if channel.closed or (channel.finished and not items):
                     error, channel.error = channel.error, None
                     break
-                assert channel.loop is not None
-                if self._flowing:
-                    waiter = None
-                else:
-                    waiter = channel.waiter = channel.loop.create_future()
+                waiter = None
+                if not items and not self._flowing:
+                    # Set before the last look at ``items``: see produce().
+                    waiter = channel.waiter = loop.create_future()
+                    if items:
+                        waiter = channel.waiter = None
+            if items:
+                self._flowing = True
+                return True
             try:
                 if waiter is None:
                     # Chunks were just flowing: let them gather for a moment rather than
@@ -172,22 +236,22 @@ class AsyncStream(Generic[T]):
                     # stream that has paused is woken at once, as below.
                     self._flowing = False
                     await asyncio.sleep(_BATCH_WAIT)
-                    continue
-                await waiter
-                self._flowing = True
+                else:
+                    await waiter
+                    gate, channel.gate = channel.gate, None  # set before the wake-up that got us here
+                    if gate is not None:
+                        gate.release()
             except asyncio.CancelledError:
-                self._ready.clear()
                 channel.shutdown()
                 self._end()
                 raise
         self._end()
         if error is not None:
             raise error
-        raise StopAsyncIteration
+        return False
 
     async def aclose(self) -> None:
         """Stop the stream: the thread stops reading and the connection is closed."""
-        self._ready.clear()
         self._channel.shutdown()
         self._end()
 

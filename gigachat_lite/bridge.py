@@ -105,11 +105,7 @@ class _Channel(Generic[T]):
                 self.wake_locked()
 
     def wait_for_space(self) -> None:
-        with self.lock:
-            # ``full`` is set before the length is looked at again: the consumer
-            # empties the deque and then looks at ``full`` (the same two-sided
-            # order as the waiter), so a consumer that has just emptied it either
-            # is seen here or sees ``full`` and notifies.
+        with self.lock:  # the consumer looks at ``full`` under this lock whenever it has emptied the deque
             self.full = True
             while len(self.items) >= _HIGH_WATER and not self.closed:
                 self.space.wait()

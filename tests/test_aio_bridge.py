@@ -182,3 +182,28 @@ def test_a_woken_consumer_gets_its_chunk_before_the_thread_reads_on(monkeypatch:
     assert asyncio.run(main()) == ["a", "b"]
     assert order == ["consumer has a", "thread reads on"]
     assert time.monotonic() - started < 4.0
+
+
+def test_a_firehose_gathers_longer_and_a_pause_brings_the_short_wait_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: List[float] = []
+    sleep = asyncio.sleep
+
+    async def recording(delay: float, *args: Any) -> Any:
+        waits.append(delay)
+        return await sleep(delay, *args)
+
+    def source() -> Iterator[int]:
+        yield from range(5000)  # as fast as it goes: each look finds a full buffer
+        time.sleep(0.05)  # a pause: the consumer waits to be woken
+        for i in range(5000, 5100):
+            time.sleep(0.0005)  # a few chunks per look
+            yield i
+
+    async def main() -> List[int]:
+        monkeypatch.setattr(asyncio, "sleep", recording)
+        return [x async for x in AsyncStream(source)]
+
+    assert asyncio.run(asyncio.wait_for(main(), 20)) == list(range(5100))
+    assert waits[0] == bridge._BATCH_WAIT and bridge._BATCH_WAIT_FAST in waits
+    after_pause = waits[len(waits) - 1 - waits[::-1].index(bridge._BATCH_WAIT_FAST) + 1:]
+    assert len(after_pause) > 10 and set(after_pause) == {bridge._BATCH_WAIT}, waits

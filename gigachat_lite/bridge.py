@@ -4,23 +4,19 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
 
 * Each stream gets its own daemon thread, not a slot in the loop's default
   executor (``min(32, cores + 4)`` workers: a seventh stream would queue on two cores).
-* The thread appends chunks to a deque the consumer pops, neither taking a
-  lock per chunk; the loop is woken (one ``call_soon_threadsafe``) only when
-  the consumer is actually waiting, and the thread then stands aside until
-  the consumer has the chunk. While chunks are flowing the consumer does not
-  wait on the thread at all: it lets them gather for up to 1 ms on a loop
-  timer (4 ms once 64 or more gather in one look) and takes them together,
-  so a fast stream costs a wake-up per batch, not per chunk. A stream that
-  pauses is woken at once, and the first chunk is never held back. ``async for`` runs an async generator (no coroutine
-  object per chunk, as an ``async def __anext__`` makes).
+* The thread appends chunks to a deque the consumer pops, no lock per chunk.
+  The loop is woken (``call_soon_threadsafe``) only when the consumer waits,
+  and the thread then stands aside until it has the chunk. While chunks flow
+  the consumer lets them gather on a loop timer (1 ms; 4 ms once a look finds
+  64+) and takes them together: a wake-up per batch, not per chunk. A paused
+  stream, its end and the first chunk are never held back. ``async for`` runs
+  an async generator (no coroutine object per chunk).
 * New threads are started by a launcher thread, not on the loop; an idle one
   takes the next stream (see :mod:`.stream_threads`).
-* ``StopIteration`` never crosses a future (it cannot; ``to_thread(next, gen)``
-  would hang): the end is a flag under the same lock as the buffer.
+* ``StopIteration`` never crosses a future (``to_thread(next, gen)`` would hang): the end is a flag.
 * ``break`` (then garbage collection), :meth:`AsyncStream.aclose` and task
-  cancellation stop the thread promptly: the buffer is closed and the blocking
-  iterator's ``abort()``, when it has one, shuts its socket so a read blocked
-  in the thread returns now.
+  cancellation stop the thread promptly: the buffer is closed and the iterator's
+  ``abort()``, if any, shuts its socket so a read blocked in the thread returns.
 """
 
 from __future__ import annotations
@@ -53,11 +49,10 @@ def _wake(future: "asyncio.Future[None]") -> None:
 class _Channel(Generic[T]):
     """The state shared by the consumer handle and the worker thread.
 
-    The thread holds only this, never the :class:`AsyncStream` itself, so that
-    a consumer that breaks out and drops the stream lets it be collected, and
-    its ``__del__`` stops the thread. ``items``: the thread appends, the loop
-    pops, neither locks per chunk (deque appends and pops are atomic); the lock
-    guards the rest (the waiter, the end, ``full``).
+    The thread holds only this, never the :class:`AsyncStream`: a stream the
+    consumer drops is collected, and its ``__del__`` stops the thread. ``items``
+    is appended and popped lock-free (atomic deque operations); the lock guards
+    the rest (the waiter, the end, ``full``).
     """
 
     def __init__(self) -> None:
@@ -72,6 +67,7 @@ class _Channel(Generic[T]):
         self.closed = False
         self.full = False  # the thread waits (or is about to) for the consumer to make room
         self.gate: Optional[threading.Lock] = None  # hand_over() waits on it until the woken consumer runs
+        self.sleeper: Optional["asyncio.Future[None]"] = None  # the consumer's timer while chunks gather
 
     def produce(self, start: Callable[[], Iterable[T]]) -> None:
         iterator: Optional[Iterable[T]] = None
@@ -103,6 +99,8 @@ class _Channel(Generic[T]):
             with self.lock:
                 self.finished = True
                 self.wake_locked()
+                self.waiter, self.sleeper = self.sleeper, None  # a consumer letting chunks gather: the end is news
+                self.wake_locked()
 
     def wait_for_space(self) -> None:
         with self.lock:  # the consumer looks at ``full`` under this lock whenever it has emptied the deque
@@ -112,34 +110,30 @@ class _Channel(Generic[T]):
             self.full = False
 
     def hand_over(self) -> None:
-        """Wake the waiting consumer, then stand aside until it has taken the chunk.
+        """Wake the waiting consumer, then stand aside (bounded) until it has the chunk.
 
-        Read on instead, and this thread keeps the GIL while the woken loop
-        waits for it: ~0.1 ms more to an async stream's first chunk. The wait
-        is bounded (a busy loop does not hold the stream up for long).
+        Reading on, this thread would keep the GIL from the woken loop (~0.1 ms on a first chunk).
         """
+        gate = threading.Lock()
+        gate.acquire()
         with self.lock:
-            gate = self.wake_locked(gate=True)
-        if gate is not None:
+            self.gate = gate  # released by the consumer once it runs
+            woke = self.wake_locked()
+        if woke:
             gate.acquire(timeout=_HAND_OVER_WAIT)
 
-    def wake_locked(self, gate: bool = False) -> Optional[threading.Lock]:
-        """Wake the consumer if it waits; with ``gate``, a held lock it releases once it runs."""
+    def wake_locked(self) -> bool:
         waiter = self.waiter
         if waiter is None:
-            return None
+            return False
         self.waiter = None
         assert self.loop is not None
-        lock = None
-        if gate:
-            lock = self.gate = threading.Lock()
-            lock.acquire()
         try:
             self.loop.call_soon_threadsafe(_wake, waiter)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             self.closed = True
-            self.gate = lock = None
-        return lock
+            return False
+        return True
 
     def shutdown(self) -> None:
         with self.lock:
@@ -215,22 +209,29 @@ class AsyncStream(Generic[T]):
                     error, channel.error = channel.error, None
                     break
                 waiter = None
-                if not items and not self._flowing:
-                    # Set before the last look at ``items``: see produce().
-                    waiter = channel.waiter = loop.create_future()
-                    if items:
-                        waiter = channel.waiter = None
+                if not items:
+                    if self._flowing:  # woken by its timer, or by the end
+                        waiter = channel.sleeper = loop.create_future()
+                    else:  # set before the last look at ``items``: see produce()
+                        waiter = channel.waiter = loop.create_future()
+                        if items:
+                            waiter = channel.waiter = None
             if items:
                 self._flowing = True
                 return True
+            assert waiter is not None
             try:
-                if waiter is None:
-                    # Chunks were just flowing: let them gather, a loop wake-up and a GIL
-                    # hand-off per look rather than per chunk. A firehose (a local model, a
-                    # benchmark) gathers longer (TLS CPU per event over sync: 0.98 -> 0.34 us);
-                    # a pause brings the short wait back, and a paused stream is woken at once.
+                if self._flowing:
+                    # Chunks were flowing: let them gather (a loop wake-up and a GIL hand-off per look,
+                    # not per chunk; the end wakes us at once). A firehose gathers longer (TLS CPU per
+                    # event over sync 0.98 -> 0.34 us); a pause brings the short wait back.
                     self._flowing = False
-                    await asyncio.sleep(self._gather)
+                    timer = loop.call_later(self._gather, _wake, waiter)
+                    try:
+                        await waiter
+                    finally:
+                        timer.cancel()
+                        channel.sleeper = None
                     self._gather = _BATCH_WAIT_FAST if len(items) >= _FAST_BATCH else _BATCH_WAIT
                 else:
                     await waiter

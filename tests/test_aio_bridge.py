@@ -159,38 +159,31 @@ def test_the_error_comes_after_every_chunk_in_both_forms() -> None:
     assert asyncio.run(with_anext()) == list(range(2500))
 
 
-def test_a_woken_consumer_gets_its_chunk_before_the_thread_reads_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_woken_consumer_runs_before_the_thread_reads_on(monkeypatch: pytest.MonkeyPatch) -> None:
     # The thread stands aside after waking a waiting consumer (the first chunk's
-    # latency): with a generous bound the order is certain, and the bound was not
-    # what ended the wait.
+    # latency) until the consumer has run and taken the gate; with a generous
+    # bound, the bound is not what ended the wait.
     monkeypatch.setattr(bridge, "_HAND_OVER_WAIT", 5.0)
-    order: List[str] = []
+    streams: List[AsyncStream[str]] = []
+    gate_taken: List[bool] = []
 
     def source() -> Iterator[str]:
         time.sleep(0.05)  # the consumer is waiting by now
         yield "a"
-        order.append("thread reads on")
+        gate_taken.append(streams[0]._channel.gate is None)
         yield "b"
 
     async def main() -> List[str]:
-        stream = AsyncStream(source)
-        first = await stream.__anext__()
-        order.append("consumer has " + first)
-        return [first] + [x async for x in stream]
+        streams.append(AsyncStream(source))
+        return [x async for x in streams[0]]
 
     started = time.monotonic()
     assert asyncio.run(main()) == ["a", "b"]
-    assert order == ["consumer has a", "thread reads on"]
-    assert time.monotonic() - started < 4.0
+    assert gate_taken == [True] and time.monotonic() - started < 4.0
 
 
-def test_a_firehose_gathers_longer_and_a_pause_brings_the_short_wait_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_firehose_gathers_longer_and_a_pause_brings_the_short_wait_back() -> None:
     waits: List[float] = []
-    sleep = asyncio.sleep
-
-    async def recording(delay: float, *args: Any) -> Any:
-        waits.append(delay)
-        return await sleep(delay, *args)
 
     def source() -> Iterator[int]:
         yield from range(5000)  # as fast as it goes: each look finds a full buffer
@@ -200,10 +193,35 @@ def test_a_firehose_gathers_longer_and_a_pause_brings_the_short_wait_back(monkey
             yield i
 
     async def main() -> List[int]:
-        monkeypatch.setattr(asyncio, "sleep", recording)
+        loop = asyncio.get_running_loop()
+        call_later = loop.call_later
+
+        def recording(delay: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+            if callback is bridge._wake:  # the consumer's gathering timer
+                waits.append(delay)
+            return call_later(delay, callback, *args, **kwargs)
+
+        loop.call_later = recording  # type: ignore[method-assign,assignment]
         return [x async for x in AsyncStream(source)]
 
     assert asyncio.run(asyncio.wait_for(main(), 20)) == list(range(5100))
     assert waits[0] == bridge._BATCH_WAIT and bridge._BATCH_WAIT_FAST in waits
     after_pause = waits[len(waits) - 1 - waits[::-1].index(bridge._BATCH_WAIT_FAST) + 1:]
     assert len(after_pause) > 10 and set(after_pause) == {bridge._BATCH_WAIT}, waits
+
+
+def test_the_end_of_a_flowing_stream_is_seen_at_once_not_after_the_gathering_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A non-stream reply is one chunk and the end: the consumer, gathering after
+    # that chunk, must be woken by the end rather than sleep out its timer.
+    monkeypatch.setattr(bridge, "_BATCH_WAIT", 2.0)
+
+    def two() -> Iterator[str]:
+        time.sleep(0.02)  # the consumer waits for the first chunk
+        yield "whole reply"
+
+    async def main() -> List[str]:
+        return [x async for x in AsyncStream(two)]
+
+    started = time.monotonic()
+    assert asyncio.run(main()) == ["whole reply"]
+    assert time.monotonic() - started < 1.0

@@ -26,7 +26,11 @@ def _workers() -> int:
     return sum(1 for t in threading.enumerate() if t.name == "gigachat_lite-stream")
 
 
-def test_back_to_back_streams_reuse_one_thread() -> None:
+def test_back_to_back_streams_reuse_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Own workers: idle threads left by earlier tests (test_aio's 24 streams) would
+    # each take a stream, and the set would hold several.
+    monkeypatch.setattr(bridge, "WORKERS", stream_threads.Workers())
+
     async def main() -> Set[int]:
         seen: Set[int] = set()
         for _ in range(5):

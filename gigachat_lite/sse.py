@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, List, Optional
 
 from .sse_limits import DEFAULT_MAX_EVENT_SIZE, BoundedSSEClient, too_large
 
-__all__ = ["iter_event_data"]
+__all__ = ["iter_event_data", "name_decodes"]
 
 
 def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE) -> Iterator[str]:
@@ -50,7 +50,7 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
                 chunk.startswith(b"event: ")
                 and chunk.find(b"\n", first + 1) == end
                 and chunk.startswith(b"data: ", first + 1)
-                and (chunk.isascii() or _decodes(chunk[7:first]))  # sseclient-py decodes the name too
+                and (chunk.isascii() or name_decodes(chunk[7:first]))  # sseclient-py decodes the name too
             ):
                 data_at = first + 1
             else:
@@ -96,7 +96,7 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
                     buffer[end + 1] != 10  # a third line: multi-line data, id, ...
                     or not startswith(b"data: ", data_at)
                     or (has_cr and find(b"\r", start, end) >= 0)
-                    or not (ascii_only or _decodes(buffer[start + 7 : name_end]))  # sseclient-py decodes it too
+                    or not (ascii_only or name_decodes(buffer[start + 7 : name_end]))  # sseclient-py decodes it too
                 ):
                     yield from _delegate(buffer, start, cuts, chunks, limit)
                     return
@@ -127,7 +127,8 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
         yield from _delegate(buffer, 0, cuts, iter(()), limit)
 
 
-def _decodes(line: bytes) -> bool:
+def name_decodes(line: bytes) -> bool:
+    """An ``event:`` name sseclient-py can decode (it decodes every line, names included)."""
     if line.isascii():
         return True
     try:

@@ -8,7 +8,7 @@ fast path in :mod:`.wire` calls it on JSON it has read itself).
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import APIError, StreamError
 from .redact import scrub, server_message
@@ -67,21 +67,32 @@ class ChunkParser:
         if data == DONE:
             self.done = True
             return None
-        try:
-            chunk = _loads(data)
-        except ValueError:
-            raise StreamError(f"malformed event #{self.events} in the stream: {scrub(data[:4096])[:80]!r}") from None
-        if self.target.model is not None:  # after the first event, which names the model
-            text = self.common(chunk)
-            if text is not MISS:
-                return text  # type: ignore[no-any-return]  # a str or None: common() returns no other
-        if not isinstance(chunk, dict):
-            raise StreamError(f"event #{self.events} is not a JSON object: {scrub(data[:4096])[:80]!r}")
+        chunk, text = self.decode(data)
+        if text is not MISS:
+            return text  # type: ignore[no-any-return]  # a str or None: common() returns no other
         choices = chunk.get("choices")
         if choices is None:
             raise_if_error(chunk)
             return None  # an object we do not know (a future keep-alive, say): skip it
         return self._choices(chunk, choices)
+
+    def decode(self, data: str) -> Tuple[Dict[str, Any], Any]:
+        """An event's JSON object, and its text when it has the common shape (else :data:`MISS`).
+
+        Raises:
+            StreamError: the data is not JSON, or not an object.
+        """
+        try:
+            obj = _loads(data)
+        except ValueError:
+            raise StreamError(f"malformed event #{self.events} in the stream: {scrub(data[:4096])[:80]!r}") from None
+        if self.target.model is not None:  # after the first event, which names the model
+            text = self.common(obj)
+            if text is not MISS:
+                return obj, text
+        if not isinstance(obj, dict):
+            raise StreamError(f"event #{self.events} is not a JSON object: {scrub(data[:4096])[:80]!r}")
+        return obj, MISS
 
     @staticmethod
     def common(chunk: Any) -> Any:

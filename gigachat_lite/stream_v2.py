@@ -1,23 +1,19 @@
 """Reading a v2 stream: named events, ``response.message.delta`` then ``response.message.done``.
 
-The bytes -> events part is :func:`sse.iter_event_data` (its fast path knows
-v2's ``event: name`` line). Each event's data says what it is: a delta has
+The bytes -> events part is :mod:`.wire` (or :func:`.sse.iter_event_data`);
+both know v2's ``event: name`` line. Each event's data says what it is: a delta has
 ``messages`` (parts, read by :func:`reply_v2.read_messages`), the done event
 has ``finish_reason`` and ``usage``; there is no ``data: [DONE]``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from .errors import StreamError
 from .reply_v2 import read_header, read_messages
 from .stream_v1 import MISS, ChunkParser, Feed, pieces, raise_if_error
 
 __all__ = ["V2ChunkParser"]
-
-_loads = json.loads
 
 
 class V2ChunkParser(ChunkParser):
@@ -59,16 +55,9 @@ class V2ChunkParser(ChunkParser):
             StreamError: the event is not a JSON object.
         """
         self.events += 1
-        try:
-            event = _loads(data)
-        except ValueError:
-            raise StreamError(f"malformed event #{self.events} in the stream: {data[:80]!r}") from None
-        if self.target.model is not None:  # after the first event, which names the model
-            text = self.common(event)
-            if text is not MISS:
-                return text  # type: ignore[no-any-return]  # a str or None: common() returns no other
-        if not isinstance(event, dict):
-            raise StreamError(f"event #{self.events} is not a JSON object: {data[:80]!r}")
+        event, text = self.decode(data)
+        if text is not MISS:
+            return text  # type: ignore[no-any-return]  # a str or None: common() returns no other
         if "messages" not in event and "finish_reason" not in event and "usage" not in event:
             raise_if_error(event)
             return None  # an event we do not know (a keep-alive, a tool's progress): skip it

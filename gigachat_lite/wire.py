@@ -35,7 +35,7 @@ import itertools
 import json
 from typing import Any, Iterator, Optional
 
-from .sse import iter_event_data
+from .sse import iter_event_data, name_decodes
 from .stream_v1 import MISS, ChunkParser, Feed
 from .body import read_chunks
 
@@ -110,7 +110,7 @@ def texts(raw: Any, buffer: io.BufferedReader, parser: ChunkParser, limit: int) 
             event.startswith(b"event: ")
             and event.find(b"\n", first + 1) == size - 2
             and event.startswith(b"data: ", first + 1)
-            and (event.isascii() or _decodes(event[7:first]))  # sseclient-py decodes the name too
+            and (event.isascii() or name_decodes(event[7:first]))  # sseclient-py decodes the name too
         ):
             data_at = first + 7
         else:
@@ -144,11 +144,3 @@ def texts(raw: Any, buffer: io.BufferedReader, parser: ChunkParser, limit: int) 
     reads = read_chunks(raw)
     for data in iter_event_data(reads if pending is None else itertools.chain((pending,), reads), limit):
         yield feed(data)
-
-
-def _decodes(line: bytes) -> bool:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True

@@ -9,11 +9,13 @@ protocol logic lives here.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Optional, TypeVar
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
-from .bridge import AsyncStream, run
+from .bridge import AsyncStream
 from .payloads import Messages
 from .reasoning import Event, EventView
 from .structured import parse_reply
@@ -32,6 +34,13 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+
+async def run(function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Run a short blocking call (``models()``, ``embeddings()``, ...) off the loop, in its context."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(None, functools.partial(context.run, function, *args, **kwargs))
 
 
 def chat(

@@ -11,9 +11,8 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
   64+) and takes them together: a wake-up per batch, not per chunk. A paused
   stream, its end and the first chunk are never held back. ``async for`` runs
   an async generator (no coroutine object per chunk).
-* New threads are started by a launcher thread, not on the loop; an idle one
-  takes the next stream (see :mod:`.stream_threads`).
-* ``StopIteration`` never crosses a future (``to_thread(next, gen)`` would hang): the end is a flag.
+* Threads start off the loop; an idle one takes the next stream (:mod:`.stream_threads`).
+* The end is a flag, never ``StopIteration`` across a future (it would hang).
 * ``break`` (then garbage collection), :meth:`AsyncStream.aclose` and task
   cancellation stop the thread promptly: the buffer is closed and the iterator's
   ``abort()``, if any, shuts its socket so a read blocked in the thread returns.
@@ -25,20 +24,22 @@ import asyncio
 import collections
 import contextvars
 import functools
+import sys
 import threading
 from typing import Any, AsyncIterator, Callable, Deque, Generic, Iterable, Optional, TypeVar
 
 from .stream_threads import WORKERS
 
-__all__ = ["AsyncStream", "run"]
+__all__ = ["AsyncStream"]
 
 T = TypeVar("T")
 
 _HIGH_WATER = 1024  # items buffered before the reading thread waits for the consumer
 _BATCH_WAIT = 0.001  # seconds a flowing stream's chunks may gather before the consumer looks again
-_BATCH_WAIT_FAST = 0.004  # the same once a look has found _FAST_BATCH chunks or more
-_FAST_BATCH = 64
+_BATCH_WAIT_FAST, _FAST_BATCH = 0.004, 64  # the same once a look has found 64 chunks or more
 _HAND_OVER_WAIT = 0.001  # seconds at most the thread stands aside for a consumer it has just woken
+# _Channel.produce's lock-free hand-over relies on the GIL ordering its two steps; a free-threaded build locks them.
+_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _wake(future: "asyncio.Future[None]") -> None:
@@ -80,11 +81,17 @@ class _Channel(Generic[T]):
                     self.wait_for_space()
                 if self.closed:
                     break
-                append(item)
-                # No lock: the consumer sets its waiter before its last look at
-                # ``items``, and this looks for a waiter after the append, so
-                # one of the two sees the other's step and no wake-up is lost.
-                if self.waiter is not None:
+                if _FREE_THREADED:  # no GIL to order the two steps below against the consumer's: lock them
+                    with self.lock:
+                        append(item)
+                        waiting = self.waiter is not None
+                else:
+                    # No lock: the consumer sets its waiter before its last look at
+                    # ``items``, and this looks for a waiter after the append, so
+                    # one of the two sees the other's step and no wake-up is lost.
+                    append(item)
+                    waiting = self.waiter is not None
+                if waiting:
                     self.hand_over()
         except BaseException as exc:  # handed to the consumer, which re-raises it
             with self.lock:
@@ -291,10 +298,3 @@ class AsyncStream(Generic[T]):
             self._ended = True
             if self._on_end is not None:
                 self._on_end(self)
-
-
-async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a short blocking call (``models()``, ``embeddings()``, ...) off the loop."""
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    return await loop.run_in_executor(None, functools.partial(context.run, function, *args, **kwargs))

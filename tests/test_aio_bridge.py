@@ -56,7 +56,10 @@ def test_a_chunk_appended_while_the_consumer_sets_its_waiter_is_not_lost() -> No
     assert go.is_set() and elapsed < 1.0, elapsed
 
 
-def test_streams_that_pause_and_flow_at_random_never_hang() -> None:
+@pytest.mark.parametrize("free_threaded", [False, True], ids=["gil", "locked-append"])
+def test_streams_that_pause_and_flow_at_random_never_hang(free_threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # locked-append: the path a free-threaded Python takes (the append and the look for a waiter under the lock).
+    monkeypatch.setattr(bridge, "_FREE_THREADED", free_threaded)
     # Pauses around the 1 ms gathering window make the consumer switch between
     # sleeping on the timer and waiting for a wake-up many times per stream.
     def source(seed: int) -> Iterator[int]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import requests
 
-__all__ = ["body_read1", "read_chunks", "check_length", "drain", "close_socket", "release"]
+__all__ = ["body_read1", "passthrough", "read_chunks", "check_length", "drain", "close_socket", "release"]
 
 _READ_SIZE = 65536
 _DRAIN_LIMIT = 65536
@@ -31,13 +31,8 @@ def body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
     event; with no content encoding to undo, http.client's is called directly
     and its errors are mapped by :func:`_read`.
     """
-    fp = getattr(raw, "_fp", None)
-    if (
-        isinstance(fp, http.client.HTTPResponse)
-        and getattr(raw, "_decoder", None) is None
-        and not len(getattr(raw, "_decoded_buffer", b""))
-        and raw.headers.get("content-encoding", "identity").lower() == "identity"
-    ):
+    fp = passthrough(raw)
+    if fp is not None:
         return fp.read1
     read1: Optional[Callable[..., bytes]] = getattr(raw, "read1", None)  # None before urllib3 2.3
     if read1 is not None and getattr(raw, "headers", {}).get("content-encoding", "identity").lower() != "identity":
@@ -45,6 +40,19 @@ def body_read1(raw: Any) -> Optional[Callable[[int], bytes]]:
         # compress event streams) is decoded here, as iter_content() would.
         return functools.partial(read1, decode_content=True)
     return read1
+
+
+def passthrough(raw: Any) -> Optional[http.client.HTTPResponse]:
+    """http.client's response under urllib3's ``raw`` when urllib3 would only pass its bytes through, else ``None``."""
+    fp = getattr(raw, "_fp", None)
+    if (
+        isinstance(fp, http.client.HTTPResponse)
+        and getattr(raw, "_decoder", None) is None
+        and not len(getattr(raw, "_decoded_buffer", b""))
+        and raw.headers.get("content-encoding", "identity").lower() == "identity"
+    ):
+        return fp
+    return None
 
 
 def read_chunks(raw: Any) -> Iterator[bytes]:

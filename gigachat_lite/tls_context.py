@@ -37,14 +37,13 @@ from .one_write import POOL_CLASSES
 
 __all__ = ["SharedContextAdapter", "context_for"]
 
-_CONTEXTS: Dict[Tuple[str, float, int], ssl.SSLContext] = {}
+_CONTEXTS: Dict[Tuple[str, float, int], ssl.SSLContext] = {}  # (path, *_file_version)
 _LOCK = threading.Lock()
 
 
 def context_for(bundle: str) -> ssl.SSLContext:
     """The verifying context for the CA file ``bundle``, loaded once per version of the file."""
-    stat = os.stat(bundle)
-    key = (bundle, stat.st_mtime, stat.st_size)
+    key = (bundle, *_file_version(bundle))
     context = _CONTEXTS.get(key)
     if context is None:
         with _LOCK:
@@ -137,12 +136,17 @@ class SharedContextAdapter(HTTPAdapter):
             conn.ca_certs = None
 
 
+def _file_version(path: str) -> Tuple[float, int]:
+    """What tells one version of a CA file from the next: a rewritten bundle gets a new context."""
+    stat = os.stat(path)
+    return stat.st_mtime, stat.st_size
+
+
 def _version(verify: Any) -> Any:
-    """The bundle's identity for :func:`context_for` (a rewritten file gets a new context and pool)."""
+    """The bundle's version as :func:`context_for` sees it (so a new context means a new pool)."""
     if not isinstance(verify, str):
         return verify
     try:
-        stat = os.stat(verify)
+        return _file_version(verify)
     except OSError:
         return None  # requests raises its own error for a missing bundle
-    return (stat.st_mtime, stat.st_size, stat.st_mode)

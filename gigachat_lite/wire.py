@@ -37,7 +37,7 @@ from typing import Any, Iterator, Optional
 
 from .sse import iter_event_data, name_decodes
 from .stream_v1 import MISS, ChunkParser, Feed
-from .body import read_chunks
+from .body import passthrough, read_chunks
 
 __all__ = ["socket_buffer", "texts"]
 
@@ -49,15 +49,8 @@ _scan_once = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 def socket_buffer(raw: Any) -> Optional[io.BufferedReader]:
     """The buffered socket reader under a chunked, unencoded body at a chunk boundary, or ``None``."""
-    fp = getattr(raw, "_fp", None)
-    if not (
-        isinstance(fp, http.client.HTTPResponse)
-        and fp.chunked
-        and fp.chunk_left is None  # nothing of the body read yet: the next byte starts a chunk
-        and getattr(raw, "_decoder", None) is None
-        and not len(getattr(raw, "_decoded_buffer", b""))
-        and raw.headers.get("content-encoding", "identity").lower() == "identity"
-    ):
+    fp = passthrough(raw)
+    if fp is None or not fp.chunked or fp.chunk_left is not None:  # chunk_left None: the next byte starts a chunk
         return None
     buffer = getattr(fp, "fp", None)
     return buffer if isinstance(buffer, io.BufferedReader) else None

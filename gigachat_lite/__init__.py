@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, List
 
 from .api import ai_check, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
 from .config import Config
-from .deadline import DeadlineExceeded, StreamDeadlineExceeded
 from .errors import (
     APIConnectionError,
     APIError,
@@ -25,6 +24,7 @@ from .errors import (
     BadRequestError,
     ConcurrencyLimitTimeout,
     CoordinationError,
+    DeadlineExceeded,
     GigaChatError,
     InvalidResponseError,
     StructuredOutputError,
@@ -34,6 +34,7 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    StreamDeadlineExceeded,
     StreamError,
     StreamTimeoutError,
     TLSError,
@@ -45,7 +46,7 @@ from .stream import ChatStream, ChatStreamV2
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .bridge import AsyncStream
+    from ._bridge import AsyncStream
     from .provider import GigaChat
 
 __all__ = [
@@ -102,7 +103,7 @@ __all__ = [
 # A library logs; the application decides where it goes.
 logging.getLogger("gigachat_lite").addHandler(logging.NullHandler())
 
-_LAZY = {"GigaChat": "provider", "AsyncStream": "bridge"}
+_LAZY = {"GigaChat": "provider", "AsyncStream": "_bridge"}
 
 
 def __getattr__(name: str) -> Any:

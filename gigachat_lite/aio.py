@@ -1,7 +1,7 @@
 """The asyncio adapter: the same blocking calls, run off the event loop.
 
 ``aio.chat(...)`` checks its input on the loop, then sends and reads in the
-stream's own thread (:class:`~gigachat_lite.bridge.AsyncStream`); the other
+stream's own thread (:class:`~gigachat_lite.AsyncStream`); the other
 calls (``await aio.models()``, ...) are the functions of :mod:`gigachat_lite.api`,
 each run whole in the loop's default executor with the same arguments. No
 protocol logic lives here.
@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterator, Optional, TypeVar
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
-from .bridge import AsyncStream
-from .payloads import Messages
-from .reasoning import Event, EventView
+from ._bridge import AsyncStream
+from ._chat.request import Messages
+from .results import Event
 from .structured import parse_reply
 
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Unpack
 
-    from .payloads import ChatOptions
+    from ._chat.request import ChatOptions
     from .session import Session
 
     P = ParamSpec("P")
@@ -34,6 +34,20 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+
+class _EventView:
+    """A stream seen through ``iter_events()``, run in the stream's thread; every other attribute is the stream's."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._events: Iterator[Event] = stream.iter_events()
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["stream"], name)
 
 
 async def run(function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
@@ -70,7 +84,7 @@ def chat_events(messages: Messages, **options: Any) -> "AsyncStream[Event]":
     :func:`chat`'s.
     """
     call = api.prepare_call(messages, **options)  # checked here, before anything runs
-    return AsyncStream(lambda: EventView(call.send()))
+    return AsyncStream(lambda: _EventView(call.send()))
 
 
 async def parse(messages: Messages, response_format: Any, **options: Any) -> Any:

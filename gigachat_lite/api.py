@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
+from ._chat.request import Messages, Prepared, prepare
 from .config import FIELD_NAMES, Config
-from .inputs import FileArg, Texts
-from .payloads import Messages, Prepared, prepare
 from .results import ChatReply, Embeddings, TokenCount
-from .session import DEFAULT_EMBEDDINGS_MODEL, Session, shared_session
+from .session import DEFAULT_EMBEDDINGS_MODEL, FileArg, Session, Texts, shared_session
 from .stream import ChatStream
 from .structured import parse_reply
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._chat.request import ChatOptions
     from .config import ConnectionOptions, Options
-    from .payloads import ChatOptions
 
 __all__ = [
     "ChatCall", "prepare_call", "chat", "parse", "ai_check", "functions_convert", "models", "model", "embeddings", "tokens_count", "balance",

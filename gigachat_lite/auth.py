@@ -26,7 +26,7 @@ import requests
 from requests.auth import AuthBase
 
 from .errors import AuthenticationError, error_from_response, translate
-from .redact import remember
+from ._redact import remember
 
 if TYPE_CHECKING:
     from .config import Config

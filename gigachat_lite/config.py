@@ -10,18 +10,19 @@ value when the value is a secret.
 
 from __future__ import annotations
 
+import math
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
+from urllib.parse import urlsplit
 
-import gigachat_lite.settings_checks as checks  # the module: each field names its check
 from .errors import MissingAuthError
-from .settings_checks import API_VERSIONS, CertArg, Timeout
 
 if TYPE_CHECKING:  # typing_extensions ships with mypy; at run time the annotations stay strings
     from typing_extensions import Unpack
 
 __all__ = [
     "Config", "Options", "ConnectionOptions", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES", "API_VERSIONS",
+    "DEFAULT_MAX_EVENT_SIZE", "FIELD_NAMES", "Timeout", "CertArg", "hide_password",
 ]
 
 DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
@@ -31,7 +32,193 @@ DEFAULT_MODEL = "GigaChat"
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_MARGIN = 60.0
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024  # bytes in one stream event (or line): far above any real one
+API_VERSIONS = ("v1", "v2")  # the chat contracts: /api/v1/chat/completions and /api/v2/chat/completions
 
+Timeout = Union[float, Tuple[float, float]]
+CertArg = Union[str, Tuple[str, str]]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_PROXY_SCHEMES = {"http", "https", "socks4", "socks4a", "socks5", "socks5h"}
+
+
+# -- the checks: each takes a raw value and names the setting it refuses (never a secret's value) --
+
+
+def _api_key(value: Any) -> Optional[str]:
+    key = _secret(value, "api_key")
+    if key is not None and key[:6].lower() == "basic ":
+        key = key[6:].strip()  # users paste the whole header value from the Sber console
+    return key
+
+
+def _api_version(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"api_version must be 'v1' or 'v2', got {type(value).__name__}")
+    if value.strip().lower() not in API_VERSIONS:
+        raise ValueError(f"api_version (GIGACHAT_API_VERSION) must be 'v1' or 'v2', got {value!r}")
+    return value.strip().lower()
+
+
+def _choice(value: Any, name: str, choices: Tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _secret(value: Any, name: str) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    text: str = value.strip()
+    if not text:
+        return None
+    # A control character would split the Authorization header; the value is not echoed.
+    if any((ord(c) < 0x20 or ord(c) == 0x7F) for c in text):
+        raise ValueError(f"{name} contains a control character (the value is not shown)")
+    return text
+
+
+def _url(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str URL, got {type(value).__name__}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http(s) URL with a host, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def _model(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"model must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("model must be a non-empty str")
+    return value.strip()
+
+
+def _path(value: Any, name: str) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path, got {type(value).__name__}")
+    path = os.fspath(value)
+    if not os.path.exists(path):
+        raise ValueError(f"{name}: no such file: {path}")
+    return path
+
+
+def _cert(value: Any) -> Optional[CertArg]:
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return _path(value, "cert")
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return (_path(value[0], "cert (certificate file)") or "", _path(value[1], "cert (key file)") or "")
+    raise TypeError("cert must be a path or a (cert_file, key_file) pair")
+
+
+def _flag(value: Any, name: str, *, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if math.isnan(number) or math.isinf(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, got {value!r}")
+    return number
+
+
+def _timeout(value: Any) -> Timeout:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError("timeout must be seconds or a (connect, read) pair")
+        return (_seconds(value[0], "timeout (connect)", DEFAULT_TIMEOUT), _seconds(value[1], "timeout (read)", DEFAULT_TIMEOUT))
+    return _seconds(value, "timeout", DEFAULT_TIMEOUT)
+
+
+def _count(value: Any, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a non-negative int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return value
+
+
+def _store_url(value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    # Lazy: the coordination package (uuid, the stores) is imported only by those who set it.
+    from .coordination.opener import check_store_url
+
+    return check_store_url(value)
+
+
+def _slots(value: Any, name: str) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    number = _count(value, name, 0)
+    if number < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return number
+
+
+def _size(value: Any, name: str, default: int) -> int:
+    number = _count(value, name, default)
+    if number == 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got 0")
+    return number
+
+
+def _optional_seconds(value: Any, name: str) -> Optional[float]:
+    """``None`` (no limit) or a positive number of seconds."""
+    return None if value is None else _seconds(value, name, 0.0)
+
+
+def _proxy(value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"proxy must be a str URL, got {type(value).__name__}")
+    parts = urlsplit(value)
+    if parts.scheme not in _PROXY_SCHEMES or not parts.hostname:
+        raise ValueError(f"proxy must be a URL like http://host:port, got {hide_password(value)!r}")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError(f"proxy has a bad port: {hide_password(value)!r}") from None
+    if parts.scheme.startswith("socks"):
+        try:
+            import socks  # type: ignore[import-untyped]  # noqa: F401  (PySocks: what requests needs for SOCKS)
+        except ImportError:
+            raise ValueError("proxy: a SOCKS proxy needs PySocks (pip install 'requests[socks]')") from None
+    return value
+
+
+def hide_password(url: str) -> str:
+    password = urlsplit(url).password
+    return url.replace(":" + password + "@", ":***@", 1) if password else url
 
 
 class ConnectionOptions(TypedDict, total=False):
@@ -87,30 +274,30 @@ class Config:
     """
 
     # Each field, once: its type, the variables it falls back to, its check and default.
-    api_key: Optional[str] = _field("GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY", check=lambda v, n: checks.api_key(v), secret=True)
-    access_token: Optional[str] = _field("GIGACHAT_ACCESS_TOKEN", check=lambda v, n: checks.secret(v, n), secret=True)
-    scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: checks.choice(v or DEFAULT_SCOPE, n, SCOPES))
-    base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: checks.url(v or DEFAULT_BASE_URL, n))
-    auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: checks.url(v or DEFAULT_AUTH_URL, n))
-    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: checks.model(v or DEFAULT_MODEL))
-    ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: checks.path(v, n))
-    verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: checks.flag(v, n, default=True))
+    api_key: Optional[str] = _field("GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY", check=lambda v, n: _api_key(v), secret=True)
+    access_token: Optional[str] = _field("GIGACHAT_ACCESS_TOKEN", check=lambda v, n: _secret(v, n), secret=True)
+    scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: _choice(v or DEFAULT_SCOPE, n, SCOPES))
+    base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: _url(v or DEFAULT_BASE_URL, n))
+    auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: _url(v or DEFAULT_AUTH_URL, n))
+    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: _model(v or DEFAULT_MODEL))
+    ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: _path(v, n))
+    verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: _flag(v, n, default=True))
     # Sharing the token, the in-flight limit and 429 pauses with other workers (issue 11);
     # None: this process alone, as before. max_concurrency None: GigaChat's per-scope limit.
-    coordination: Optional[str] = _field("GIGACHAT_COORDINATION", check=lambda v, n: checks.store_url(v))
-    coordination_fallback: bool = _field("GIGACHAT_COORDINATION_FALLBACK", check=lambda v, n: checks.flag(v, n, default=False))
-    max_concurrency: Optional[int] = _field("GIGACHAT_MAX_CONCURRENCY", check=lambda v, n: checks.slots(v, n))
-    cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: checks.cert(v))  # + GIGACHAT_KEY_FILE
-    proxy: Optional[str] = _field(check=lambda v, n: checks.proxy(v))  # requests reads HTTPS_PROXY itself
-    timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: checks.timeout(v))
-    max_retries: int = _field("GIGACHAT_MAX_RETRIES", check=lambda v, n: checks.count(v, n, DEFAULT_MAX_RETRIES))
-    refresh_margin: float = _field(check=lambda v, n: checks.seconds(v, n, DEFAULT_REFRESH_MARGIN, allow_zero=True))
-    # None: not chosen, so v1 unless a call uses a v2-only feature (see request_v2.py).
-    api_version: Optional[str] = _field("GIGACHAT_API_VERSION", check=lambda v, n: checks.api_version(v))
+    coordination: Optional[str] = _field("GIGACHAT_COORDINATION", check=lambda v, n: _store_url(v))
+    coordination_fallback: bool = _field("GIGACHAT_COORDINATION_FALLBACK", check=lambda v, n: _flag(v, n, default=False))
+    max_concurrency: Optional[int] = _field("GIGACHAT_MAX_CONCURRENCY", check=lambda v, n: _slots(v, n))
+    cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: _cert(v))  # + GIGACHAT_KEY_FILE
+    proxy: Optional[str] = _field(check=lambda v, n: _proxy(v))  # requests reads HTTPS_PROXY itself
+    timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: _timeout(v))
+    max_retries: int = _field("GIGACHAT_MAX_RETRIES", check=lambda v, n: _count(v, n, DEFAULT_MAX_RETRIES))
+    refresh_margin: float = _field(check=lambda v, n: _seconds(v, n, DEFAULT_REFRESH_MARGIN, allow_zero=True))
+    # None: not chosen, so v1 unless a call uses a v2-only feature (see _chat/request.py).
+    api_version: Optional[str] = _field("GIGACHAT_API_VERSION", check=lambda v, n: _api_version(v))
     # Whole-call bounds (see deadline.py): None is no bound, and costs nothing.
-    deadline: Optional[float] = _field("GIGACHAT_DEADLINE", check=lambda v, n: checks.optional_seconds(v, n))
-    first_byte_timeout: Optional[float] = _field("GIGACHAT_FIRST_BYTE_TIMEOUT", check=lambda v, n: checks.optional_seconds(v, n))
-    max_event_size: int = _field("GIGACHAT_MAX_EVENT_SIZE", check=lambda v, n: checks.size(v, n, checks.DEFAULT_MAX_EVENT_SIZE))
+    deadline: Optional[float] = _field("GIGACHAT_DEADLINE", check=lambda v, n: _optional_seconds(v, n))
+    first_byte_timeout: Optional[float] = _field("GIGACHAT_FIRST_BYTE_TIMEOUT", check=lambda v, n: _optional_seconds(v, n))
+    max_event_size: int = _field("GIGACHAT_MAX_EVENT_SIZE", check=lambda v, n: _size(v, n, DEFAULT_MAX_EVENT_SIZE))
 
     def __init__(self, **values: "Unpack[Options]") -> None:
         given: Dict[str, Any] = dict(values)
@@ -138,7 +325,7 @@ class Config:
             if _FIELDS[name].secret:
                 return f"{name}={'***' if value else None}"
             if name in ("proxy", "coordination") and value:
-                return f"{name}={checks.hide_password(value)!r}"  # scheme://user:password@host: the password is a secret
+                return f"{name}={hide_password(value)!r}"  # scheme://user:password@host: the password is a secret
             return f"{name}={value!r}"
 
         return f"Config({', '.join(show(name) for name in _FIELDS)})"
@@ -206,18 +393,11 @@ for _name in _FIELDS:
     delattr(Config, _name)  # instances hold the values; the class keeps no stale _Field defaults
 FIELD_NAMES = tuple(_FIELDS)
 _ENV_NAMES = tuple(var for field in _FIELDS.values() for var in field.env) + ("GIGACHAT_KEY_FILE",)
-_ENV_KEYS = tuple(map(os.fsencode, _ENV_NAMES))
 _RESOLVED: Dict[Any, Config] = {}  # Config.resolve's results by (arguments, variables)
 
 
-def _variables() -> Tuple[Any, ...]:
-    """The values of every variable a Config reads, as cheaply as the platform allows."""
-    # os.environ.get() raises and catches a KeyError inside for each unset variable
-    # (~0.7 us each, 14 us for all of them); on POSIX os.environ is a view over the
-    # bytes dict _data, which answers the same question with plain lookups.
-    data = getattr(os.environ, "_data", None)
-    if os.name == "posix" and type(data) is dict:
-        return tuple(map(data.get, _ENV_KEYS))
+def _variables() -> Tuple[Optional[str], ...]:
+    """The values of every variable a Config reads."""
     return tuple(map(os.environ.get, _ENV_NAMES))
 
 

@@ -21,7 +21,7 @@ exception (from requests, urllib3 or ssl) stays chained as ``__cause__``::
     ├── TransportError             nothing usable came back
     │   ├── APIConnectionError     refused, reset, DNS, proxy failures
     │   ├── APITimeoutError        connect or read timeout before the reply
-    │   │   └── DeadlineExceeded   the whole call passed deadline= (deadline.py)
+    │   │   └── DeadlineExceeded   the whole call passed deadline=, or no first byte within first_byte_timeout=
     │   └── TLSError               certificate verification or handshake failure
     ├── CoordinationError          the coordination store (Redis, a folder) could not be used
     └── ConcurrencyLimitTimeout    no concurrency slot (or OAuth rate budget) freed up in time
@@ -47,18 +47,19 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from .redact import redact_response, scrub, server_message
+from ._redact import redact_response, scrub, server_message
 
 __all__ = [
     "GigaChatError", "MissingAuthError", "APIError", "AuthenticationError", "BadRequestError", "PaymentRequiredError",
     "PermissionDeniedError", "NotFoundError", "RateLimitError", "ServerError", "StreamError", "StreamTimeoutError",
+    "DeadlineExceeded", "StreamDeadlineExceeded",
     "InvalidResponseError", "StructuredOutputError", "TransportError", "APIConnectionError", "APITimeoutError", "TLSError",
     "CoordinationError", "ConcurrencyLimitTimeout",
 ]
 
 
 class GigaChatError(Exception):
-    """Root of every exception raised by gigachat_lite. Its message is scrubbed of secrets (:mod:`.redact`)."""
+    """Root of every exception raised by gigachat_lite. Its message is scrubbed of secrets (:mod:`._redact`)."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
@@ -169,6 +170,14 @@ class APITimeoutError(TransportError):
 
 class StreamTimeoutError(StreamError, APITimeoutError):
     """A stream stalled for longer than the read timeout after it had started."""
+
+
+class DeadlineExceeded(APITimeoutError):
+    """The call took longer than ``deadline``, or ``first_byte_timeout`` passed before a stream's first event (another call's reply)."""
+
+
+class StreamDeadlineExceeded(StreamTimeoutError, DeadlineExceeded):
+    """A stream passed its deadline; the chunks received before stay on ``stream.text``."""
 
 
 class TLSError(TransportError):

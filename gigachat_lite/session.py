@@ -1,51 +1,273 @@
-"""``Session``: the GigaChat API as methods of a :class:`requests.Session`, each call defined once.
+"""``Session``: a :class:`requests.Session` configured for GigaChat, with the API as its methods.
 
-:func:`gigachat_lite.chat`, :func:`gigachat_lite.models` and the rest call
-these methods on a shared session (:mod:`gigachat_lite.api`), as
-``requests.get`` calls ``Session.request``; :mod:`gigachat_lite.aio` runs the
-same calls off the event loop. Input is checked by :mod:`.payloads` before any
-request; replies are read by :mod:`.results` and :mod:`.stream`.
+The session mounts the CA bundle (:mod:`._http.certs`), an adapter with one
+SSL context per bundle and the retry policy (:mod:`._http.adapter`,
+:mod:`._http.retry`), default timeouts, the proxy and token auth
+(:class:`~.auth.TokenAuth`). Plain ``get``/``post`` keep requests' semantics;
+:meth:`Session.call` sends one GigaChat request and raises gigachat_lite's
+exceptions, and every endpoint method (``chat``, ``models``, ``embeddings``,
+...) is defined once here, on top of it. :func:`gigachat_lite.chat` and the
+other module functions call these methods on a shared session per
+configuration (:func:`shared_session`), as ``requests.get`` calls
+``Session.request``; :mod:`gigachat_lite.aio` runs the same calls off the
+event loop.
+
+Two environment rules differ from requests' (see
+:meth:`Session.merge_environment_settings`): the ``proxy=`` setting beats
+``HTTPS_PROXY`` (requests lets the environment win, psf/requests#2018), and the
+mounted CA bundle beats ``REQUESTS_CA_BUNDLE`` (psf/requests#3829).
+
+With ``coordination`` set, the token, the key's in-flight slots (a stream's
+slot goes to its reader) and 429 pauses are shared with every worker on the
+same store; unset, none of it runs.
 """
 
 from __future__ import annotations
 
+import functools
+import json as _json
+import logging
 import os
+import sys
 import threading
+import warnings
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import quote
 
-from .auth import TOKENS
+import requests
+from urllib3.exceptions import InsecureRequestWarning
+
+from ._chat.request import Messages, Prepared, chat_url_v2, prepare
+from ._http.adapter import GigaChatAdapter
+from ._http.certs import default_bundle
+from ._http.deadline import Deadline, current
+from ._http.retry import retry_policy
+from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .config import Config, forget_resolved
-from .errors import InvalidResponseError, PermissionDeniedError, StreamError
-from .inputs import FileArg, Texts, check_name, check_texts, file_part, quote_id
-from .payloads import Messages, Prepared, prepare
-from .request_v2 import chat_url_v2
+from .errors import AuthenticationError, GigaChatError, InvalidResponseError, PermissionDeniedError, StreamError, error_from_response, translate
 from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount, data_list, json_object, json_reply
 from .stream import ChatStream, ChatStreamV2
 from .structured import parse_reply
-from .transport import Transport, close_coordination, encode_body, stream_lease
+from .version import __version__
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .payloads import ChatBody
+    from ._chat.request import ChatBody
+    from .config import Options
+    from .coordination.fleet import Coordination
+    from .coordination.limiter import Lease
 
-__all__ = ["Session", "shared_session", "reset", "DEFAULT_EMBEDDINGS_MODEL"]
+__all__ = ["Session", "shared_session", "reset", "DEFAULT_EMBEDDINGS_MODEL", "Texts", "FileArg"]
+
+log = logging.getLogger("gigachat_lite")
 
 DEFAULT_EMBEDDINGS_MODEL = "Embeddings"
+Texts = Union[str, Sequence[str]]
+FileArg = Union[str, "os.PathLike[str]", IO[bytes]]
 _JSON = {"Accept": "application/json"}
 
 
-class Session(Transport):
+def encode_body(body: Any) -> bytes:
+    """UTF-8 JSON as is: Cyrillic stays 2 bytes a letter instead of a 6-byte ``\\u`` escape."""
+    return _json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class Session(requests.Session):
     """A requests ``Session`` configured for GigaChat, with the API as methods.
 
     ``Session(api_key=..., timeout=...)`` takes the configuration keywords
     (argument > ``GIGACHAT_*`` variable > default) or ``config=``. Plain
     ``get``/``post`` keep requests' semantics; the methods below raise
     gigachat_lite's exceptions.
+
+    Raises:
+        MissingAuthError: no key and no token anywhere.
+        ValueError, TypeError: a malformed setting, named in the message.
     """
 
-    # -- chat -------------------------------------------------------------------------------
+    def __init__(self, *, config: Optional[Config] = None, **options: "Unpack[Options]") -> None:
+        if config is None:
+            config = Config.resolve(**options)
+        elif options:
+            raise TypeError(f"pass config= or configuration keywords, not both (got {', '.join(sorted(options))})")
+        super().__init__()
+        self.config = config
+        if not config.verify:
+            warnings.warn(
+                "gigachat_lite: TLS certificate verification is OFF (verify=False); "
+                "anyone on the network path can read your key and replies",
+                InsecureRequestWarning,
+                stacklevel=2,
+            )
+            self.verify: Union[bool, str] = False
+        else:
+            self.verify = config.ca_bundle or default_bundle()
+        self.cert = config.cert
+        if config.proxy:
+            self.proxies = {"http": config.proxy, "https": config.proxy}
+        self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
+        self._default_timeout = (config.connect_timeout, config.read_timeout)
+        cache: TokenStore = TOKENS
+        self._coordination: Optional[Coordination] = None
+        self._fleet_key: Hashable = None
+        if config.coordination is not None:
+            self._coordination, self._fleet_key = _coordinate(config)
+            cache = self._coordination.tokens
+        self.auth = TokenAuth(
+            functools.partial(fetch_token, self, config, self._default_timeout) if config.api_key else None,
+            cache_key=(config.auth_url, config.api_key, config.scope),
+            access_token=config.access_token,
+            margin=config.refresh_margin,
+            cache=cache,
+        )
+        self._mount_adapter()
+
+    def _mount_adapter(self) -> None:
+        # The process that made the pools: a forked child gets its own (see request()).
+        self._pid = os.getpid()
+        retry = retry_policy(self.config.max_retries)
+        if self._coordination is not None:
+            # A partial, not a bound method: the adapter must not hold the session (no cycle).
+            retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
+        bounded = self.config.deadline is not None or self.config.first_byte_timeout is not None
+        # 128: a pool smaller than the streams in flight reconnects the surplus every round.
+        adapter = GigaChatAdapter(watch_deadlines=bounded, max_retries=retry, pool_connections=4, pool_maxsize=128)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"<gigachat_lite.Session base_url={self.config.base_url!r} scope={self.config.scope!r}>"
+
+    @property
+    def token(self) -> Optional[Token]:
+        """The access token this session uses now (not fetched), or ``None``."""
+        assert isinstance(self.auth, TokenAuth)
+        return self.auth.cached()
+
+    # -- requests' Session, with gigachat_lite's defaults -----------------------------------------
+
+    def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:
+        """requests' ``Session.request``, with the session's default timeout."""
+        if self._pid != os.getpid():
+            # Forked: the parent's keep-alive sockets are dropped, never closed or
+            # read here (each process would read the other's replies).
+            self._mount_adapter()
+        if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
+            kwargs["timeout"] = self._default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        """requests' merge, except that the session's ``proxy=`` and CA bundle beat the environment."""
+        settings: Dict[str, Any] = dict(super().merge_environment_settings(url, proxies, stream, verify, cert))
+        if verify is None:
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
+            # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
+            settings["verify"] = self.verify
+        if self.config.proxy and not proxies:
+            # requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
+            # (psf/requests#2018): the proxy= setting must beat the environment.
+            settings["proxies"] = dict(self.proxies)
+        return settings
+
+    # -- one GigaChat request --------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send ``method`` to ``base_url + path``; return a 2xx response or raise ours.
+
+        This is the one place where GigaChat calls meet the network: every
+        endpoint goes through it, so auth, retries and error mapping are
+        shared. ``json`` is sent as UTF-8 JSON; other keywords are requests'
+        (``data=``, ``files=``, ``timeout=``, ...). When coordinating, it first
+        waits out the key's cool-down and takes a concurrency slot (within the
+        call's read timeout) and gives it back once the reply is read, or, with
+        ``stream=True``, when the response is closed.
+
+        Raises:
+            APIError (and subclasses), TransportError: the call failed.
+            ConcurrencyLimitTimeout: no slot freed up within the timeout.
+            CoordinationError: the coordination store failed (and no fallback).
+        """
+        response, lease, _ = self._call(method, path, json, stream, headers, kwargs)
+        if lease is not None:
+            response.close = _closing(response.close, lease.release)  # type: ignore[method-assign]
+        return response
+
+    def _call(
+        self, method: str, path: str, json: Any, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
+    ) -> Tuple[requests.Response, Optional["Lease"], Optional[Deadline]]:
+        """:meth:`call`, returning the slot a streamed reply holds and the deadline its reader must finish."""
+        if (self.config.deadline or self.config.first_byte_timeout) and current() is None:
+            deadline = Deadline(self.config.deadline, self.config.first_byte_timeout, stream=stream)
+            found: List[Any] = []
+
+            def send(**kw: Any) -> requests.Response:
+                response, lease, _ = self._call(method, path, json, stream, headers, kw)
+                found.append(lease)
+                return response
+
+            bounded: requests.Response = deadline.run(send, kwargs, self._default_timeout)
+            return bounded, found[-1] if found else None, deadline if stream else None
+        lease = None if self._coordination is None else self._take_slot(kwargs.get("timeout"))
+        try:
+            response = self._send(method, path, json, stream, headers, kwargs)
+        except BaseException:
+            if lease is not None:
+                lease.release()
+            raise
+        if lease is not None and not stream:
+            lease.release()  # the body is read already
+            lease = None
+        return response, lease, None
+
+    def _take_slot(self, timeout: Any) -> "Lease":
+        assert self._coordination is not None
+        if timeout is None:
+            timeout = self._default_timeout
+        # The read timeout is how long the caller will wait for a reply: the wait for a slot fits in it.
+        return self._coordination.take_slot(self._fleet_key, float(timeout[1] if isinstance(timeout, tuple) else timeout))
+
+    def _send(
+        self, method: str, path: str, json: Any, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
+    ) -> requests.Response:
+        # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
+        url = path if path.startswith(("https://", "http://")) else self.config.base_url + path
+        if json is not None:
+            kwargs["data"] = encode_body(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        try:
+            response = self.request(method, url, stream=stream, headers=headers, **kwargs)
+        except GigaChatError:
+            raise
+        except requests.RequestException as exc:
+            raise translate(exc, url=url, bundle=self.verify) from exc
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            if response.status_code == 401:
+                refreshed = bool(response.history)
+                assert isinstance(self.auth, TokenAuth)
+                how = "after a token refresh" if refreshed else (
+                    "and no key is configured to get a new one" if not self.auth.refreshable else "")
+                error = AuthenticationError(
+                    f"the access token was refused {how}: {error.message}".replace("  ", " "),
+                    status_code=401, request_id=error.request_id, response=response,
+                )
+            log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, error.request_id)
+            raise error
+        log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, response.headers.get("x-request-id"))
+        return response
+
+    # -- chat ----------------------------------------------------------------------------------
 
     def chat(
         self,
@@ -74,7 +296,7 @@ class Session(Transport):
         return self.send_chat(prepared)
 
     def send_chat(self, prepared: Union[Prepared, Dict[str, Any]]) -> Union[ChatStream, ChatReply]:
-        """Send a request made by :func:`~gigachat_lite.payloads.prepare` (or a v1 body) and wrap the reply."""
+        """Send a request prepared by :meth:`chat`'s checks (or a ready v1 body) and wrap the reply."""
         if not isinstance(prepared, Prepared):
             prepared = Prepared("v1", prepared, None)
         v2 = prepared.api_version == "v2"
@@ -82,23 +304,25 @@ class Session(Transport):
         # identity: a stream's bytes are parsed as they arrive (a compressed one is still decoded, see stream.py)
         headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"} if stream else _JSON
         path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
-        response = self.call("POST", path, json=prepared.body, stream=stream, headers=headers)
+        response, lease, deadline = self._call("POST", path, prepared.body, stream, headers, {})
         result: Union[ChatStream, ChatReply]
         if not stream:
             payload, request_id = json_reply(response), response.headers.get("x-request-id")
             result = ChatReplyV2(payload, request_id) if v2 else ChatReply(payload, request_id)
         else:
-            lease = stream_lease(response)
             content_type = response.headers.get("content-type", "")
             if not content_type.startswith("text/event-stream"):
                 response.close()
+                if deadline is not None:
+                    deadline.finish()
                 if lease is not None:
                     lease.release()
                 raise StreamError(
                     f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
                     f" (request id {response.headers.get('x-request-id')})"
                 )
-            result = (ChatStreamV2 if v2 else ChatStream)(response, lease, max_event_size=self.config.max_event_size)
+            result = (ChatStreamV2 if v2 else ChatStream)(
+                response, lease, max_event_size=self.config.max_event_size, deadline=deadline)
         result.session = self
         return result
 
@@ -125,14 +349,14 @@ class Session(Transport):
 
     def model(self, model_id: str) -> Dict[str, Any]:
         """``GET /models/{id}``: one model as a dict; :class:`NotFoundError` for an unknown id."""
-        return json_object(self._get("/models/" + quote_id(model_id, "model_id")), "model")
+        return json_object(self._get("/models/" + _quote_id(model_id, "model_id")), "model")
 
     def embeddings(self, texts: Texts, model: str = DEFAULT_EMBEDDINGS_MODEL) -> Embeddings:
         """``POST /embeddings``: one vector per text, in input order.
 
         ``texts`` is a str (one text) or a non-empty list of non-empty str.
         """
-        body = {"input": check_texts(texts), "model": check_name(model, "model")}
+        body = {"input": _check_texts(texts), "model": _check_name(model, "model")}
         return Embeddings(json_reply(self.call("POST", "/embeddings", json=body, headers=_JSON)))
 
     def tokens_count(self, texts: Texts, model: Optional[str] = None) -> List[TokenCount]:
@@ -140,7 +364,7 @@ class Session(Transport):
 
         ``model`` defaults to the session's model.
         """
-        body = {"model": self.config.model if model is None else check_name(model, "model"), "input": check_texts(texts)}
+        body = {"model": self.config.model if model is None else _check_name(model, "model"), "input": _check_texts(texts)}
         reply = json_reply(self.call("POST", "/tokens/count", json=body, headers=_JSON))
         if not isinstance(reply, list) or not all(isinstance(item, dict) and isinstance(item.get("tokens"), int) for item in reply):
             raise InvalidResponseError("the tokens/count reply is not a list of counts")
@@ -176,8 +400,8 @@ class Session(Transport):
         ``filename``, ``purpose``, ``created_at``. The part's type is guessed from
         the file name unless ``mime_type`` is given.
         """
-        check_name(purpose, "purpose")
-        part, opened = file_part(path_or_fileobj, filename, mime_type)
+        _check_name(purpose, "purpose")
+        part, opened = _file_part(path_or_fileobj, filename, mime_type)
         try:
             response = self.call("POST", "/files", files={"file": part}, data={"purpose": purpose}, headers=_JSON)
         finally:
@@ -191,16 +415,16 @@ class Session(Transport):
 
     def file(self, file_id: str) -> Dict[str, Any]:
         """``GET /files/{id}``: one file's dict; :class:`NotFoundError` for an unknown id."""
-        return json_object(self._get("/files/" + quote_id(file_id, "file_id")), "file")
+        return json_object(self._get("/files/" + _quote_id(file_id, "file_id")), "file")
 
     def delete_file(self, file_id: str) -> Dict[str, Any]:
         """``POST /files/{id}/delete``: delete; return ``{"id": ..., "deleted": True}``."""
-        path = f"/files/{quote_id(file_id, 'file_id')}/delete"
+        path = f"/files/{_quote_id(file_id, 'file_id')}/delete"
         return json_object(json_reply(self.call("POST", path, headers=_JSON)), "delete")
 
     def file_content(self, file_id: str) -> bytes:
         """``GET /files/{id}/content``: the file's bytes (e.g. an image the model drew)."""
-        path = f"/files/{quote_id(file_id, 'file_id')}/content"
+        path = f"/files/{_quote_id(file_id, 'file_id')}/content"
         # The official SDK asks for "application/jpg"; anything else is accepted too.
         content: bytes = self.call("GET", path, headers={"Accept": "application/jpg, */*"}).content
         return content
@@ -215,7 +439,7 @@ class Session(Transport):
         character ranges written by a model). ``model`` defaults to the
         session's model.
         """
-        body = {"input": check_name(text, "text"), "model": self.config.model if model is None else check_name(model, "model")}
+        body = {"input": _check_name(text, "text"), "model": self.config.model if model is None else _check_name(model, "model")}
         reply = json_object(json_reply(self.call("POST", "/ai/check", json=body, headers=_JSON)), "ai/check")
         if not isinstance(reply.get("category"), str):
             raise InvalidResponseError("the ai/check reply has no 'category'")
@@ -246,6 +470,93 @@ class Session(Transport):
     def _get(self, path: str) -> Any:
         return json_reply(self.call("GET", path, headers=_JSON))
 
+
+def _closing(close: Callable[[], None], release: Callable[[], None]) -> Callable[[], None]:
+    """``response.close`` that also gives the call's concurrency slot back, once."""
+    def close_and_release() -> None:
+        try:
+            close()
+        finally:
+            release()
+    return close_and_release
+
+
+def _coordinate(config: Config) -> "Tuple[Coordination, Hashable]":
+    # Lazy: the coordination package is imported only by sessions that coordinate.
+    from .coordination.fleet import coordination_for, identity
+
+    coordination = coordination_for(config.coordination, fallback=config.coordination_fallback, limit=config.max_concurrency)
+    return coordination, identity(config.auth_url, config.api_key, config.access_token, config.scope)
+
+
+def _close_coordination() -> None:
+    fleet = sys.modules.get("gigachat_lite.coordination.fleet")
+    if fleet is not None:  # never opened: importing it just to close nothing would cost every reset
+        fleet.close_all()
+
+
+# -- the endpoints' inputs, checked before any request ------------------------------------------
+
+
+
+def _check_texts(texts: Texts) -> List[str]:
+    # A str is one text, as chat() takes a str as one message.
+    if isinstance(texts, str):
+        texts = [texts]
+    elif not isinstance(texts, (list, tuple)):
+        raise TypeError(f"texts must be a str or a list of str, got {type(texts).__name__}")
+    if not texts:
+        raise ValueError("texts is empty")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError(f"texts[{i}] is an empty str")
+    return list(texts)
+
+
+def _quote_id(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must be a non-empty str")
+    return quote(value, safe="")  # an id with "/" or "?" must stay one path segment
+
+
+def _check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must be a non-empty str")
+    return value
+
+
+def _file_part(source: FileArg, filename: Optional[str], mime_type: Optional[str]) -> Tuple[Tuple[str, Any, str], Optional[IO[bytes]]]:
+    """The multipart ``file`` part and the file we opened (to close), if any."""
+    import mimetypes  # only uploads need it
+
+    opened: Optional[IO[bytes]] = None
+    fileobj: IO[bytes]
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise ValueError(f"path_or_fileobj: no such file: {path}")
+        opened = fileobj = open(path, "rb")
+        name = filename or os.path.basename(path)
+    elif hasattr(source, "read"):
+        fileobj = source
+        given = getattr(source, "name", None)
+        name = filename or (os.path.basename(given) if isinstance(given, str) else "")
+        if not name:
+            raise ValueError("filename= is needed for a file object without a name (GigaChat types files by name)")
+    else:
+        raise TypeError(f"path_or_fileobj must be a path or a binary file object, got {type(source).__name__}")
+    # GigaChat checks the part's type against what it accepts; requests would send none.
+    kind = mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return (name, fileobj, kind), opened
+
+
+# -- the shared sessions ------------------------------------------------------------------------
 
 _SHARED: "OrderedDict[Config, Session]" = OrderedDict()
 _SHARED_LOCK = threading.Lock()
@@ -296,4 +607,4 @@ def reset() -> None:
         session.close()
     TOKENS.clear()
     forget_resolved()
-    close_coordination()
+    _close_coordination()

@@ -1,33 +1,37 @@
-"""``ChatStream``: a streamed reply, read straight from the socket and parsed as it arrives.
+"""``ChatStream``: a streamed reply, read from the socket and parsed as it arrives.
 
 The stream owns its response: however iteration stops (exhaustion, ``break``,
-an error, :meth:`ChatStream.close`), the connection is released or closed.
-Read failures become our exceptions through :func:`errors.stream_failure`.
+an error, :meth:`ChatStream.close`), the connection is released, back to the
+pool when the body was read to its end, closed otherwise. The body is read
+with urllib3's ``read1`` (whatever has arrived, so a stream sent without
+chunked encoding never waits for a full buffer; a gzip/deflate body some
+proxies make is decoded), rejoined into events by :mod:`._sse` and read by
+the contract's parser (:mod:`._chat.reply`). Read failures become our
+exceptions through :func:`errors.stream_failure`.
 """
 
 from __future__ import annotations
 
-import socket
-from typing import TYPE_CHECKING, Any, Dict, Generator, List, Optional, Type
+import functools
+from typing import TYPE_CHECKING, Any, Generator, Iterator, List, Optional, Type
 
 import requests
 
-from .deadline import Deadline
-from .body import check_length, close_socket, drain, read_chunks, release
+from ._chat.reply import ChunkParser, ReasoningChunk, V2ChunkParser
+from ._sse import iter_event_data
+from .config import DEFAULT_MAX_EVENT_SIZE
 from .errors import APIError, StreamError, stream_failure
-from .reply_v2 import V2Result, reset_v2_fields
-from .results import ChatResult
-from .settings_checks import DEFAULT_MAX_EVENT_SIZE
-from .sse import iter_event_data
-from .stream_v1 import ChunkParser
-from .stream_v2 import V2ChunkParser
-from .wire import socket_buffer
-from .wire import texts as wire_texts
+from .results import ChatResult, Event, ReplyFields, V2Result
 
 if TYPE_CHECKING:
+    from ._http.deadline import Deadline
     from .coordination.limiter import Lease
 
 __all__ = ["ChatStream", "ChatStreamV2"]
+
+_READ_SIZE = 65536
+_DRAIN_LIMIT = 65536  # bytes read after the last event so the connection can be reused; past that, closed
+
 
 class ChatStream(ChatResult):
     """The text of a streamed reply, chunk by chunk.
@@ -44,26 +48,26 @@ class ChatStream(ChatResult):
     """
 
     _parser_class: Type[ChunkParser] = ChunkParser
+    _fields: "_State"
 
     def __init__(
-        self, response: requests.Response, lease: Optional["Lease"] = None, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+        self,
+        response: requests.Response,
+        lease: Optional["Lease"] = None,
+        *,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        deadline: Optional["Deadline"] = None,
     ) -> None:
         # Neither the reader nor the parser holds this object, only the state
         # below: a dropped stream is freed by reference counting at once, never
         # later by the cycle collector inside some other call (see __del__).
         # ``lease``: the concurrency slot the stream occupies (coordination), held by the state.
-        self._state = _State(response.headers.get("x-request-id"))
-        self._state.lease = lease
-        self._state.deadline = getattr(response, "gigachat_deadline", None)  # set by Transport.call under deadline=
+        state = self._fields = _State(response.headers.get("x-request-id"))
+        state.lease = lease
+        state.deadline = deadline
         self._response = response
         self._parts: List[str] = []
-        self._chunks: Generator[str, None, None] = _read(response, self._state, self._parts, self._parser_class, max_event_size)
-
-    def __getattr__(self, name: str) -> Any:
-        # finish_reason, usage, model, ..., request_id: what the parser has learnt so far.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.__dict__["_state"], name)
+        self._chunks: Generator[str, None, None] = _read(response, state, self._parts, self._parser_class(state), max_event_size)
 
     @property
     def text(self) -> str:
@@ -75,6 +79,16 @@ class ChatStream(ChatResult):
 
     def __next__(self) -> str:
         return next(self._chunks)
+
+    def iter_events(self) -> Iterator[Event]:
+        """Yield ``("reasoning", piece)`` and ``("text", piece)`` in the order they arrive."""
+        state = self._fields
+        state.emit_reasoning = True
+        try:
+            for piece in self._chunks:
+                yield ("reasoning" if piece.__class__ is ReasoningChunk else "text"), str(piece)
+        finally:
+            state.emit_reasoning = False
 
     def __enter__(self) -> "ChatStream":
         return self
@@ -89,55 +103,56 @@ class ChatStream(ChatResult):
         except ValueError:  # being read in another thread right now: unblock it instead
             self.abort()
             return
-        if not self._state.ended:  # never started: closing the generator ran no finally
-            self._state.ended = True
-            release(self._response, reusable=False)
-            _let_go(self._state, soon=False)
+        state = self._fields
+        if not state.ended:  # never started: closing the generator ran no finally
+            state.ended = True
+            if state.deadline is not None:
+                state.deadline.finish()
+            _release(self._response, reusable=False)
+            _let_go(state, soon=False)
 
     def abort(self) -> None:
         """Shut the socket down so that a read blocked in another thread returns now.
 
         Safe to call from any thread; the reading thread then ends the stream.
         """
-        self._state.aborted = True
-        connection = getattr(self._response.raw, "_connection", None)
-        sock = getattr(connection, "sock", None)
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self._fields.aborted = True
+        try:
+            self._response.raw.shutdown()  # urllib3's way to unblock a read from another thread
+        except Exception:  # already released or closed: nothing is blocked on it
+            pass
 
     def __del__(self) -> None:
         # A finaliser may run inside another call that holds urllib3's pool lock
         # (the cycle collector runs wherever it likes); returning the connection
         # would wait on that lock forever. So a stream dropped unfinished only
         # closes its socket, and tells the reader's finally to do no more.
-        state = self.__dict__.get("_state")
+        state = self.__dict__.get("_fields")
         if state is not None and not state.ended:
             state.finalizing = True
             if state.deadline is not None:
                 state.deadline.finish()  # lock-free: the watchdog just forgets it
-            close_socket(self._response)
+            _close_socket(self._response)
             _let_go(state, soon=True)
 
     def __repr__(self) -> str:
-        return f"<ChatStream finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
+        return f"<{type(self).__name__} finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
 
 
-class _State:
-    """What the parser learns as events arrive, and how the reader ended; the stream reads it."""
+class ChatStreamV2(V2Result, ChatStream):
+    """A v2 stream: the same iteration and attributes as :class:`ChatStream`, plus :class:`~.results.V2Result`'s."""
+
+    _parser_class = V2ChunkParser
+
+    def __iter__(self) -> "ChatStreamV2":
+        return self
+
+
+class _State(ReplyFields):
+    """What the parser learns as events arrive (the reply's fields), and how the reader ended."""
 
     def __init__(self, request_id: Optional[str]) -> None:
-        self.request_id = request_id
-        self.finish_reason: Optional[str] = None
-        self.usage: Optional[Dict[str, Any]] = None
-        self.model: Optional[str] = None
-        self.created: Optional[int] = None
-        self.function_call: Optional[Dict[str, Any]] = None
-        self.functions_state_id: Optional[str] = None
-        self.usage_raw: Optional[Dict[str, Any]] = None
-        self.reasoning = ""
+        super().__init__(request_id)
         self.emit_reasoning = False  # set by iter_events(): the parser hands out reasoning pieces too
         self.aborted = False  # abort() shut the socket on purpose
         self.finalizing = False  # the stream was dropped unfinished: touch no lock
@@ -147,20 +162,17 @@ class _State:
 
 
 def _read(
-    response: requests.Response, state: _State, parts: List[str], parser_class: Type[ChunkParser], limit: int
+    response: requests.Response, state: _State, parts: List[str], parser: ChunkParser, limit: int
 ) -> Generator[str, None, None]:
     """The chunks of ``response``; records what it learns on ``state`` and keeps the text in ``parts``."""
-    parser = parser_class(state)
+    raw = response.raw
     at_eof = False
     deadline = state.deadline
     try:
         keep = parts.append
-        buffer = socket_buffer(response.raw)
-        if buffer is not None:
-            texts = wire_texts(response.raw, buffer, parser, limit)
-        else:
-            texts = map(parser.feed, iter_event_data(read_chunks(response.raw), limit))
-        for text in texts:
+        # read1: whatever has arrived (one event per read on a chunked stream), decoded if compressed.
+        reads = iter(functools.partial(raw.read1, _READ_SIZE, decode_content=True), b"")
+        for text in map(parser.feed, iter_event_data(reads, limit)):
             if deadline is not None:
                 deadline.got_first_byte()
             if text:
@@ -175,8 +187,8 @@ def _read(
             if parser.done:
                 break
         else:
-            check_length(response.raw)
             at_eof = True
+        parser.finish()
         if deadline is not None and deadline.expired and not parser.complete:
             raise deadline.error(events=parser.events, request_id=state.request_id)
         if not parser.complete:
@@ -186,14 +198,14 @@ def _read(
             )
         if not at_eof:
             try:
-                at_eof = drain(response.raw)
+                at_eof = _drain(raw)
             except Exception:  # the reply is complete; only the connection's reuse is lost
                 at_eof = False
     except APIError as exc:
         exc.request_id = exc.request_id or state.request_id
         raise
     except Exception as exc:
-        if deadline is not None and deadline.expired and not isinstance(exc, APIError):
+        if deadline is not None and deadline.expired:
             raise deadline.error(events=parser.events, request_id=state.request_id) from exc  # the watchdog cut it
         error = stream_failure(exc, parser.events, state.request_id)
         if error is None:
@@ -206,28 +218,35 @@ def _read(
         if deadline is not None:
             deadline.finish()
         if state.finalizing:
-            close_socket(response)
+            _close_socket(response)
         else:
-            release(response, reusable=at_eof)
+            _release(response, reusable=at_eof)
         _let_go(state, soon=state.finalizing)
 
 
-class ChatStreamV2(V2Result, ChatStream):
-    """A v2 stream: the same iteration and attributes as :class:`ChatStream`, plus :class:`V2Result`'s."""
+def _drain(raw: Any) -> bool:
+    """After the last event: read the end of the body so the connection can be reused."""
+    left = _DRAIN_LIMIT
+    while left > 0:
+        data = raw.read1(left, decode_content=True)
+        if not data:
+            return True
+        left -= len(data)
+    return False
 
-    _parser_class = V2ChunkParser
 
-    def __init__(
-        self, response: requests.Response, lease: Optional["Lease"] = None, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
-    ) -> None:
-        ChatStream.__init__(self, response, lease, max_event_size=max_event_size)
-        reset_v2_fields(self._state)
+def _close_socket(response: requests.Response) -> None:
+    """Close the connection's socket without going near the pool (and so without a lock)."""
+    try:
+        response.raw.close()
+    except Exception:
+        pass
 
-    def __iter__(self) -> "ChatStreamV2":
-        return self
 
-    def __repr__(self) -> str:
-        return f"<ChatStreamV2 finish_reason={self.finish_reason!r} request_id={self.request_id!r}>"
+def _release(response: requests.Response, *, reusable: bool) -> None:
+    if reusable:
+        response.raw.release_conn()  # fully read: back to the pool for the next call
+    response.close()  # otherwise this closes the socket: a half-read body cannot be reused
 
 
 def _let_go(state: _State, *, soon: bool) -> None:

@@ -1,17 +1,17 @@
 """One object per store that bundles the fleet policies a Session needs.
 
-How the core uses it (:mod:`gigachat_lite.transport`, lazily, only when
+How the core uses it (:mod:`gigachat_lite.session`, lazily, only when
 ``coordination`` is set):
 
 * ``Config`` gains ``coordination`` (``GIGACHAT_COORDINATION``, validated by
   :func:`~.opener.check_store_url` before any network call),
   ``coordination_fallback`` and ``max_concurrency``. Unset, nothing below
   runs: today's behaviour, at no cost.
-* ``Transport.__init__`` takes ``coordination_for(config.coordination, ...)``
+* ``Session.__init__`` takes ``coordination_for(config.coordination, ...)``
   and :func:`identity` of its key, and passes ``.tokens`` as
   ``TokenAuth(cache=...)``: single-flight OAuth across the fleet, behind the
   OAuth rate guard.
-* ``Transport.call``, before sending: :meth:`Coordination.take_slot` (the
+* ``Session.call``, before sending: :meth:`Coordination.take_slot` (the
   cool-down, then a lease, both within the call's timeout). A non-streamed
   reply releases the lease as soon as it is read; a streamed one hands it to
   ``ChatStream``, which releases it however the stream ends. Every error path

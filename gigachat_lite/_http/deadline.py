@@ -6,12 +6,11 @@ setting is given; a single watchdog thread shuts the call's sockets down when
 it passes, so whatever read is blocked returns at once, and the call raises
 :class:`DeadlineExceeded` (:class:`StreamDeadlineExceeded` from a stream,
 whose text so far stays on ``stream.text``). Retries never sleep past it
-(transport.py). With neither setting the plain adapter is mounted and
-nothing here runs.
+(retry.py). With neither setting nothing here runs.
 
-The sockets are found through the connection classes of the pools that
-:class:`WatchedAdapter` makes: ``getresponse()`` hands the socket to the
-deadline of the call running in this thread. The watchdog takes only its own
+The sockets are found through the connection classes of :data:`WATCHED_POOLS`,
+which :class:`~.adapter.GigaChatAdapter` uses when a session has a bound:
+``getresponse()`` hands the socket to the deadline of the call running in this thread. The watchdog takes only its own
 lock; shutting a socket down touches no pool.
 """
 
@@ -28,18 +27,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .errors import APITimeoutError, GigaChatError, StreamTimeoutError
-from .tls_context import SharedContextAdapter
+from ..errors import DeadlineExceeded, GigaChatError, StreamDeadlineExceeded
 
-__all__ = ["Deadline", "DeadlineExceeded", "StreamDeadlineExceeded", "WatchedAdapter", "current", "using"]
-
-
-class DeadlineExceeded(APITimeoutError):
-    """The call took longer than ``deadline``, or ``first_byte_timeout`` passed before a stream's first event (another call's reply)."""
-
-
-class StreamDeadlineExceeded(StreamTimeoutError, DeadlineExceeded):
-    """A stream passed its deadline; the chunks received before stay on ``stream.text``."""
+__all__ = ["Deadline", "WATCHED_POOLS", "current", "using"]
 
 
 class Deadline:
@@ -103,10 +93,8 @@ class Deadline:
             response.close()
             self.finish()
             raise self.error()
-        if self.stream:
-            setattr(response, "gigachat_deadline", self)  # the stream's reader finishes it
-        else:
-            self.finish()
+        if not self.stream:
+            self.finish()  # a stream's reader finishes it (the session hands it over)
         return response
 
     def fire(self, reason: str) -> None:
@@ -231,18 +219,5 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class WatchedAdapter(SharedContextAdapter):
-    """requests' adapter whose pools (direct or through a proxy) report their sockets to the call's deadline."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if manager.pool_classes_by_scheme.get("https") is HTTPSConnectionPool:  # not SOCKS's own pools
-            manager.pool_classes_by_scheme = _POOLS
-        return manager
+#: For ``PoolManager.pool_classes_by_scheme``: pools whose connections report their sockets to the call's deadline.
+WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}

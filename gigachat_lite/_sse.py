@@ -1,4 +1,4 @@
-"""Bytes -> server-sent events -> chat chunks.
+"""Bytes -> server-sent events, each event's ``data`` as ``str``, bounded in size and linear in time.
 
 Network reads are rejoined into whole events before decoding
 (``Response.iter_lines()`` would split a CRLF straddling two reads, and
@@ -7,10 +7,21 @@ decoding first would split lines on U+2028 inside JSON). A fast path in
 (v1) and ``event: name\ndata: {json}\n\n`` (v2), straight from the bytes; at
 the first event that looks any different (CR line ends, comments, other
 fields, multi-line data, invalid UTF-8, a cut event) the rest, in the same
-reads, goes to :class:`~.sse_limits.BoundedSSEClient`: sseclient-py's rules in
-linear time under ``max_event_size``. The events are the same either way
-(``tests/test_streaming_fastpath.py`` checks it on arbitrary input and
-splits). :class:`ChunkParser` turns an event's data into the text to yield.
+reads, goes to :class:`BoundedSSEClient`: sseclient-py's rules in linear time
+under ``max_event_size``. The events are the same either way (the tests check
+it on arbitrary input and splits against sseclient-py itself).
+
+sseclient-py's own ``SSEClient._read`` joins an event's lines with ``data +=
+line`` and ``events()`` joins its data lines with ``+=``: quadratic in the
+event's size (one 50 MB line took 19 s and +414 MB; 4 MiB of one-letter
+``data`` lines, 92 s). :class:`BoundedSSEClient` keeps its rules (lines split
+on CR, LF or CRLF, an event ends at a blank line, each line decoded, comments
+and unknown fields skipped, one leading space dropped, data lines joined with
+``\n``, events without data not dispatched) but collects pieces in lists, and
+fails with :class:`StreamError` as soon as an event outgrows the limit. A
+UTF-8 byte-order mark before the first event is dropped, as the SSE standard
+says (sseclient-py would read ``\ufeffdata`` as an unknown field and lose the
+first event).
 """
 
 from __future__ import annotations
@@ -18,20 +29,31 @@ from __future__ import annotations
 import itertools
 from typing import Iterable, Iterator, List, Optional
 
-from .sse_limits import DEFAULT_MAX_EVENT_SIZE, BoundedSSEClient, too_large
+from sseclient import SSEClient
 
-__all__ = ["iter_event_data", "name_decodes"]
+from .errors import StreamError
+
+__all__ = ["iter_event_data", "ErrorEventData", "BoundedSSEClient", "too_large"]
+
+_ENDS = (b"\r\r", b"\n\n", b"\r\n\r\n")
+_BOM = b"\xef\xbb\xbf"
 
 
-def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE) -> Iterator[str]:
+class ErrorEventData(str):
+    """The data of an event named ``error`` (``event: error``): the parsers raise it whatever it says."""
+
+    __slots__ = ()
+
+
+def iter_event_data(chunks: Iterable[bytes], limit: int) -> Iterator[str]:
     """The ``data`` of each event in a byte stream (multi-line data joined with ``\\n``).
 
     Exactly what sseclient-py's ``SSEClient(chunks).events()`` gives, read for
     read; the common framing is parsed here, anything else by sseclient-py's
-    rules (:mod:`.sse_limits`). An event longer than ``limit`` bytes is a
+    rules (:class:`BoundedSSEClient`). An event longer than ``limit`` bytes is a
     :class:`StreamError`, raised before it is all held.
     """
-    chunks = iter(chunks)
+    chunks = _without_bom(iter(chunks))
     buffer = b""
     cuts: List[int] = []  # offsets in buffer where a network read began (besides 0)
     held: List[bytes] = []  # reads inside one long line, joined once the line ends (linear time)
@@ -50,7 +72,7 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
                 chunk.startswith(b"event: ")
                 and chunk.find(b"\n", first + 1) == end
                 and chunk.startswith(b"data: ", first + 1)
-                and (chunk.isascii() or name_decodes(chunk[7:first]))  # sseclient-py decodes the name too
+                and (chunk.isascii() or _name_decodes(chunk[7:first]))  # sseclient-py decodes the name too
             ):
                 data_at = first + 1
             else:
@@ -61,7 +83,7 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
                 except UnicodeDecodeError:
                     whole = None  # the loop below hands it to sseclient-py, which raises
                 if whole is not None:
-                    yield whole
+                    yield ErrorEventData(whole) if data_at and chunk[7:first] == b"error" else whole
                     continue
         if buffer:
             cuts.append(len(buffer) + held_size)
@@ -96,7 +118,7 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
                     buffer[end + 1] != 10  # a third line: multi-line data, id, ...
                     or not startswith(b"data: ", data_at)
                     or (has_cr and find(b"\r", start, end) >= 0)
-                    or not (ascii_only or name_decodes(buffer[start + 7 : name_end]))  # sseclient-py decodes it too
+                    or not (ascii_only or _name_decodes(buffer[start + 7 : name_end]))  # sseclient-py decodes it too
                 ):
                     yield from _delegate(buffer, start, cuts, chunks, limit)
                     return
@@ -113,6 +135,8 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
             except UnicodeDecodeError:  # sseclient-py raises it, with its own message
                 yield from _delegate(buffer, start, cuts, chunks, limit)
                 return
+            if data_at != start and buffer[start + 7 : data_at - 1] == b"error":
+                text = ErrorEventData(text)
             start = end + 2
             yield text
         if start:
@@ -127,7 +151,7 @@ def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE
         yield from _delegate(buffer, 0, cuts, iter(()), limit)
 
 
-def name_decodes(line: bytes) -> bool:
+def _name_decodes(line: bytes) -> bool:
     """An ``event:`` name sseclient-py can decode (it decodes every line, names included)."""
     if line.isascii():
         return True
@@ -151,3 +175,68 @@ def _delegate(buffer: bytes, start: int, cuts: List[int], rest: Iterator[bytes],
             start = cut
     pieces.append(buffer[start:])
     yield from BoundedSSEClient(itertools.chain(pieces, rest), limit).iter_data()
+
+
+def _without_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` with a UTF-8 byte-order mark at the very start of the stream removed (C-level chaining after the head)."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= len(_BOM) or not _BOM.startswith(head):
+            break
+    if head.startswith(_BOM):
+        head = head[len(_BOM):]
+    return itertools.chain((head,) if head else (), chunks)
+
+
+def too_large(limit: int) -> StreamError:
+    """The error for an event (or line) longer than ``limit`` bytes, naming the setting."""
+    return StreamError(
+        f"an event in the stream is larger than the limit of {limit} bytes "
+        "(raise it with max_event_size= or GIGACHAT_MAX_EVENT_SIZE)"
+    )
+
+
+class BoundedSSEClient(SSEClient):
+    """``SSEClient(chunks).events()``'s data, in linear time, each event at most ``limit`` bytes."""
+
+    def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
+        self._chunks = iter(chunks)
+        super().__init__(self._chunks)
+        self._limit = limit
+
+    def _read(self) -> Iterator[bytes]:
+        parts: List[bytes] = []
+        size = 0
+        tail = b""  # the event's last few bytes: enough to see its end, as data.endswith() would
+        for chunk in self._chunks:
+            for line in chunk.splitlines(True):
+                parts.append(line)
+                size += len(line)
+                tail = (tail + line)[-4:] if len(line) < 4 else line[-4:]
+                if size > self._limit:
+                    raise too_large(self._limit)
+                if tail.endswith(_ENDS):
+                    yield b"".join(parts)
+                    parts, size, tail = [], 0, b""
+        if parts:
+            yield b"".join(parts)
+
+    def iter_data(self) -> Iterator[str]:
+        """Each dispatched event's ``data``, exactly as ``events()`` would give it."""
+        for chunk in self._read():
+            values: List[str] = []
+            name = ""
+            for raw in chunk.splitlines():
+                line = raw.decode("utf-8")  # sseclient-py's default char_enc
+                if not line.strip() or line.startswith(":"):
+                    continue
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    values.append(value)
+                elif field == "event":
+                    name = value
+            if values:
+                data = "\n".join(values)
+                yield ErrorEventData(data) if name == "error" else data

@@ -20,8 +20,8 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from ..errors import parse_retry_after
 from .deadline import current
-from .errors import parse_retry_after
 
 __all__ = ["GigaChatRetry", "retry_policy", "RETRY_STATUSES"]
 

@@ -4,14 +4,18 @@ No HTTP or SSE here: only moving values between a worker thread and the loop.
 
 * Each stream gets its own daemon thread, not a slot in the loop's default
   executor (``min(32, cores + 4)`` workers: a seventh stream would queue on two cores).
-* The thread appends chunks to a deque the consumer pops, no lock per chunk.
-  The loop is woken (``call_soon_threadsafe``) only when the consumer waits,
-  and the thread then stands aside until it has the chunk. While chunks flow
+* The thread appends chunks to a deque the consumer pops, under the channel's
+  lock. The loop is woken (``call_soon_threadsafe``) only when the consumer
+  waits, and the thread then stands aside until it has the chunk. While chunks flow
   the consumer lets them gather on a loop timer (1 ms; 4 ms once a look finds
   64+) and takes them together: a wake-up per batch, not per chunk. A paused
   stream, its end and the first chunk are never held back. ``async for`` runs
   an async generator (no coroutine object per chunk).
-* Threads start off the loop; an idle one takes the next stream (:mod:`.stream_threads`).
+* Threads start off the loop (``Thread.start()`` waits until the new thread
+  runs: with hundreds of threads competing for the GIL, 200 streams started in
+  one loop iteration froze the loop for ~0.6 s), and a finished thread waits
+  a moment for the next stream (a thread start took ~0.16 ms of an async
+  stream's first chunk).
 * The end is a flag, never ``StopIteration`` across a future (it would hang).
 * ``break`` (then garbage collection), :meth:`AsyncStream.aclose` and task
   cancellation stop the thread promptly: the buffer is closed and the iterator's
@@ -24,11 +28,10 @@ import asyncio
 import collections
 import contextvars
 import functools
-import sys
+import os
+import queue
 import threading
 from typing import Any, AsyncIterator, Callable, Deque, Generic, Iterable, Optional, TypeVar
-
-from .stream_threads import WORKERS
 
 __all__ = ["AsyncStream"]
 
@@ -38,14 +41,99 @@ _HIGH_WATER = 1024  # items buffered before the reading thread waits for the con
 _BATCH_WAIT = 0.001  # seconds a flowing stream's chunks may gather before the consumer looks again
 _BATCH_WAIT_FAST, _FAST_BATCH = 0.004, 64  # the same once a look has found 64 chunks or more
 _HAND_OVER_WAIT = 0.001  # seconds at most the thread stands aside for a consumer it has just woken
-# _Channel.produce's lock-free hand-over relies on the GIL ordering its two steps; a free-threaded build locks them.
-_FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
 def _wake(future: "asyncio.Future[None]") -> None:
     if not future.done():
         future.set_result(None)
 
+
+# -- the threads: started off the event loop, reused back to back --------------------------------
+
+class _Launcher:
+    """Starts stream threads off the event loop (the loop only queues them), and exits after a short idle spell."""
+
+    idle_exit = 0.5
+
+    def __init__(self) -> None:
+        self._queue: "queue.SimpleQueue[threading.Thread]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def start(self, thread: threading.Thread) -> None:
+        self._queue.put(thread)
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="gigachat_lite-launcher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                thread = self._queue.get(timeout=self.idle_exit)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():  # checked under the lock start() takes after put()
+                        self._running = False
+                        return
+                continue
+            thread.start()
+
+
+_LAUNCHER = _Launcher()
+
+
+class _Workers:
+    """Stream threads: one per stream in flight; a finished one waits ``idle_exit`` s for the next.
+
+    A thread start took ~0.16 ms of an async stream's first chunk. ``_idle`` has a
+    token per idle thread: a stream that takes one has a thread waiting, else a new
+    one starts. A thread that times out leaves only if it takes a token back.
+    """
+
+    idle_exit = 0.5
+
+    def __init__(self) -> None:
+        self._jobs: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+        if not self._idle.acquire(blocking=False):
+            _LAUNCHER.start(threading.Thread(target=self._work, name="gigachat_lite-stream", daemon=True))
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.idle_exit)
+            except queue.Empty:
+                if self._idle.acquire(blocking=False):
+                    return
+                continue
+            try:
+                job()
+            finally:  # produce() hands every error to its consumer; del: no channel kept alive while idle
+                del job
+            self._idle.release()
+
+
+_WORKERS = _Workers()
+
+
+def _after_fork() -> None:
+    # Threads do not survive a fork: the launcher's "running" flag and the idle
+    # tokens would promise threads the child does not have, and no stream would
+    # ever start there. Reset in place: other modules hold these objects.
+    _LAUNCHER.__init__()  # type: ignore[misc]
+    _WORKERS.__init__()  # type: ignore[misc]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+# -- the channel between a thread and the loop -------------------------------------------------
 
 class _Channel(Generic[T]):
     """The state shared by the consumer handle and the worker thread.
@@ -81,14 +169,7 @@ class _Channel(Generic[T]):
                     self.wait_for_space()
                 if self.closed:
                     break
-                if _FREE_THREADED:  # no GIL to order the two steps below against the consumer's: lock them
-                    with self.lock:
-                        append(item)
-                        waiting = self.waiter is not None
-                else:
-                    # No lock: the consumer sets its waiter before its last look at
-                    # ``items``, and this looks for a waiter after the append, so
-                    # one of the two sees the other's step and no wake-up is lost.
+                with self.lock:  # the consumer sets its waiter under it: no wake-up is lost
                     append(item)
                     waiting = self.waiter is not None
                 if waiting:
@@ -219,10 +300,8 @@ class AsyncStream(Generic[T]):
                 if not items:
                     if self._flowing:  # woken by its timer, or by the end
                         waiter = channel.sleeper = loop.create_future()
-                    else:  # set before the last look at ``items``: see produce()
+                    else:  # under the lock produce() appends under: an append now sees it
                         waiter = channel.waiter = loop.create_future()
-                        if items:
-                            waiter = channel.waiter = None
             if items:
                 self._flowing = True
                 return True
@@ -291,7 +370,7 @@ class AsyncStream(Generic[T]):
         self._channel.loop = asyncio.get_running_loop()
         self._started = True
         context = contextvars.copy_context()
-        WORKERS.submit(functools.partial(context.run, self._channel.produce, self._start))
+        _WORKERS.submit(functools.partial(context.run, self._channel.produce, self._start))
 
     def _end(self) -> None:
         if not self._ended:

@@ -35,11 +35,11 @@ log = logging.getLogger("gigachat_lite")
 @functools.lru_cache(maxsize=None)
 def packaged_ca_path() -> Path:
     """Path of the Russian Trusted Root CA installed with the package."""
-    here = Path(__file__).resolve().parent
-    installed = here / "certs" / CA_FILENAME
+    package = Path(__file__).resolve().parent.parent  # gigachat_lite/
+    installed = package / "certs" / CA_FILENAME
     if installed.is_file():
         return installed
-    source_tree = here.parent / "certs" / CA_FILENAME  # running from a checkout, not installed
+    source_tree = package.parent / "certs" / CA_FILENAME  # running from a checkout, not installed
     if source_tree.is_file():
         return source_tree
     raise FileNotFoundError(f"{CA_FILENAME} is missing from the installed package (looked in {installed})")

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator, List, Optional
 
 from sseclient import SSEClient
 
+from .config import DEFAULT_MAX_EVENT_SIZE
 from .errors import StreamError
 
 __all__ = ["iter_event_data", "ErrorEventData", "BoundedSSEClient", "too_large"]
@@ -45,7 +46,7 @@ class ErrorEventData(str):
     __slots__ = ()
 
 
-def iter_event_data(chunks: Iterable[bytes], limit: int) -> Iterator[str]:
+def iter_event_data(chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE) -> Iterator[str]:
     """The ``data`` of each event in a byte stream (multi-line data joined with ``\\n``).
 
     Exactly what sseclient-py's ``SSEClient(chunks).events()`` gives, read for
@@ -200,7 +201,7 @@ def too_large(limit: int) -> StreamError:
 class BoundedSSEClient(SSEClient):
     """``SSEClient(chunks).events()``'s data, in linear time, each event at most ``limit`` bytes."""
 
-    def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
+    def __init__(self, chunks: Iterable[bytes], limit: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self._chunks = iter(chunks)
         super().__init__(self._chunks)
         self._limit = limit

@@ -160,12 +160,13 @@ class Session(requests.Session):
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         """requests' merge, except that the session's ``proxy=`` and CA bundle beat the environment."""
+        per_request_proxies = bool(proxies)  # before requests adds the environment's to the same dict
         settings: Dict[str, Any] = dict(super().merge_environment_settings(url, proxies, stream, verify, cert))
         if verify is None:
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
             # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
             settings["verify"] = self.verify
-        if self.config.proxy and not proxies:
+        if self.config.proxy and not per_request_proxies:
             # requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
             # (psf/requests#2018): the proxy= setting must beat the environment.
             settings["proxies"] = dict(self.proxies)

@@ -16,7 +16,7 @@ class FakeRaw:
         self.reads = 0
         self._connection = None
 
-    def read1(self, amt: int = -1) -> bytes:
+    def read1(self, amt: int = -1, decode_content: bool = True) -> bytes:
         self.reads += 1
         if self._pieces:
             return self._pieces.pop(0)
@@ -24,6 +24,9 @@ class FakeRaw:
             error, self._error = self._error, None
             raise error
         return b""
+
+    def shutdown(self) -> None:
+        raise ValueError("a fake body has no socket")
 
     def release_conn(self) -> None:
         self.released = True

@@ -9,8 +9,9 @@ from typing import Iterator, List, Set
 
 import pytest
 
-from gigachat_lite import bridge, stream_threads
-from gigachat_lite.bridge import AsyncStream
+from gigachat_lite import _bridge as bridge
+from gigachat_lite import _bridge as stream_threads
+from gigachat_lite import AsyncStream
 
 
 def _idents(count: int) -> Iterator[int]:
@@ -29,7 +30,7 @@ def _workers() -> int:
 def test_back_to_back_streams_reuse_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     # Own workers: idle threads left by earlier tests (test_aio's 24 streams) would
     # each take a stream, and the set would hold several.
-    monkeypatch.setattr(bridge, "WORKERS", stream_threads.Workers())
+    monkeypatch.setattr(bridge, "_WORKERS", stream_threads._Workers())
 
     async def main() -> Set[int]:
         seen: Set[int] = set()
@@ -57,9 +58,9 @@ def test_streams_in_flight_each_have_their_own_thread() -> None:
 
 
 def test_idle_threads_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stream_threads.Workers, "idle_exit", 0.05)
-    workers = stream_threads.Workers()
-    monkeypatch.setattr(bridge, "WORKERS", workers)
+    monkeypatch.setattr(stream_threads._Workers, "idle_exit", 0.05)
+    workers = stream_threads._Workers()
+    monkeypatch.setattr(bridge, "_WORKERS", workers)
     before = _workers()
 
     async def main() -> int:

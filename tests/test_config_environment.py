@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from requests.sessions import merge_setting
 
 from gigachat_lite import Session
-from gigachat_lite.environment import _merge_proxies
 
 URL = "https://gigachat.test/api/v1/chat/completions"
 
@@ -54,18 +53,6 @@ def test_trust_env_false_reads_no_proxy_variables(session: Session, monkeypatch:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     session.trust_env = False
     assert session.merge_environment_settings(URL, {}, None, None, None)["proxies"] == {}
-
-
-proxy_maps = st.dictionaries(st.sampled_from(["http", "https", "all", "https://gigachat.test", "no_proxy"]),
-                             st.one_of(st.none(), st.sampled_from(["http://127.0.0.1:1", "http://127.0.0.1:2"])))
-
-
-@given(proxy_maps, st.one_of(st.none(), proxy_maps))
-def test_proxy_merge_is_requests_merge_setting(request_proxies: Dict[str, Optional[str]],
-                                               session_proxies: Optional[Dict[str, Optional[str]]]) -> None:
-    expected = merge_setting(request_proxies, session_proxies)  # type: ignore[no-untyped-call]
-    got = _merge_proxies(request_proxies, session_proxies)
-    assert dict(got) == dict(expected) and list(got) == list(expected)
 
 
 def test_params_of_the_request_and_the_session_still_reach_the_url() -> None:

@@ -35,7 +35,7 @@ from gigachat_lite import (
     tokens_count,
     upload_file,
 )
-from gigachat_lite.payloads import normalize_messages
+from gigachat_lite._chat.request import normalize_messages
 from gigachat_lite.emulator import Emulator
 from gigachat_lite.emulator.replies import embedding_vector
 

@@ -13,13 +13,14 @@ from typing import Dict
 
 import pytest
 
-from gigachat_lite import Session, certs, chat
+from gigachat_lite import Session, chat
+from gigachat_lite._http import certs
 from gigachat_lite.emulator import Emulator
 
 WRITER = textwrap.dedent(
     """
     import pathlib, sys
-    from gigachat_lite import certs
+    from gigachat_lite._http import certs
     target = pathlib.Path(sys.argv[1])
     a, b = pathlib.Path(sys.argv[2]).read_bytes(), pathlib.Path(sys.argv[3]).read_bytes()
     for i in range(40):

@@ -189,16 +189,6 @@ def test_a_deadline_not_reached_changes_nothing_over_tls() -> None:
         session.close()
 
 
-def test_no_deadline_costs_nothing() -> None:
-    from gigachat_lite.deadline import WatchedAdapter
-    from gigachat_lite.tls_context import SharedContextAdapter
-
-    plain = Session(access_token=TOKEN)
-    bounded = Session(access_token=TOKEN, deadline=5)
-    assert type(plain.get_adapter("https://x/")) is SharedContextAdapter  # no watching without a deadline
-    assert type(bounded.get_adapter("https://x/")) is WatchedAdapter
-
-
 # -- Retry-After ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["-5", "abc", "nan", "inf", "", "1e999", "Wed, 99 Foo 2026"])

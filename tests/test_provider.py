@@ -17,7 +17,7 @@ import requests
 import gigachat_lite
 from gigachat_lite import GigaChat, MissingAuthError, Session
 from gigachat_lite.emulator import Emulator
-from gigachat_lite.provider_g4f import messages_from_openai
+from gigachat_lite.provider import messages_from_openai
 
 
 pytestmark = pytest.mark.gigachat_emulator(shared=True, keys=("key-one", "key-two"))

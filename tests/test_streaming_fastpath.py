@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sseclient import SSEClient
 
-from gigachat_lite import sse
-from gigachat_lite.sse import iter_event_data
+from gigachat_lite import _sse as sse
+from gigachat_lite._sse import iter_event_data
 
 Outcome = Tuple[List[str], Optional[Type[BaseException]]]
 

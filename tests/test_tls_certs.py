@@ -14,7 +14,7 @@ import textwrap
 import certifi
 import pytest
 
-from gigachat_lite import certs
+from gigachat_lite._http import certs
 
 SHA256 = "d26d2d0231b7c39f92cc738512ba54103519e4405d68b5bd703e9788ca8ecf31"
 
@@ -84,7 +84,7 @@ def test_concurrent_writers_never_leave_a_partial_file(tmp_path: pathlib.Path) -
     script = textwrap.dedent(
         """
         import sys
-        from gigachat_lite import certs
+        from gigachat_lite._http import certs
         for i in range(20):
             certs._bundle_for.cache_clear()
             certs._bundle_for(sys.argv[1])

@@ -13,7 +13,7 @@ import responses
 import gigachat_lite
 from gigachat_lite import APIError, Config, InvalidResponseError, Session, StreamError, aio, ai_check, chat, functions_convert
 from gigachat_lite import ChatReply, ChatStream, ChatStreamV2
-from gigachat_lite.request_v2 import chat_url_v2
+from gigachat_lite._chat.request import chat_url_v2
 
 from conftest import BASE, fixture_json
 
@@ -305,31 +305,27 @@ def test_public_names() -> None:
 
 
 def _target() -> Any:
-    from types import SimpleNamespace
+    from gigachat_lite.results import ReplyFields
 
-    from gigachat_lite.reply_v2 import reset_v2_fields
-
-    target = SimpleNamespace(finish_reason=None, usage=None, usage_raw=None, model=None, created=None,
-                             function_call=None, functions_state_id=None, reasoning="")
-    reset_v2_fields(target)
-    return target
+    return ReplyFields(None)
 
 
 def test_chunk_parsers_write_only_public_fields_on_their_target() -> None:
-    from gigachat_lite.stream_v1 import ChunkParser
-    from gigachat_lite.stream_v2 import V2ChunkParser
+    from gigachat_lite._chat.reply import ChunkParser
+    from gigachat_lite._chat.reply import V2ChunkParser
 
     target = _target()
     v1 = ChunkParser(target)
     for fragment in ('{"city": ', '"Moscow"}'):  # OpenAI-style arguments in JSON text fragments
         v1.feed(json.dumps({"choices": [{"delta": {"function_call": {"name": "w", "arguments": fragment}}, "index": 0}],
                             "model": "m"}))
+    v1.finish()
     assert target.function_call == {"name": "w", "arguments": {"city": "Moscow"}}
-    assert v1.arguments_text == '{"city": "Moscow"}'
     v2 = V2ChunkParser(target)
     v2.feed(json.dumps(delta({"function_call": {"name": "w", "arguments": '{"a": '}})))
     v2.feed(json.dumps(delta({"function_call": {"arguments": "1}"}})))
     v2.feed(json.dumps(DONE))
+    v2.finish()
     assert target.function_call == {"name": "w", "arguments": {"a": 1}} and v2.done and v2.complete
     assert not [name for name in vars(target) if name.startswith("_")]
 
@@ -355,7 +351,7 @@ def test_async_chat_events_keep_reasoning_apart(rsps: responses.RequestsMock) ->
 
 
 def test_a_v1_function_history_becomes_v2_parts() -> None:
-    from gigachat_lite.messages_v2 import normalize_messages_v2
+    from gigachat_lite._chat.request import normalize_messages_v2
 
     history = [
         {"role": "user", "content": "weather?"},

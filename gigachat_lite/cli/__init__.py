@@ -35,7 +35,7 @@ from .connect import list_models
 from .exitcodes import EXIT_API, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, exit_code
 from .library import GigaChatError
 from .output import PROG, format_warning, note, report
-from .parser import build_parser, check_leftovers
+from .parser import build_parser, check_leftovers, check_order
 from .status import Status
 
 __all__ = ["main", "build_parser", "list_models"]
@@ -80,6 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     status: Optional[Status] = None
     try:
         parser = build_parser()
+        check_order(parser, argv)
         args, extras = parser.parse_known_args(argv)
         check_leftovers(parser, args.command, extras)
         as_json = bool(getattr(args, "json", False))

@@ -13,8 +13,9 @@ The modules, top-down: ``parser`` (the declaration and its help), ``exitcodes``
 (the interactive loop, with ``lines`` and ``history``) -> ``reply`` (one turn,
 with ``status``: spinner and -v), ``serve`` (serve, demo), ``completion``;
 below them ``connect`` (options -> Session), ``messages`` (errors in the
-command line's words), ``output``, and ``library``, the one place the rest of
-gigachat_lite is imported from.
+command line's words), ``output`` with ``terminal`` (the server's text with its
+control characters made visible on a terminal), and ``library``, the one place
+the rest of gigachat_lite is imported from.
 
 Errors are one line on stderr, ``gigachat-lite: error: ...`` (with ``--json``,
 an ``{"error": {...}}`` object on stdout), never a key or token; ``--debug`` or

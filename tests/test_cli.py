@@ -155,6 +155,20 @@ def test_chat_words_are_joined_and_options_reach_the_body(emu: Emulator, cache_d
     ]
 
 
+@pytest.mark.parametrize("args", [[], ["--no-stream"], ["--api-version", "v2"]], ids=["stream", "whole", "v2"])
+def test_a_reply_cut_by_max_tokens_says_so_on_stderr(emu: Emulator, cache_dir: str, args: List[str]) -> None:
+    env = cli_env(cache_dir, emu)
+    result = run_cli("chat", "--max-tokens", "1", *args, "Привет мир", env=env)
+    # One token is 8 characters here: stdout is the reply alone, the note one line on stderr.
+    assert (result.returncode, result.stdout) == (0, "Echo: Пр\n")
+    assert result.stderr == "gigachat-lite: warning: the reply was cut at --max-tokens 1 (finish_reason length)\n"
+    result = run_cli("chat", "--json", "--max-tokens", "1", *args, "Привет мир", env=env)
+    assert (result.returncode, result.stderr) == (0, "")  # the JSON says it: "finish_reason": "length"
+    assert json.loads(result.stdout.splitlines()[-1])["finish_reason"] == "length"
+    result = run_cli("chat", "--max-tokens", "5", *args, "Привет мир", env=env)  # room enough: no note
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет мир\n", "")
+
+
 def test_chat_prompt_from_piped_stdin(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", env=cli_env(cache_dir, emu), input="Привет из stdin\n")
     assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет из stdin\n", "")

@@ -3,6 +3,7 @@ per-command exit codes, "did you mean", examples and shell completion."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from gigachat_lite.cli import build_parser, main
 from gigachat_lite.cli.exitcodes import EXIT_CODES
 from gigachat_lite.emulator import Emulator, Fault
 
@@ -213,6 +215,68 @@ def test_did_you_mean(cache_dir: str, args: List[str], expected: str) -> None:
     result = run_cli(*args, env=cli_env(cache_dir))
     assert result.returncode == 2
     assert expected in assert_one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_go_before_or_after_the_command(emu: Emulator, cache_dir: str, refusing_port: int, where: str) -> None:
+    def placed(option: str, command: str, *rest: str) -> List[str]:
+        return [option, command, *rest] if where == "before" else [command, option, *rest]
+
+    env = cli_env(cache_dir, emu)
+    for verbose in ("-v", "--verbose"):
+        result = run_cli(*placed(verbose, "chat", "hi"), env=env)
+        assert (result.returncode, result.stdout) == (0, "Echo: hi\n"), result.stderr  # before: 2, "unknown option -v"
+        assert "requesting an access token" in result.stderr
+    result = run_cli(*placed("-v", "models"), env=env)
+    assert result.returncode == 0 and "GET /models -> 200" in result.stderr
+    broken = cli_env(cache_dir, emu, GIGACHAT_MAX_RETRIES="0", GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1")
+    result = run_cli(*placed("--debug", "chat", "hi"), env=broken)
+    assert result.returncode == 4 and "Traceback (most recent call last)" in result.stderr
+    from gigachat_lite import __version__
+
+    result = run_cli(*placed("--version", "models"), env=env)
+    assert (result.returncode, result.stdout) == (0, f"gigachat-lite {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--no-stream", "chat", "hi"], "--no-stream is an option of chat: put it after the command (gigachat-lite chat --no-stream ...;"),
+        (["--model", "GigaChat-Pro", "chat", "hi"], "--model is an option of chat: put it after the command"),
+        (["--json", "models"], "--json is an option of chat and models: put it after the command (gigachat-lite models --json ...;"),
+        (["--modle", "X", "chat", "hi"], "unknown option --modle (did you mean --model?)"),
+        (["--credentials=c2VjcmV0", "chat", "hi"], "unknown option --credentials"),
+    ],
+)
+def test_a_commands_option_before_the_command_says_where_it_goes(cache_dir: str, args: List[str], expected: str) -> None:
+    result = run_cli(*args, env=cli_env(cache_dir))
+    assert result.returncode == 2
+    if "--json" in args:  # the error is then JSON on stdout, as every --json error
+        line = json_error(result.stdout)["message"]
+    else:
+        line = assert_one_error_line(result.stderr, "c2VjcmV0")
+    assert expected in line and "invalid choice" not in line
+
+
+def test_no_suggestion_is_the_option_typed(capsys: pytest.CaptureFixture) -> None:
+    # Every option of every command, put before the command: the message says where it goes,
+    # never "unknown option X (did you mean X?)".
+    parser = build_parser()
+    top = {option for action in parser._actions for option in action.option_strings}
+    commands: Dict[str, Any] = getattr(parser, "commands")
+    tried = 0
+    for command, sub in commands.items():
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option in top:
+                    continue
+                assert main([option, command]) == 2
+                err = "".join(capsys.readouterr())  # stderr, or stdout for --json
+                assert f"did you mean {option}?" not in err, err
+                if action.help != argparse.SUPPRESS:
+                    assert f"{option} is an option of " in err and command in err, err
+                tried += 1
+    assert tried > 30
 
 
 def test_a_mistyped_key_option_does_not_echo_the_key(cache_dir: str) -> None:

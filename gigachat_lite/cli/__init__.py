@@ -13,8 +13,9 @@ The modules, top-down: ``parser`` (the declaration and its help), ``exitcodes``
 (the interactive loop, with ``lines`` and ``history``) -> ``reply`` (one turn,
 with ``status``: spinner and -v), ``serve`` (serve, demo), ``completion``;
 below them ``connect`` (options -> Session), ``messages`` (errors in the
-command line's words), ``output``, and ``library``, the one place the rest of
-gigachat_lite is imported from.
+command line's words), ``output`` with ``terminal`` (the server's text with its
+control characters made visible on a terminal), and ``library``, the one place
+the rest of gigachat_lite is imported from.
 
 Errors are one line on stderr, ``gigachat-lite: error: ...`` (with ``--json``,
 an ``{"error": {...}}`` object on stdout), never a key or token; ``--debug`` or
@@ -35,7 +36,7 @@ from .connect import list_models
 from .exitcodes import EXIT_API, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, exit_code
 from .library import GigaChatError
 from .output import PROG, format_warning, note, report
-from .parser import build_parser, check_leftovers
+from .parser import build_parser, check_leftovers, check_order
 from .status import Status
 
 __all__ = ["main", "build_parser", "list_models"]
@@ -80,6 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     status: Optional[Status] = None
     try:
         parser = build_parser()
+        check_order(parser, argv)
         args, extras = parser.parse_known_args(argv)
         check_leftovers(parser, args.command, extras)
         as_json = bool(getattr(args, "json", False))

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Optional, Sequence
 
 from .connect import list_models, open_session
 from .conversation import converse, valid_text
 from .exitcodes import EXIT_OK, UsageError
-from .output import Output
+from .output import Output, json_text, write
 from .reply import send
 from .status import Status
+from .terminal import Screen
 
 __all__ = ["chat", "models"]
 
@@ -37,7 +37,7 @@ def _prompt_from(words: Sequence[str]) -> Optional[str]:
 
 
 def chat(args: argparse.Namespace, status: Status) -> int:
-    out = Output(sys.stdout, json_lines=args.json)
+    out = Output(sys.stdout, json_lines=args.json, raw=args.raw)
     session = open_session(args)  # config errors first: before reading stdin or going interactive
     try:
         prompt = _prompt_from(args.prompt)
@@ -61,8 +61,9 @@ def models(args: argparse.Namespace, status: Status) -> int:
     finally:
         status.done()
         session.close()
+    screen = Screen(sys.stdout, raw=args.raw)  # the ids are the server's text
     for model in found:
-        line = json.dumps(model, ensure_ascii=False) if args.json else str(model.get("id", ""))
-        sys.stdout.write(line + "\n")
+        line = json_text(model) if args.json else screen.text(str(model.get("id", "")))
+        write(sys.stdout, line + "\n")
     sys.stdout.flush()
     return EXIT_OK

@@ -144,9 +144,9 @@ def converse(session: Session, args: argparse.Namespace, out: Output, status: St
     reader = LineReader(history)
     chat = Conversation(session, args, status)
     note(f"{PROG}: chatting with {chat.model}; /help for commands, Ctrl-D to leave\n  {MULTILINE_HELP}")
-    if history is not None and history.problem:
-        note(f"{PROG}: warning: {history.problem}")
     while True:
+        for warning in history.take_warnings() if history is not None else ():
+            note(f"{PROG}: warning: {warning}")
         try:
             text = reader.read()
         except KeyboardInterrupt:

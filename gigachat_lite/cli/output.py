@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
 from typing import Any, Mapping, Optional, TextIO
 
 from .messages import describe, error_object, redact
+from .terminal import Screen, shown_on
 
-__all__ = ["PROG", "Output", "note", "report", "format_warning"]
+__all__ = ["PROG", "Output", "json_text", "write", "note", "report", "format_warning"]
 
 PROG = "gigachat-lite"
+
+# json.dumps(ensure_ascii=False) escapes C0 but writes DEL, C1 and lone surrogates as
+# they are: a terminal may obey C1, and no encoding writes a lone surrogate.
+_JSON_RAW = re.compile("[\x7f-\x9f\ud800-\udfff]")
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as one line of JSON, readable (Cyrillic as is) and safe on any terminal."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+
+
+def write(stream: TextIO, text: str) -> None:
+    """Write ``text``; a character the stream cannot encode (a lone surrogate) as its escape."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:  # raised before anything is written
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 class Output:
@@ -21,20 +41,21 @@ class Output:
     or the next prompt starts on a line of its own.
     """
 
-    def __init__(self, stream: TextIO, json_lines: bool = False) -> None:
+    def __init__(self, stream: TextIO, json_lines: bool = False, raw: bool = False) -> None:
         self.stream = stream
         self.json_lines = json_lines
+        self.screen = Screen(stream, raw=raw or json_lines)
         self.partial = False
 
     def chunk(self, text: str) -> None:
-        """One piece of the reply, visible at once."""
+        """One piece of the reply, visible at once (its control characters visible on a terminal)."""
         if self.json_lines:
             self.json({"content": text})
             return
         if text:
             # Set first: Ctrl-C can land once the bytes are out but before write() returns.
             self.partial = not text.endswith("\n")
-            self.stream.write(text)
+            write(self.stream, self.screen.piece(text))
             self.stream.flush()
 
     def finish(self, result: Any) -> None:
@@ -46,19 +67,22 @@ class Output:
 
     def end_line(self) -> None:
         """Close a partly written line (idempotent)."""
+        held = self.screen.end()
+        if held:
+            write(self.stream, held)
         if self.partial:
             self.partial = False
             self.stream.write("\n")
             self.stream.flush()
 
     def json(self, obj: Mapping[str, Any]) -> None:
-        self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.stream.write(json_text(obj) + "\n")
         self.stream.flush()
 
 
 def note(message: str) -> None:
-    """A status line for people (stderr, so stdout stays the reply alone)."""
-    sys.stderr.write(message + "\n")
+    """A status line for people (stderr, so stdout stays the reply alone); it may quote the server."""
+    write(sys.stderr, shown_on(sys.stderr, message) + "\n")
     sys.stderr.flush()
 
 
@@ -69,15 +93,16 @@ def report(error: Any, *, as_json: bool = False, debug: bool = False) -> None:
     """
     if debug and isinstance(error, BaseException):
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        sys.stderr.write(redact(text))
+        write(sys.stderr, shown_on(sys.stderr, redact(text)))
     if as_json:
-        sys.stdout.write(json.dumps(error_object(error), ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(error_object(error)) + "\n")
         sys.stdout.flush()
         return
-    sys.stderr.write(f"{PROG}: error: {describe(error)}\n")
+    # The message may quote the server's error text: on a terminal, its control characters show.
+    write(sys.stderr, f"{PROG}: error: {shown_on(sys.stderr, describe(error))}\n")
     sys.stderr.flush()
 
 
 def format_warning(message: Any, category: Any, filename: str, lineno: int, line: Optional[str] = None) -> str:
     # The library warns about verify=False; a file:line prefix means nothing to a shell user.
-    return f"{PROG}: warning: {describe(str(message))}\n"
+    return f"{PROG}: warning: {shown_on(sys.stderr, describe(str(message)))}\n"

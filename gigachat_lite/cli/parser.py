@@ -13,9 +13,14 @@ from .history import HISTORY_VARIABLE
 from .library import API_VERSIONS, SCOPES, __version__, parse_fault
 from .output import PROG
 
-__all__ = ["build_parser", "check_leftovers"]
+__all__ = ["build_parser", "check_order", "check_leftovers"]
 
 DEMO_PROMPT = "Привет! Что ты умеешь?"
+RAW_HELP = (
+    "on a terminal, write the server's text as sent, control characters included (by default they are"
+    " shown as escapes such as \\x1b, so a reply cannot set the clipboard or the title or clear the screen);"
+    " pipes and files always get it as sent"
+)
 COMMANDS = ("chat", "models", "serve", "demo", "completion")
 
 ENVIRONMENT_HELP = f"""\
@@ -28,6 +33,8 @@ environment:
   GIGACHAT_CA_BUNDLE_FILE, GIGACHAT_TIMEOUT, GIGACHAT_MAX_RETRIES,
   GIGACHAT_VERIFY_SSL_CERTS  defaults for the connection options of chat and models
   GIGACHAT_LITE_DEBUG=1    show the traceback of an error (as --debug does)
+  NO_COLOR=1               do not dim the escapes that stand for the control
+                           characters of the server's text on a terminal
   {HISTORY_VARIABLE}=0  keep no prompt history (as chat --no-history does);
                            it is kept in $XDG_DATA_HOME/gigachat_lite (default
                            ~/.local/share/gigachat_lite)
@@ -97,21 +104,56 @@ def _suggest(message: str) -> str:
     return message
 
 
+def _options(parser: argparse.ArgumentParser) -> List[str]:
+    """The option strings ``parser`` offers (not the hidden ones)."""
+    return [option for action in parser._actions if action.help != argparse.SUPPRESS for option in action.option_strings]
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    # Never the very thing typed: that one is misplaced, not misspelt, and says so elsewhere.
+    close = difflib.get_close_matches(name, [option for option in known if option != name], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_order(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """Before the command only the global options (-v, --debug, --version, --help) may come.
+
+    argparse would take the value of a command's option given there for the
+    command (``invalid choice: 'GigaChat-Pro'``); say instead where it goes.
+    """
+    commands: Dict[str, argparse.ArgumentParser] = getattr(parser, "commands")
+    top = [option for action in parser._actions for option in action.option_strings]
+    for word in argv:
+        if word == "--" or word in commands or not word.startswith("-") or word == "-":
+            return
+        name = word.split("=", 1)[0]  # never echo a value: it may be a key
+        if name in top or (name.startswith("--") and any(option.startswith(name) for option in top)):
+            continue  # a global option, or argparse's abbreviation of one
+        if re.fullmatch(r"-[A-Za-z]+", name) and all(f"-{letter}" in top for letter in name[1:]):
+            continue  # short global options run together: -vh
+        owners = [command for command, sub in commands.items() if name in _options(sub)]
+        if owners:
+            typed = next((w for w in argv if w in owners), owners[0])  # the command it was meant for, if given
+            raise UsageError(
+                f"{name} is an option of {' and '.join(owners)}: put it after the command "
+                f"({PROG} {typed} {name} ...; see {PROG} {typed} --help)"
+            )
+        everything = top + [option for sub in commands.values() for option in _options(sub)]
+        raise UsageError(f"unknown option {name}{_did_you_mean(name, everything)} (see {PROG} --help)")
+
+
 def check_leftovers(parser: argparse.ArgumentParser, command: Optional[str], extras: Sequence[str]) -> None:
     """Report what argparse did not recognize, with "did you mean", never echoing a possible secret."""
     if not extras:
         return
     sub = getattr(parser, "commands", {}).get(command, parser)
-    known = [
-        option for action in sub._actions if action.help != argparse.SUPPRESS for option in action.option_strings
-    ]
+    known = _options(sub)
     problems: List[str] = []
     after_unknown_option = False
     for extra in extras:
         if extra.startswith("-") and len(extra) > 1:
             name = extra.split("=", 1)[0]  # never echo a value: it may be a key
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            problems.append(f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else ""))
+            problems.append(f"unknown option {name}{_did_you_mean(name, known)}")
             after_unknown_option = True
         elif after_unknown_option:
             problems.append("an argument after it (not shown: it may be a secret)")
@@ -171,10 +213,23 @@ def _fault(spec: str) -> object:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """The options every command takes, before or after its name.
+
+    Declared on the top parser with their defaults and on each command with
+    ``default=SUPPRESS``: argparse copies a command's defaults over what the top
+    parser set, so ``-v chat`` would otherwise lose its ``-v``.
+    """
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="show request ids, retries and timings on stderr (never a secret)")
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the traceback of an error (also GIGACHAT_LITE_DEBUG=1)")
+
+
 def _common() -> _Parser:
     parent = _Parser(add_help=False)
-    parent.add_argument("-v", "--verbose", action="store_true", help="show request ids, retries and timings on stderr (never a secret)")
-    parent.add_argument("--debug", action="store_true", help="show the traceback of an error (also GIGACHAT_LITE_DEBUG=1)")
+    _add_global_options(parent, default=argparse.SUPPRESS)
     return parent
 
 
@@ -213,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="\n".join([EXAMPLES[""], help_for(), ENVIRONMENT_HELP, f"First time? Try: {PROG} demo"]),
         formatter_class=raw,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_global_options(parser, default=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     common, connection = _common(), _connection()
 
@@ -236,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("-m", "--model", help="model id (GIGACHAT_MODEL, default GigaChat); see `gigachat-lite models`")
     chat.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
     chat.add_argument("-t", "--temperature", type=float, help="sampling temperature (> 0)")
-    chat.add_argument("--max-tokens", type=int, metavar="N", help="limit the reply's length in tokens")
+    chat.add_argument("--max-tokens", type=int, metavar="N", help="limit the reply's length in tokens (a reply cut there says so on stderr)")
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole reply instead of streaming it")
     chat.add_argument(
         "--json", action="store_true",
@@ -244,10 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         ' an error is {"error": {"type", "message", "status", "request_id"}}',
     )
     chat.add_argument("--no-history", action="store_true", help=f"keep no prompt history in the conversation ({HISTORY_VARIABLE}=0)")
+    chat.add_argument("--raw", action="store_true", help=RAW_HELP)
 
     models = command("models", "list the available model ids", "List the model ids available to the key, one per line.",
                      [connection], environment=True)
     models.add_argument("--json", action="store_true", help="print each model object as a JSON line (errors as a JSON object)")
+    models.add_argument("--raw", action="store_true", help=RAW_HELP)
 
     serve = command(
         "serve", "run the local GigaChat emulator in the foreground",

@@ -55,6 +55,9 @@ def send(
     finally:
         status.done()
     out.finish(reply)
+    if reply.finish_reason == "length" and not args.json:  # --json carries finish_reason itself
+        limit = f"--max-tokens {args.max_tokens}" if args.max_tokens is not None else "the model's length limit"
+        status.line(f"warning: the reply was cut at {limit} (finish_reason length)")
     if status.verbose:
         timing = f"first chunk after {first:.2f} s, " if first is not None else ""
         status.line(

@@ -17,6 +17,7 @@ import time
 from typing import Any, Optional
 
 from .messages import redact
+from .terminal import shown_on
 
 __all__ = ["Status"]
 
@@ -49,7 +50,7 @@ class Status:
         with self._lock:
             if self._text is None:
                 self._since = time.monotonic()
-            self._text = text
+            self._text = shown_on(sys.stderr, text)  # a retry's reason may quote the server
         if self._thread is None:
             self._thread = threading.Thread(target=self._spin, name="gigachat-lite-spinner", daemon=True)
             self._thread.start()
@@ -65,7 +66,8 @@ class Status:
         """A whole line on stderr that does not garble the spinner."""
         with self._lock:
             self._erase()
-            sys.stderr.write(f"{self.prog}: {redact(text)}\n")
+            # Log lines quote the server (request ids, models): its control characters show.
+            sys.stderr.write(f"{self.prog}: {shown_on(sys.stderr, redact(text))}\n")
             sys.stderr.flush()
 
     def _spin(self) -> None:

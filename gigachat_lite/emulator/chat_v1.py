@@ -56,23 +56,23 @@ def positive(value: Any) -> bool:
 
 def _problem(data: Dict[str, Any]) -> Optional[str]:
     problem = check_messages(data.get("messages"))
+    if problem is not None:
+        return problem
     misplaced = [name for name in V2_ONLY if name in data]
+    n: Any = data.get("n")
     checks = (
-        (not misplaced, "%s is a v2 field (POST /api/v2/chat/completions), not v1's" % (misplaced or [""])[0]),
+        (not misplaced, "%s is a v2 field (POST /api/v2/chat/completions), not v1's" % (misplaced or ["?"])[0]),
         (isinstance(data.get("stream", False), bool), "stream must be a boolean"),
         (data.get("max_tokens") is None or positive(data["max_tokens"]), "max_tokens must be a positive integer"),
         (data.get("reasoning_effort") is None or isinstance(data["reasoning_effort"], str),
          "reasoning_effort must be a string"),
         (data.get("reasoning_max_tokens") is None or positive(data["reasoning_max_tokens"]),
          "reasoning_max_tokens must be a positive integer"),
-        (data.get("n") is None or (positive(data["n"]) and data["n"] <= MAX_CHOICES),
-         "n must be an integer from 1 to %d" % MAX_CHOICES),
-        (not (data.get("stream") and (data.get("n") or 1) > 1), "n > 1 is not available with stream"),
+        (n is None or (positive(n) and n <= MAX_CHOICES), "n must be an integer from 1 to %d" % MAX_CHOICES),
+        (not (data.get("stream") and positive(n) and n > 1), "n > 1 is not available with stream"),
     )
-    for fine, why in checks:
-        if problem is None and not fine:
-            problem = why
-    return problem or storage_problem(data.get("storage"), v1=True)
+    why = next((why for fine, why in checks if not fine), None)
+    return why or storage_problem(data.get("storage"), v1=True)
 
 
 def reasoning_for(effort: Any, budget: Any, text: str, piece_size: int) -> Optional[str]:

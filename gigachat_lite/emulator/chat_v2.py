@@ -126,10 +126,18 @@ def _history(context: Context) -> List[Dict[str, Any]]:
 
 
 def _store(state: ChatState, context: Context, data: Dict[str, Any], reply: Dict[str, Any], finish: str) -> Dict[str, Any]:
-    """Keep the turn in its thread; the ``message_id`` and ``thread_id`` the reply carries."""
+    """Keep the turn in its thread; the ``message_id`` and ``thread_id`` the reply carries.
+
+    A thread holds v1-style messages: text parts joined, other parts as their JSON, a
+    ``tool`` message as a ``function`` one.
+    """
     thread = open_thread(state, context)
-    thread.add(Message(role=m["role"] if m["role"] != "tool" else "function", content=text_of(m) or dumps(
-        m["content"]).decode("utf-8"), model=context.model) for m in data["messages"])
+    asked = []
+    for sent in data["messages"]:
+        content = text_of(sent) or dumps(sent["content"]).decode("utf-8")
+        asked.append(Message(role="function" if sent["role"] == "tool" else sent["role"], content=content,
+                             model=context.model))
+    thread.add(asked)
     calls = [p["function_call"] for p in reply["content"] if "function_call" in p]
     answer = Message(role="assistant", content=text_of(reply), model=context.model,
                      function_call=calls[0] if calls else None, finish_reason=finish)

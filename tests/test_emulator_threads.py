@@ -7,6 +7,7 @@ The SDK's view is in ``test_emulator_sdk_threads.py``.
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -256,6 +257,21 @@ def test_thread_refusals(api):
     assert api.refused("/threads/delete", {"thread_id": "nope"})["status"] == 404
     wrong = requests.get(api.base + "/threads/delete", headers=api.auth, timeout=TIMEOUT)
     assert (wrong.status_code, wrong.headers["Allow"]) == (405, "POST")
+
+
+def test_concurrent_runs_on_one_thread_keep_each_turn_together(api):
+    thread_id = api.ok("/threads", {})["id"]
+
+    def run(number: int) -> str:
+        body = {"thread_id": thread_id, "messages": [{"role": "user", "content": "turn %d" % number}]}
+        return str(api.ok("/threads/messages/run", body)["message"]["content"])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(run, range(16)))
+    assert answers == ["Echo: turn %d" % n for n in range(16)]
+    listed = [m["content"] for m in api.ok("/threads/messages", thread_id=thread_id)["messages"]]
+    assert len(listed) == 32
+    assert all(listed[i + 1] == "Echo: " + listed[i] for i in range(0, 32, 2))  # no run saw another's message
 
 
 # -- chats stored in threads (storage) and run by assistants -------------------------------

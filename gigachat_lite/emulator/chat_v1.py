@@ -153,6 +153,13 @@ def stored(state: ChatState, data: Dict[str, Any], model: str) -> List[Message]:
 
 def chat(state: ChatState, data: Dict[str, Any], headers: Any = None) -> Reply:
     """``POST /chat/completions``, plain or ``"stream": true``."""
+    if isinstance(data.get("storage"), dict):  # the thread's history is read, then added to
+        with state.threads.lock:
+            return _chat(state, data, headers)
+    return _chat(state, data, headers)
+
+
+def _chat(state: ChatState, data: Dict[str, Any], headers: Any) -> Reply:
     context = resolve(state, data, v1=True)
     if isinstance(context, Reply):
         return context

@@ -147,6 +147,13 @@ def _store(state: ChatState, context: Context, data: Dict[str, Any], reply: Dict
 
 def chat(state: ChatState, data: Dict[str, Any], headers: Any = None) -> Reply:
     """``POST /api/v2/chat/completions``, plain or ``"stream": true``."""
+    if isinstance(data.get("storage"), dict):  # the thread's history is read, then added to
+        with state.threads.lock:
+            return _chat(state, data, headers)
+    return _chat(state, data, headers)
+
+
+def _chat(state: ChatState, data: Dict[str, Any], headers: Any) -> Reply:
     context = resolve(state, data, v1=False)
     if isinstance(context, Reply):
         return context

@@ -97,37 +97,42 @@ class Thread:
 
 
 class ThreadStore:
-    """Every thread by id; the lock guards the mapping (a thread is changed by one request at a time)."""
+    """Every thread by id.
+
+    :attr:`lock` is held by whoever reads a thread's messages to change them (a run,
+    a stored chat turn), so concurrent requests on one thread apply one after the
+    other; it also guards the mapping.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()
         self._threads: Dict[str, Thread] = {}
 
     def create(self, model: str, assistant_id: Optional[str] = None) -> Thread:
         """A new empty thread."""
         thread = Thread(model=model, assistant_id=assistant_id)
-        with self._lock:
+        with self.lock:
             self._threads[thread.id] = thread
         return thread
 
     def get(self, thread_id: Any) -> Optional[Thread]:
         """The thread, or ``None``."""
-        with self._lock:
+        with self.lock:
             return self._threads.get(thread_id) if isinstance(thread_id, str) else None
 
     def delete(self, thread_id: str) -> bool:
         """Forget a thread; whether it existed."""
-        with self._lock:
+        with self.lock:
             return self._threads.pop(thread_id, None) is not None
 
     def listing(self) -> List[Thread]:
         """Every thread, most recently updated first."""
-        with self._lock:
+        with self.lock:
             threads = list(self._threads.values())
         order = {id(t): n for n, t in enumerate(threads)}
         return sorted(threads, key=lambda t: (t.updated_at, order[id(t)]), reverse=True)
 
     def count_for(self, assistant_id: str) -> int:
         """How many threads an assistant has."""
-        with self._lock:
+        with self.lock:
             return sum(1 for t in self._threads.values() if t.assistant_id == assistant_id)

@@ -63,12 +63,13 @@ def allowed(sub: str) -> Optional[str]:
 
 def route(state: ChatState, method: str, sub: str, query: Query, body: bytes) -> Reply:
     """Answer a threads path once the method and the bearer token are checked."""
-    if method == "GET":
-        return _GETS[sub](state, query)
-    data = parse_json(body)
-    if isinstance(data, Reply):
-        return data
-    return _POSTS[sub](state, data)
+    with state.threads.lock:  # a run reads the messages it adds to: one request at a time
+        if method == "GET":
+            return _GETS[sub](state, query)
+        data = parse_json(body)
+        if isinstance(data, Reply):
+            return data
+        return _POSTS[sub](state, data)
 
 
 # -- reading ---------------------------------------------------------------------------

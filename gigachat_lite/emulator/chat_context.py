@@ -67,8 +67,11 @@ def storage_problem(storage: Any, v1: bool) -> Optional[str]:
 
 
 def resolve(state: ChatState, data: Dict[str, Any], v1: bool) -> Union[Context, Reply]:
-    """The context of ``data`` (``storage`` already checked), or the 404/422 refusing it."""
-    storage = data.get("storage") if isinstance(data.get("storage"), dict) else None
+    """The context of ``data``, or the 404/422 refusing it."""
+    why = storage_problem(data.get("storage"), v1)
+    if why is not None:
+        return error_reply(422, why)
+    storage = data.get("storage")
     assistant_id = data.get("assistant_id")
     if assistant_id is None and v1 and storage is not None:
         assistant_id = storage.get("assistant_id")

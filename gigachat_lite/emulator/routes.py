@@ -61,7 +61,7 @@ _CHATS: Dict[str, Callable[[State, Dict[str, Any], Any], Reply]] = {
     "/v2/chat/completions": chat_v2,
 }
 # Paths answered by a topic module: its allowed methods, its answer.
-_TopicRoute = Callable[[Any, str, str, Dict[str, List[str]], bytes], Reply]
+_TopicRoute = Callable[[State, str, str, Dict[str, List[str]], bytes], Reply]
 _TOPICS: Tuple[Tuple[Callable[[str], Optional[str]], _TopicRoute], ...] = (
     (assistants.allowed, assistants.route),
     (threads.allowed, threads.route),

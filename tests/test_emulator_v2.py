@@ -185,11 +185,15 @@ def test_streamed_function_call(emu, auth):
     body = {"model": MODEL, "messages": ask("order 5"), "tools": [ORDER_TOOL], "stream": True,
             "tool_config": {"mode": "forced", "function_name": "get_order_status"}}
     events = split_events(v2(emu, auth, body).content)
-    assert [e["event"] for e in events] == ["response.message.delta", "response.message.done"]
-    message = events[0]["data"]["messages"][0]
-    assert list(message) == ["role", "tool_state_id", "content"]
-    assert message["content"][0]["function_call"]["name"] == "get_order_status"
-    assert events[1]["data"]["finish_reason"] == "function_call"
+    assert [e["event"] for e in events[-2:]] == ["response.message.delta", "response.message.done"]
+    messages = [e["data"]["messages"][0] for e in events[:-1]]
+    assert list(messages[0]) == ["role", "tool_state_id", "content"]
+    # the arguments' JSON text in piece_size fragments, each naming its call
+    calls = [m["content"][0]["function_call"] for m in messages]
+    assert {c["name"] for c in calls} == {"get_order_status"} and all("id" not in c for c in calls)
+    assert len(calls) > 1 and all(len(c["arguments"]) <= emu.piece_size for c in calls)
+    assert json.loads("".join(c["arguments"] for c in calls)) == {"order_id": "order 5"}
+    assert events[-1]["data"]["finish_reason"] == "function_call"
 
 
 def test_image_generation_serves_the_file(emu, auth):
@@ -304,7 +308,30 @@ BAD = [
     ({"messages": USER, "tools": [{"web_search": {}}], "tool_config": {"mode": "forced", "tool_name": "image_generate"}},
      "tool_config.tool_name 'image_generate'"),
     ({"messages": USER, "tool_config": {"mode": "sometimes"}}, "tool_config.mode"),
-    ({"messages": USER, "model_options": {"reasoning": {"effort": "max"}}}, "model_options.reasoning.effort"),
+    ({"messages": USER, "model_options": {"reasoning": {"effort": ""}}}, "model_options.reasoning.effort"),
+    ({"messages": USER, "model_options": {"reasoning": {"effort": "low", "max_tokens": 0}}},
+     "model_options.reasoning.max_tokens must be a positive integer"),
+    ({"messages": USER, "model_options": {"top_logprobs": 6}}, "model_options.top_logprobs must be an integer from 1 to 5"),
+    ({"messages": USER, "model_options": {"parallel_tool_calls": "yes"}}, "model_options.parallel_tool_calls must be a boolean"),
+    ({"messages": USER, "model_options": {"preset": 1}}, "model_options.preset must be a string"),
+    # what the SDK moves or renames is refused where a client left it (the service would ignore it)
+    ({"messages": USER, "temperature": 0.3}, "temperature belongs in model_options on v2"),
+    ({"messages": USER, "parallel_tool_calls": True}, "parallel_tool_calls belongs in model_options on v2"),
+    ({"messages": USER, "profanity_check": True}, "profanity_check is v1's; v2 takes disable_filter"),
+    ({"messages": USER, "reasoning_effort": "low"}, "reasoning_effort is v1's; v2 takes model_options.reasoning.effort"),
+    ({"messages": USER, "functions": []}, "functions is v1's"),
+    ({"messages": USER, "storage": True}, "storage must be an object (storage=true is sent as {})"),
+    ({"messages": USER, "storage": {"limit": 0}}, "storage.limit must be a positive integer"),
+    ({"messages": USER, "disable_filter": "no"}, "disable_filter must be a boolean"),
+    ({"messages": USER, "flags": "preprocess"}, "flags must be a list of strings"),
+    ({"messages": USER, "user_info": {"timezone": 3}}, "user_info.timezone must be a string"),
+    ({"messages": USER, "tool_config": {"mode": "any"}}, "tool_config with mode any needs a functions tool"),
+    ({"messages": USER, "tools": [ORDER_TOOL], "tool_config": {"mode": "any", "functions_names_any": ["nope"]}},
+     "tool_config.functions_names_any: 'nope' is not among the request's functions"),
+    ({"messages": USER, "tools": [ORDER_TOOL], "tool_config": {"mode": "auto", "functions_names_any": ["get_weather"]}},
+     "tool_config.functions_names_any needs mode any"),
+    ({"messages": USER + [{"role": "tool", "content": [{"function_result": {"name": "f", "result": "ok"}}]}]},
+     "messages[1].content[0].function_result.result must be a JSON object"),
     ({"messages": USER, "model_options": {"response_format": {"type": "regex", "regex": "("}}}, "response_format.regex"),
     ({"messages": USER, "model_options": {"response_format": {"type": "xml"}}}, "response_format.type"),
     ({"messages": USER, "model_options": {"max_tokens": 0}}, "model_options.max_tokens"),

@@ -6,7 +6,7 @@ import argparse
 import difflib
 import os
 import re
-from typing import Dict, List, NoReturn, Optional, Sequence
+from typing import Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from .exitcodes import UsageError, help_for
 from .history import HISTORY_VARIABLE
@@ -206,6 +206,14 @@ def _existing_file(value: str) -> str:
     return value
 
 
+def _user(value: str) -> Tuple[str, str]:
+    name, colon, password = value.partition(":")
+    password = password if colon else os.environ.get("GIGACHAT_PASSWORD", "")
+    if not name or not password:
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD, or NAME with GIGACHAT_PASSWORD set")
+    return name, password
+
+
 def _fault(spec: str) -> object:
     try:
         return parse_fault(spec)
@@ -325,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--piece-size", type=_piece_size, default=8, metavar="N", help="characters per stream event (default 8)")
     serve.add_argument("--fault", type=_fault, action="append", default=[], metavar="SPEC",
                        help="inject a failure, e.g. chat:429:times=1 (repeatable)")
+    serve.add_argument("--user", type=_user, action="append", default=[], metavar="NAME[:PASSWORD]",
+                       help="accept this user at POST {base}/token (the SDK's user/password auth); "
+                            "the password defaults to GIGACHAT_PASSWORD (repeatable)")
 
     demo = command(
         "demo", "chat with an in-process emulator: no key, no network",

@@ -42,7 +42,7 @@ def serve(args: argparse.Namespace, status: Status) -> int:
         emulator = Emulator(
             host=args.host, port=args.port, tls=args.tls, certfile=args.certfile, keyfile=args.keyfile,
             ca_bundle=args.ca_bundle, token_ttl=args.token_ttl, delay=args.delay, piece_size=args.piece_size,
-            faults=args.fault,
+            faults=args.fault, users=dict(args.user),
         )
         emulator.start()
     except ValueError as exc:  # the only bad setting argparse cannot see is a non-loopback --host

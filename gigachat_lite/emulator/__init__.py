@@ -1,11 +1,14 @@
 """A local GigaChat-compatible server (standard library only) for tests and demos.
 
-It speaks the wire format recorded from the real service: OAuth at ``/api/v2/oauth``,
-``/api/v1/chat/completions`` (JSON or SSE) and ``/api/v2/chat/completions`` (the
-GigaChat-3 contract: content parts, built-in tools, structured output, reasoning),
-``/api/v1/models[/{id}]``, ``/embeddings``, ``/tokens/count``, ``/balance``, ``/files``,
-``/ai/check`` and ``/functions/convert``; it listens on loopback only, can limit
-requests in flight per key and can inject failures (:class:`Fault`, :func:`parse_fault`)::
+It speaks the wire format recorded from the real service: OAuth at ``/api/v2/oauth``
+and user/password tokens at ``{base}/token``, ``/chat/completions`` (JSON or SSE) and
+``/api/v2/chat/completions`` (the GigaChat-3 contract: content parts, built-in tools,
+parallel function calls, structured output, reasoning), ``/models[/{id}]``,
+``/embeddings``, ``/tokens/count``, ``/balance``, ``/files``, ``/assistants``,
+``/threads``, ``/ai/check`` and ``/functions/convert``, under ``/api/v1`` and ``/v1``
+alike; ``X-Session-ID`` keys an emulated prompt cache. It listens on loopback only,
+can limit requests in flight per key and can inject failures (:class:`Fault`,
+:func:`parse_fault`)::
 
     from gigachat_lite.emulator import Emulator, Fault
 
@@ -14,8 +17,10 @@ requests in flight per key and can inject failures (:class:`Fault`, :func:`parse
 
 Reading order, top down: ``emulator`` (the Emulator) -> ``server`` (sockets, threads)
 -> ``handler`` (one HTTP exchange, faults) -> ``routes`` (OAuth, bearer, dispatch) ->
-the topic modules (``chat_v1``, ``chat_v2``, ``catalog``, ``files``, ...) -> ``replies``,
-``wire``; beside them ``faults``, ``state``, ``tls``.
+the topic modules (``chat_v1``, ``chat_v2``, ``catalog``, ``files``, ``users``,
+``assistants``, ``threads``, ...) -> what they share (``chat_context``: model,
+assistant and stored thread of a chat; ``tool_calls``, ``prompt_cache``,
+``thread_store``, ``replies``, ``wire``); beside them ``faults``, ``state``, ``tls``.
 """
 
 from .emulator import DEFAULT_KEY, Emulator, RecordedRequest

@@ -61,10 +61,28 @@ def image_generate(text: str, store: FileStore) -> Parts:
     ]
 
 
+#: The bytes of every generated 3D model: an empty glTF 2.0 binary (header and JSON chunk).
+_GLTF_JSON = b'{"asset":{"version":"2.0"}}  '  # padded to a multiple of 4, as GLB requires
+MODEL_GLB = (
+    b"glTF" + (2).to_bytes(4, "little") + (20 + len(_GLTF_JSON)).to_bytes(4, "little")
+    + len(_GLTF_JSON).to_bytes(4, "little") + b"JSON" + _GLTF_JSON
+)
+
+
+def model_3d_generate(text: str, store: FileStore) -> Parts:
+    """A ``files`` part for a stored (empty) glTF model, then a text part, like image generation."""
+    entry = store.add("model.glb", "general", MODEL_GLB, "model/gltf-binary")
+    return [
+        {"files": [{"id": entry["id"], "mime": "model/gltf-binary", "target": "3dmodel"}]},
+        {"text": "A 3D model was generated for: " + text},
+    ]
+
+
 #: Each built-in tool by its wire name.
 STAND_INS: Dict[str, Callable[[str, FileStore], Parts]] = {
     "web_search": web_search,
     "code_interpreter": code_interpreter,
     "url_content_extraction": url_content_extraction,
     "image_generate": image_generate,
+    "model_3d_generate": model_3d_generate,
 }

@@ -6,14 +6,34 @@ from .replies import embeddings_body, model_entry, models_body, tokens_count_bod
 from .wire import Reply, dumps, error_reply, json_reply
 
 ModelSpec = Union[str, Tuple[str, str]]
+#: The models served by default: ``GET /models`` of the real service as recorded on
+#: 21 Jan 2026 (``test_get_models.yaml``, same order), plus the GigaChat-3 family
+#: (``GigaChat-3-Ultra`` answered the June 2026 v2 recordings; gigachat-java names Pro
+#: and Lightning) where the real list's sort order puts them.
 DEFAULT_MODELS: Tuple[ModelSpec, ...] = (
     "GigaChat",
-    "GigaChat-Pro",
-    "GigaChat-Max",
     "GigaChat-2",
-    "GigaChat-2-Pro",
     "GigaChat-2-Max",
+    "GigaChat-2-Max-preview",
+    "GigaChat-2-Pro",
+    "GigaChat-2-Pro-preview",
+    "GigaChat-2-preview",
+    "GigaChat-3-Lightning",
+    "GigaChat-3-Pro",
+    "GigaChat-3-Ultra",
+    "GigaChat-Max",
+    "GigaChat-Max-preview",
+    "GigaChat-Plus",
+    "GigaChat-Pro",
+    "GigaChat-Pro-preview",
+    "GigaChat-preview",
+    ("GigaFilter", "filter"),
+    ("GigaCheckClassification", "aicheck"),
+    ("GigaCheckDetection", "aicheck"),
     ("Embeddings", "embedder"),
+    ("Embeddings-2", "embedder"),
+    ("EmbeddingsGigaR", "embedder"),
+    ("GigaEmbeddings-3B-2025-09", "embedder"),
 )
 #: The balance served by default, as in ``tests/data/fixtures/balance.json``.
 DEFAULT_BALANCE: Tuple[Tuple[str, int], ...] = (

@@ -2,19 +2,46 @@
 
 The real API refuses such requests with 422 ``{"status": 422, "message": ...}``; the
 emulator's messages name the offending item so a test can see which one it was.
+
+The body is the one the official SDK 0.2.4a1 builds (``reference/API_FACTS.md`` 7.1):
+generation settings live in ``model_options`` (``temperature``, ``top_p``,
+``max_tokens``, ``repetition_penalty``, ``update_interval``, ``reasoning``
+``{effort: any string, max_tokens}``, ``response_format``, ``parallel_tool_calls``,
+``top_logprobs`` 1-5, ``preset``, ``unnormalized_history``); ``disable_filter``,
+``flags``, ``user_info``, ``storage`` (an object), ``assistant_id`` and
+``tools_state_id`` sit at the top level; unknown top-level fields pass (the SDK sends
+``filter_config``, ``ranker_options`` and ``additional_fields`` that way). Stricter
+than the service, so a client's mistake shows instead of being ignored: a
+``model_options`` setting at the top level, v1's ``profanity_check``,
+``reasoning_effort``, ``reasoning_max_tokens``, ``functions`` and ``function_call``
+are refused, naming where the value belongs.
 """
 
 import json
 import re
 from typing import Any, Callable, Dict, List, Optional
 
+from .chat_context import storage_problem
+from .tool_calls import results_problem
+
 ROLES = ("system", "user", "assistant", "tool")
-PART_KINDS = ("text", "files", "function_call", "function_result", "inline_data", "tool_execution")
-BUILTIN_TOOLS = ("web_search", "code_interpreter", "image_generate", "url_content_extraction")
-TOOL_MODES = ("auto", "forced", "none")
-EFFORTS = ("low", "medium", "high")
+PART_KINDS = ("text", "files", "function_call", "function_result", "inline_data", "tool_execution", "logprobs")
+BUILTIN_TOOLS = ("web_search", "code_interpreter", "image_generate", "url_content_extraction", "model_3d_generate")
+TOOL_MODES = ("auto", "forced", "none", "any")
 FORMAT_TYPES = ("text", "json_schema", "regex")
+MAX_TOP_LOGPROBS = 5
 _NUMBERS = ("temperature", "top_p", "repetition_penalty", "update_interval")
+#: Settings the SDK moves from the top level into ``model_options``.
+OPTION_NAMES = _NUMBERS + ("max_tokens", "reasoning", "response_format", "parallel_tool_calls", "preset",
+                           "unnormalized_history", "top_logprobs")
+#: v1 fields with their v2 place.
+V1_NAMES = {
+    "profanity_check": "disable_filter (= not profanity_check)",
+    "reasoning_effort": "model_options.reasoning.effort",
+    "reasoning_max_tokens": "model_options.reasoning.max_tokens",
+    "functions": 'tools=[{"functions": {"specifications": [...]}}]',
+    "function_call": "tool_config",
+}
 
 
 def _part(where: str, part: Any) -> Optional[str]:
@@ -31,6 +58,8 @@ def _part(where: str, part: Any) -> Optional[str]:
     for kind in ("function_call", "function_result"):
         if kind in part and not (isinstance(part[kind], dict) and isinstance(part[kind].get("name"), str)):
             return "%s.%s must be an object with a string name" % (where, kind)
+        if kind in part and part[kind].get("id") is not None and not isinstance(part[kind]["id"], str):
+            return "%s.%s.id must be a string" % (where, kind)
     if "function_result" in part and "result" not in part["function_result"]:
         return "%s.function_result needs a result" % where
     return None
@@ -53,8 +82,9 @@ def messages_problem(messages: Any) -> Optional[str]:
             problem = _part("%s.content[%d]" % (where, index), part)
             if problem:
                 return problem
-        if "tools_state_id" in message and not isinstance(message["tools_state_id"], str):
-            return "%s.tools_state_id must be a string" % where
+        for name in ("tools_state_id", "tool_state_id", "functions_state_id"):
+            if message.get(name) is not None and not isinstance(message[name], str):
+                return "%s.%s must be a string" % (where, name)
     return None
 
 
@@ -84,6 +114,20 @@ def _response_format(value: Any) -> Optional[str]:
     return None
 
 
+def _reasoning(reasoning: Any) -> Optional[str]:
+    if reasoning is None:
+        return None
+    if not isinstance(reasoning, dict):
+        return "model_options.reasoning must be an object {effort, max_tokens}"
+    effort = reasoning.get("effort")
+    if effort is not None and not (isinstance(effort, str) and effort):
+        return "model_options.reasoning.effort must be a non-empty string, e.g. low, medium, high or off"
+    budget = reasoning.get("max_tokens")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        return "model_options.reasoning.max_tokens must be a positive integer"
+    return None
+
+
 def options_problem(options: Any) -> Optional[str]:
     """Why ``model_options`` is invalid."""
     if options is None:
@@ -97,9 +141,15 @@ def options_problem(options: Any) -> Optional[str]:
     limit = options.get("max_tokens")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         return "model_options.max_tokens must be a positive integer"
-    reasoning = options.get("reasoning")
-    if reasoning is not None and not (isinstance(reasoning, dict) and reasoning.get("effort") in EFFORTS):
-        return "model_options.reasoning.effort must be one of %s" % ", ".join(EFFORTS)
+    problem = _reasoning(options.get("reasoning"))
+    if problem:
+        return problem
+    for name, kind in (("parallel_tool_calls", bool), ("unnormalized_history", bool), ("preset", str)):
+        if options.get(name) is not None and not isinstance(options[name], kind):
+            return "model_options.%s must be a %s" % (name, "boolean" if kind is bool else "string")
+    top = options.get("top_logprobs")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP_LOGPROBS):
+        return "model_options.top_logprobs must be an integer from 1 to %d" % MAX_TOP_LOGPROBS
     if options.get("response_format") is not None:
         return _response_format(options["response_format"])
     return None
@@ -137,15 +187,53 @@ def tools_problem(tools: Any, config: Any) -> Optional[str]:
         return None
     if not isinstance(config, dict) or config.get("mode", "auto") not in TOOL_MODES:
         return "tool_config.mode must be one of %s" % ", ".join(TOOL_MODES)
+    names = [s["name"] for s in specifications(tools)]
     checks: Dict[str, Callable[[], List[str]]] = {
         "tool_name": lambda: builtin_names(tools),
-        "function_name": lambda: [s["name"] for s in specifications(tools)],
+        "function_name": lambda: names,
     }
     for key, known in checks.items():
         if key in config and config[key] not in known():
             return "tool_config.%s %r is not among the request's tools" % (key, config[key])
     if config.get("mode") == "forced" and not ("tool_name" in config or "function_name" in config):
         return "tool_config with mode forced needs tool_name or function_name"
+    return _any_mode(config, names)
+
+
+def _any_mode(config: Dict[str, Any], names: List[str]) -> Optional[str]:
+    listed = config.get("functions_names_any")
+    if config.get("mode") == "any" and not names:
+        return "tool_config with mode any needs a functions tool"
+    if listed is None:
+        return None
+    if config.get("mode") != "any":
+        return "tool_config.functions_names_any needs mode any"
+    if not isinstance(listed, list) or not listed or not all(isinstance(n, str) for n in listed):
+        return "tool_config.functions_names_any must be a non-empty list of function names"
+    unknown = [n for n in listed if n not in names]
+    if unknown:
+        return "tool_config.functions_names_any: %r is not among the request's functions" % unknown[0]
+    return None
+
+
+def top_level_problem(data: Dict[str, Any]) -> Optional[str]:
+    """Why a top-level field is misplaced or mistyped (see the module doc)."""
+    for name in OPTION_NAMES:
+        if name in data:
+            return "%s belongs in model_options on v2" % name
+    for name, place in V1_NAMES.items():
+        if name in data:
+            return "%s is v1's; v2 takes %s" % (name, place)
+    for name, kind, label in (("disable_filter", bool, "a boolean"), ("assistant_id", str, "a string"),
+                              ("tools_state_id", str, "a string"), ("user_info", dict, "an object {timezone}")):
+        if data.get(name) is not None and not isinstance(data[name], kind):
+            return "%s must be %s" % (name, label)
+    flags = data.get("flags")
+    if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
+        return "flags must be a list of strings"
+    timezone = (data.get("user_info") or {}).get("timezone")
+    if timezone is not None and not isinstance(timezone, str):
+        return "user_info.timezone must be a string (an IANA name, e.g. Europe/Moscow)"
     return None
 
 
@@ -154,7 +242,10 @@ def request_problem(data: Dict[str, Any]) -> Optional[str]:
     if not isinstance(data.get("stream", False), bool):
         return "stream must be a boolean"
     return (
-        messages_problem(data.get("messages"))
+        top_level_problem(data)
+        or messages_problem(data.get("messages"))
         or options_problem(data.get("model_options"))
         or tools_problem(data.get("tools"), data.get("tool_config"))
+        or storage_problem(data.get("storage"), v1=False)
+        or results_problem(data["messages"])
     )

@@ -2,22 +2,27 @@
 
 import base64
 import threading
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from .assistants import AssistantStore
 from .catalog import DEFAULT_BALANCE, DEFAULT_MODELS, ModelSpec
 from .faults import Fault, FaultSet
 from .files import FileStore
+from .prompt_cache import PromptCache
 from .replies import ReplySource
 from .routes import OAUTH_PATH
 from .server import EmulatorServer, loopback
 from .state import Ledger, RecordedRequest, basic_key, bearer_token
+from .thread_store import ThreadStore
 from .tls import TLSMaterial, make_tls
+from .users import Users
 
 __all__ = ["DEFAULT_KEY", "Emulator", "RecordedRequest"]
 
 #: The default authorization key: base64 of ``emulator-client-id:emulator-secret``.
 #: Deliberately readable so nobody mistakes it for a real credential.
 DEFAULT_KEY = base64.b64encode(b"emulator-client-id:emulator-secret").decode("ascii")
+CALL_IDS = ("parallel", "always")
 
 
 
@@ -52,9 +57,19 @@ class Emulator:
             GigaChat's error body, as for a personal key's limit of 1. ``None``
             (default): no limit. Settable.
         retry_after: the ``Retry-After`` seconds of those 429s.
+        users: ``{"name": "password"}`` pairs accepted by ``POST {base}/token`` (HTTP
+            Basic, the SDK's ``user=``/``password=`` auth); :attr:`users` counts their
+            logins. Their tokens count as the key ``"user:<name>"`` in :attr:`ledger`.
+        prompt_cache_ttl: seconds a session's prompt prefixes stay cached after its
+            last request (``X-Session-ID``; see ``prompt_cache``). Settable through
+            ``prompt_cache.ttl``.
+        call_ids: ``"parallel"`` (default): function calls carry an ``id`` when a v2
+            reply makes several, as the SDK expects; a lone call has none, as recorded.
+            ``"always"``: every call has one, v1's too (settable).
 
-    Uploaded files live in :attr:`file_store` until the emulator is dropped; issued
-    tokens and the per-key counters in :attr:`ledger`.
+    Uploaded files live in :attr:`file_store`, assistants in :attr:`assistants`,
+    threads in :attr:`threads` until the emulator is dropped; issued tokens and the
+    per-key counters in :attr:`ledger`.
     """
 
     def __init__(
@@ -76,11 +91,16 @@ class Emulator:
         postpaid: bool = False,
         max_in_flight: Optional[int] = None,
         retry_after: int = 1,
+        users: Optional[Mapping[str, str]] = None,
+        prompt_cache_ttl: float = 30.0,
+        call_ids: str = "parallel",
     ) -> None:
         if isinstance(keys, str) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ValueError("keys must be a non-empty sequence of non-empty strings")
         if piece_size < 1:
             raise ValueError("piece_size must be >= 1")
+        if call_ids not in CALL_IDS:
+            raise ValueError("call_ids must be one of %s, got %r" % (", ".join(CALL_IDS), call_ids))
         if max_in_flight is not None and (isinstance(max_in_flight, bool) or max_in_flight < 1):
             raise ValueError("max_in_flight must be None or an int >= 1, got %r" % (max_in_flight,))
         self.keys: Tuple[str, ...] = tuple(keys)
@@ -97,6 +117,11 @@ class Emulator:
         self.postpaid = postpaid
         self.balance: Dict[str, int] = dict(DEFAULT_BALANCE)
         self.file_store = FileStore()
+        self.users = Users(users)
+        self.prompt_cache = PromptCache(prompt_cache_ttl)
+        self.call_ids = call_ids
+        self.assistants = AssistantStore()
+        self.threads = ThreadStore()
         self._faults = FaultSet()
         for fault in faults:
             self._faults.add(fault)

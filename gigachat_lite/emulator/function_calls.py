@@ -11,17 +11,15 @@ the reply calls a function instead of answering:
 Its ``arguments`` fill the ``required`` parameters (all of them when none are
 required): the first ``enum`` value, else by type: string -> the user's text,
 integer/number -> 0, boolean -> false, array -> [], object -> {}. The reply
-carries a fresh ``functions_state_id``. After a ``function`` message the
+carries a fresh ``functions_state_id`` (and the call an ``id`` when the emulator's
+``call_ids`` is ``"always"``; no recording shows one). After a ``function`` message the
 default reply is ``"Function <name> returned: <content>"``. Shapes follow
 ``tests/data/fixtures/chat_completion_function.json``.
 """
 
-import json
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from .replies import default_reply as echo_reply
-from .replies import usage
 from .wire import dumps, sse_event
 
 FUNCTION_FINISH = "function_call"
@@ -76,32 +74,36 @@ def arguments_for(function: Dict[str, Any], text: str) -> Dict[str, Any]:
     return arguments
 
 
-def function_call_reply(
-    data: Dict[str, Any], function: Dict[str, Any], model: str, created: int, piece_size: int, stream: bool
+def call_reply(
+    call: Dict[str, Any],
+    state_id: str,
+    model: str,
+    created: int,
+    used: Dict[str, int],
+    stream: bool,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Optional[bytes], Optional[List[bytes]]]:
-    """The body (``stream=False``) or the events (without ``[DONE]``) of a function call."""
-    call = {"name": function["name"], "arguments": arguments_for(function, _last_user_text(data) or "")}
-    state_id = str(uuid.uuid4())
-    used = usage(data, json.dumps(call["arguments"], ensure_ascii=False), piece_size)
+    """The body (``stream=False``) or the events (without ``[DONE]``) of a function call.
+
+    v1 carries one call per message; ``call`` is ``{"name", "arguments"}``, maybe with
+    the ``id`` the official SDK 0.2.4a1 reads and sends back. ``extra`` top-level fields
+    (``thread_id``, ``message_id``) follow ``model``.
+    """
     message = {"content": "", "role": "assistant", "function_call": call, "functions_state_id": state_id}
+    head: Dict[str, Any] = {"created": created, "model": model}
+    head.update(extra or {})
+    head["object"] = "chat.completion"
     if not stream:
-        body = {
-            "choices": [{"message": message, "index": 0, "finish_reason": FUNCTION_FINISH}],
-            "created": created,
-            "model": model,
-            "object": "chat.completion",
-            "usage": used,
-        }
+        body = {"choices": [{"message": message, "index": 0, "finish_reason": FUNCTION_FINISH}], **head, "usage": used}
         return dumps(body), None
-    head = {"choices": [{"delta": message, "index": 0}], "created": created, "model": model, "object": "chat.completion"}
-    tail = {
-        "choices": [{"delta": {"content": ""}, "index": 0, "finish_reason": FUNCTION_FINISH}],
-        "created": created,
-        "model": model,
-        "object": "chat.completion",
-        "usage": used,
-    }
-    return None, [sse_event(head), sse_event(tail)]
+    first = {"choices": [{"delta": message, "index": 0}], **head}
+    last = {"choices": [{"delta": {"content": ""}, "index": 0, "finish_reason": FUNCTION_FINISH}], **head, "usage": used}
+    return None, [sse_event(first), sse_event(last)]
+
+
+def last_user_text(data: Dict[str, Any]) -> str:
+    """The content of the last message when it is the user's, else ``""``."""
+    return _last_user_text(data) or ""
 
 
 def default_reply(data: Dict[str, Any]) -> str:

@@ -78,41 +78,63 @@ def truncate(text: str, max_tokens: Optional[int], piece_size: int) -> Tuple[str
     return text, "stop"
 
 
-def usage(request: Dict[str, Any], completion: str, piece_size: int) -> Dict[str, int]:
-    """Deterministic ``usage`` block in the recorded key order."""
+def usage(request: Dict[str, Any], completion: str, piece_size: int, cached: int = 0) -> Dict[str, int]:
+    """Deterministic ``usage`` block in the recorded key order.
+
+    ``cached`` prompt tokens (see ``prompt_cache``) are reported in
+    ``precached_prompt_tokens`` and left out of ``prompt_tokens`` and
+    ``total_tokens``, as the v1 usage reference documents.
+    """
     prompt = sum(
         count_tokens(m.get("content") or "", piece_size)
         for m in request.get("messages", ())
         if isinstance(m.get("content"), str)
     )
+    cached = min(cached, prompt)
     done = count_tokens(completion, piece_size)
     return {
-        "prompt_tokens": prompt,
+        "prompt_tokens": prompt - cached,
         "completion_tokens": done,
-        "total_tokens": prompt + done,
-        "precached_prompt_tokens": 0,
+        "total_tokens": prompt - cached + done,
+        "precached_prompt_tokens": cached,
     }
 
 
+def message(text: str, reasoning: Optional[str] = None) -> Dict[str, Any]:
+    """The assistant message of a reply; ``reasoning_content`` as in ``fixtures/chat_completion.json``."""
+    body: Dict[str, Any] = {"content": text, "role": "assistant"}
+    if reasoning is not None:
+        body["reasoning_content"] = reasoning
+    return body
+
+
 def completion_body(
-    text: str, finish_reason: str, model: str, created: int, usage_block: Dict[str, int]
+    text: str,
+    finish_reason: str,
+    model: str,
+    created: int,
+    usage_block: Dict[str, int],
+    *,
+    reasoning: Optional[str] = None,
+    extra: Optional[Dict[str, Any]] = None,
+    choices: int = 1,
 ) -> bytes:
-    """Non-stream chat reply, field order as in ``test_chat_simple.yaml``."""
-    return dumps(
-        {
-            "choices": [
-                {
-                    "message": {"content": text, "role": "assistant"},
-                    "index": 0,
-                    "finish_reason": finish_reason,
-                }
-            ],
-            "created": created,
-            "model": model,
-            "object": "chat.completion",
-            "usage": usage_block,
-        }
-    )
+    """Non-stream chat reply, field order as in ``test_chat_simple.yaml``.
+
+    ``extra`` top-level fields (``thread_id``, ``message_id``) follow ``model``;
+    ``choices`` > 1 repeats the choice with indexes 0, 1, ...
+    """
+    body: Dict[str, Any] = {
+        "choices": [
+            {"message": message(text, reasoning), "index": index, "finish_reason": finish_reason}
+            for index in range(choices)
+        ],
+        "created": created,
+        "model": model,
+    }
+    body.update(extra or {})
+    body.update(object="chat.completion", usage=usage_block)
+    return dumps(body)
 
 
 def stream_events(
@@ -122,36 +144,34 @@ def stream_events(
     created: int,
     usage_block: Dict[str, int],
     piece_size: int,
+    *,
+    reasoning: Optional[str] = None,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> List[bytes]:
-    """All data events of a stream (without ``[DONE]``), as in ``test_stream_simple.yaml``."""
+    """All data events of a stream (without ``[DONE]``), as in ``test_stream_simple.yaml``.
+
+    ``reasoning`` pieces come first as ``reasoning_content`` deltas; ``extra``
+    top-level fields are on every chunk.
+    """
+    deltas: List[Dict[str, str]] = []
+    if reasoning is not None:
+        deltas += [{"reasoning_content": piece} for piece in split_pieces(reasoning, piece_size)]
+    deltas += [{"content": piece} for piece in split_pieces(text, piece_size)]
+    deltas[0]["role"] = "assistant"
     events = []
-    for number, piece in enumerate(split_pieces(text, piece_size)):
-        delta: Dict[str, str] = {"content": piece}
-        if number == 0:
-            delta["role"] = "assistant"
-        events.append(
-            sse_event(
-                {
-                    "choices": [{"delta": delta, "index": 0}],
-                    "created": created,
-                    "model": model,
-                    "object": "chat.completion",
-                }
-            )
-        )
-    events.append(
-        sse_event(
-            {
-                "choices": [
-                    {"delta": {"content": ""}, "index": 0, "finish_reason": finish_reason}
-                ],
-                "created": created,
-                "model": model,
-                "object": "chat.completion",
-                "usage": usage_block,
-            }
-        )
-    )
+    for delta in deltas:
+        chunk: Dict[str, Any] = {"choices": [{"delta": delta, "index": 0}], "created": created, "model": model}
+        chunk.update(extra or {})
+        chunk["object"] = "chat.completion"
+        events.append(sse_event(chunk))
+    last: Dict[str, Any] = {
+        "choices": [{"delta": {"content": ""}, "index": 0, "finish_reason": finish_reason}],
+        "created": created,
+        "model": model,
+    }
+    last.update(extra or {})
+    last.update(object="chat.completion", usage=usage_block)
+    events.append(sse_event(last))
     return events
 
 

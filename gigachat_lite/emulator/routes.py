@@ -6,17 +6,18 @@
 """
 
 import uuid
-from typing import Any, Callable, Dict, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import parse_qs, unquote
 
+from . import assistants, threads, users
 from .ai_check import ai_check
 from .catalog import balance, get_model, models, texts
+from .chat_context import ChatState
 from .chat_v1 import chat
 from .chat_v2 import chat as chat_v2
-from .files import FileStore, allowed_method
+from .files import allowed_method
 from .files import route as files_route
 from .openapi import convert
-from .replies import ChatSettings
 from .state import Ledger, basic_key, bearer_token
 from .wire import OAUTH_JSON_TYPE, Reply, dumps, error_reply, oauth_error_reply, parse_json, phrase
 
@@ -24,21 +25,23 @@ OAUTH_PATH = "/api/v2/oauth"
 # "/api/v1" is the documented base; "/v1" mirrors the newer https://api.giga.chat/v1.
 # The SDK derives the v2 chat URL by turning the base's last "/vN" into "/v2".
 API_PREFIXES = ("/api/v1", "/v1", "/api/v2", "/v2")
-SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
+SCOPES = users.SCOPES
 BAD_CREDENTIALS = (401, 6, "credentials doesn't match db data")
 EXPIRED = (401, "Token has expired")
 
 
-class State(ChatSettings, Protocol):
+class State(ChatState, Protocol):
     """The emulator state the routes read (implemented by ``Emulator``)."""
 
     keys: Tuple[str, ...]
     postpaid: bool
     balance: Dict[str, int]
-    file_store: FileStore
     ledger: Ledger
+    users: users.Users
 
     def token_for(self, key: str) -> Tuple[str, int]: ...  # noqa: E704
+
+    def issue_token(self, key: Optional[str] = None) -> Tuple[str, int]: ...  # noqa: E704
 
 
 
@@ -46,14 +49,23 @@ JsonRoute = Callable[[State, str, Dict[str, Any]], Reply]
 # POST endpoints taking a JSON object, by the path after the API prefix ("/v2" marks
 # the v2 contract, which only has chat).
 _JSON_POSTS: Dict[str, JsonRoute] = {
-    "/chat/completions": lambda state, sub, data: chat(state, data),
-    "/v2/chat/completions": lambda state, sub, data: chat_v2(state, data),
     "/embeddings": lambda state, sub, data: texts(state.model_list(), sub, data, state.piece_size),
     "/tokens/count": lambda state, sub, data: texts(state.model_list(), sub, data, state.piece_size),
     "/ai/check": lambda state, sub, data: ai_check(data, state.piece_size),
 }
 # POST endpoints reading the raw body: the SDK sends the OpenAPI text as is.
 _RAW_POSTS: Dict[str, Callable[[bytes], Reply]] = {"/functions/convert": convert}
+# Chat reads the headers too: X-Session-ID keys the prompt cache.
+_CHATS: Dict[str, Callable[[State, Dict[str, Any], Any], Reply]] = {
+    "/chat/completions": chat,
+    "/v2/chat/completions": chat_v2,
+}
+# Paths answered by a topic module: its allowed methods, its answer.
+_TopicRoute = Callable[[State, str, str, Dict[str, List[str]], bytes], Reply]
+_TOPICS: Tuple[Tuple[Callable[[str], Optional[str]], _TopicRoute], ...] = (
+    (assistants.allowed, assistants.route),
+    (threads.allowed, threads.route),
+)
 
 
 def fault_reply(path: str, status: int, message: Optional[str]) -> Reply:
@@ -79,15 +91,19 @@ def _allowed(method: str, sub: str) -> Optional[str]:
     """The method ``sub`` takes, or ``None`` when nothing is served there."""
     if sub == "/models" or sub.startswith("/models/") or sub == "/balance":
         return "GET"
-    if sub in _JSON_POSTS or sub in _RAW_POSTS:
+    if sub in _JSON_POSTS or sub in _RAW_POSTS or sub in _CHATS or sub == "/token":
         return "POST"
+    for belongs, _ in _TOPICS:
+        methods = belongs(sub)
+        if methods is not None:
+            return methods
     if sub == "/files" or sub.startswith("/files/"):
         return allowed_method(method, sub)
     return None
 
 
-def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Reply:
-    """Answer one request. ``path`` has no query string; ``headers`` is case-insensitive."""
+def route(state: State, method: str, path: str, headers: Any, body: bytes, query: str = "") -> Reply:
+    """Answer one request. ``path`` has no query string (that is ``query``); ``headers`` is case-insensitive."""
     if path == OAUTH_PATH:
         return _need(method, "POST") or oauth(state, headers, body)
     prefix = next((p for p in API_PREFIXES if path.startswith(p + "/")), None)
@@ -97,6 +113,8 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
     allowed = None if sub is None else _allowed(method, sub)
     if sub is None or allowed is None:
         return error_reply(404, "Not Found")
+    if sub == "/token":  # user and password auth: Basic, not a bearer token
+        return _need(method, allowed) or users.token(state, headers, body)
     refused = _need(method, allowed) or _bearer(state, headers)
     if refused:
         return refused
@@ -110,9 +128,14 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
         return files_route(state.file_store, method, sub, headers, body)
     if sub in _RAW_POSTS:
         return _RAW_POSTS[sub](body)
+    for belongs, answer in _TOPICS:
+        if belongs(sub) is not None:
+            return answer(state, method, sub, parse_qs(query), body)
     data = parse_json(body)
     if isinstance(data, Reply):
         return data
+    if sub in _CHATS:
+        return _CHATS[sub](state, data, headers)
     return _JSON_POSTS[sub](state, sub, data)
 
 

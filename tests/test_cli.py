@@ -563,7 +563,7 @@ def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> Non
         ]
         # /model checks the live list: an unknown one is refused at once, the model stays.
         child.sendline("/model Nope")
-        child.expect_exact("(no model 'Nope'; available: GigaChat, GigaChat-Pro")
+        child.expect_exact("(no model 'Nope'; available: GigaChat, GigaChat-2")
         child.expect_exact("still GigaChat-Pro)")
         # An API error is reported and the conversation goes on.
         emu.add_fault(Fault(path="chat/completions", status=404, times=1))

@@ -3,17 +3,30 @@
 The stream owns its response: however iteration stops (exhaustion, ``break``,
 an error, :meth:`ChatStream.close`), the connection is released, back to the
 pool when the body was read to its end, closed otherwise. The body is read
-with urllib3's ``read1`` (whatever has arrived, so a stream sent without
-chunked encoding never waits for a full buffer; a gzip/deflate body some
-proxies make is decoded), rejoined into events by :mod:`._sse` and read by
-the contract's parser (:mod:`._chat.reply`). Read failures become our
-exceptions through :func:`errors.stream_failure`.
+with ``read1`` (whatever has arrived, so a stream sent without chunked
+encoding never waits for a full buffer), rejoined into events by :mod:`._sse`
+and read by the contract's parser (:mod:`._chat.reply`). Read failures become
+our exceptions through :func:`errors.stream_failure`.
+
+Which ``read1``: a GigaChat stream sends one event per HTTP chunk, so the
+read is made once per event. urllib3's ``read1`` costs as much per call as
+everything else the client does for an event (its error-catching context
+manager, length and decoder bookkeeping: 2.4x the floor's CPU per event
+against 1.3x, docs/performance.rst), and for a body with no
+``Content-Encoding`` it only passes http.client's bytes through. So such a
+body is read with the ``read1`` of the http.client response urllib3 wraps
+(the one private attribute the package reads, ``HTTPResponse._fp``; where it
+is missing, urllib3's own ``read1`` is used), with urllib3's
+``enforce_content_length`` check done here; a compressed body (some proxies
+gzip event streams) goes through urllib3, which decodes it. The two paths
+give the same events and the same errors (tests/test_streaming_body.py).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Generator, Iterator, List, Optional, Type
+import http.client
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, List, Optional, Type
 
 import requests
 
@@ -170,8 +183,8 @@ def _read(
     deadline = state.deadline
     try:
         keep = parts.append
-        # read1: whatever has arrived (one event per read on a chunked stream), decoded if compressed.
-        reads = iter(functools.partial(raw.read1, _READ_SIZE, decode_content=True), b"")
+        read1, body = _reader(raw)
+        reads = iter(functools.partial(read1, _READ_SIZE), b"")  # iter(callable, sentinel) runs in C
         for text in map(parser.feed, iter_event_data(reads, limit)):
             if deadline is not None:
                 deadline.got_first_byte()
@@ -187,6 +200,8 @@ def _read(
             if parser.done:
                 break
         else:
+            if body is not None and body.length:  # urllib3's enforce_content_length, on the bytes read here
+                raise http.client.IncompleteRead(b"", body.length)
             at_eof = True
         parser.finish()
         if deadline is not None and deadline.expired and not parser.complete:
@@ -198,7 +213,7 @@ def _read(
             )
         if not at_eof:
             try:
-                at_eof = _drain(raw)
+                at_eof = _drain(read1)
             except Exception:  # the reply is complete; only the connection's reuse is lost
                 at_eof = False
     except APIError as exc:
@@ -224,11 +239,19 @@ def _read(
         _let_go(state, soon=state.finalizing)
 
 
-def _drain(raw: Any) -> bool:
+def _reader(raw: Any) -> "tuple[Callable[[int], bytes], Optional[http.client.HTTPResponse]]":
+    """The body's ``read1`` (see the module docstring), and the http.client response when it is read directly."""
+    body = getattr(raw, "_fp", None)
+    if type(body) is http.client.HTTPResponse and raw.headers.get("content-encoding", "identity").lower() == "identity":
+        return body.read1, body
+    return functools.partial(raw.read1, decode_content=True), None
+
+
+def _drain(read1: Callable[[int], bytes]) -> bool:
     """After the last event: read the end of the body so the connection can be reused."""
     left = _DRAIN_LIMIT
     while left > 0:
-        data = raw.read1(left, decode_content=True)
+        data = read1(left)
         if not data:
             return True
         left -= len(data)

@@ -40,6 +40,10 @@ __all__ = [
 DONE = "[DONE]"
 _MISS: Any = object()  # common(): not the common shape, the long way decides
 _loads = json.loads
+# json.loads is JSONDecoder.raw_decode behind two Python calls and two regex matches for
+# surrounding whitespace, which an event's data never has; anything raw_decode does not
+# take whole (whitespace, trailing text, invalid JSON) goes to json.loads, for its verdict.
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class ReasoningChunk(str):
@@ -108,9 +112,16 @@ class ChunkParser:
             StreamError: the data is not JSON, or not an object.
         """
         try:
-            obj = _loads(data)
+            obj, end = _raw_decode(data)
+            if end != len(data):
+                obj = _loads(data)
         except ValueError:
-            raise StreamError(f"malformed event #{self.events} in the stream: {scrub(data[:4096])[:80]!r}") from None
+            try:
+                obj = _loads(data)
+            except ValueError:
+                raise StreamError(f"malformed event #{self.events} in the stream: {scrub(data[:4096])[:80]!r}") from None
+            except RecursionError:
+                raise StreamError(f"event #{self.events} is nested too deeply to read") from None
         except RecursionError:
             raise StreamError(f"event #{self.events} is nested too deeply to read") from None
         if self.target.model is not None:  # after the first event, which names the model

@@ -157,6 +157,7 @@ class _Channel(Generic[T]):
         self.full = False  # the thread waits (or is about to) for the consumer to make room
         self.gate: Optional[threading.Lock] = None  # hand_over() waits on it until the woken consumer runs
         self.sleeper: Optional["asyncio.Future[None]"] = None  # the consumer's timer while chunks gather
+        self.cancel: Optional[Callable[[], None]] = None  # stops start() while it runs
 
     def produce(self, start: Callable[[], Iterable[T]]) -> None:
         iterator: Optional[Iterable[T]] = None
@@ -230,16 +231,22 @@ class _Channel(Generic[T]):
             self.closed = True
             self.space.notify_all()
             self.items.clear()
+        if self.finished:
+            return
         abort = getattr(self.iterator, "abort", None)
-        if abort is not None and not self.finished:
+        if abort is not None:
             abort()
+        elif self.cancel is not None:  # still in start(): the request has not got its reply yet
+            self.cancel()
 
 
 class AsyncStream(Generic[T]):
     """An async iterator over a blocking iterable that runs in its own thread.
 
     ``start`` is called in that thread and returns the blocking iterable (so a
-    blocking request made by ``start`` does not block the loop either).
+    blocking request made by ``start`` does not block the loop either);
+    ``cancel``, if given, stops a ``start`` still running when the stream is
+    closed or its task cancelled (the iterable's ``abort()`` stops it after).
     Attributes of that iterable (``finish_reason``, ``usage``, ...) are readable
     on this object once it exists. ``on_end`` runs in the consumer's context
     when the stream ends, however it ends.
@@ -249,10 +256,17 @@ class AsyncStream(Generic[T]):
     works too, and mixes with ``async for``.
     """
 
-    def __init__(self, start: Callable[[], Iterable[T]], *, on_end: Optional[Callable[["AsyncStream[T]"], None]] = None) -> None:
+    def __init__(
+        self,
+        start: Callable[[], Iterable[T]],
+        *,
+        on_end: Optional[Callable[["AsyncStream[T]"], None]] = None,
+        cancel: Optional[Callable[[], None]] = None,
+    ) -> None:
         self._start = start
         self._on_end = on_end
         self._channel: _Channel[T] = _Channel()
+        self._channel.cancel = cancel
         self._started = False
         self._flowing = False  # the last look found chunks: let the next ones gather
         self._ended = False

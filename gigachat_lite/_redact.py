@@ -21,9 +21,13 @@ _MIN_SECRET = 8  # shorter strings would scrub ordinary words; no real key or to
 _CREDENTIAL = re.compile(r"\b(Basic|Bearer)(\s+|%20|\+)[A-Za-z0-9._~+/=:%-]{16,}", re.IGNORECASE)
 
 
-def remember(secret: str) -> None:
-    """Add a key or token to the secrets :func:`scrub` removes (the oldest are forgotten after 256)."""
-    if len(secret) < _MIN_SECRET or secret in _HELD:
+def remember(secret: str, *, min_length: int = _MIN_SECRET) -> None:
+    """Add a key or token to the secrets :func:`scrub` removes (the oldest are forgotten after 256).
+
+    ``min_length``: shorter values are not held (they would scrub ordinary
+    words); passwords, which people keep short, are held from 4 characters.
+    """
+    if len(secret) < min_length or secret in _HELD:
         return
     _HELD[secret] = None
     while len(_HELD) > _HELD_MAX:

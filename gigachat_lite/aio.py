@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterator, Optional, 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
 from ._bridge import AsyncStream
 from ._chat.request import Messages
+from ._http.deadline import cancellable
 from .results import Event
 from .structured import parse_reply
 
@@ -51,10 +52,19 @@ class _EventView:
 
 
 async def run(function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    """Run a short blocking call (``models()``, ``embeddings()``, ...) off the loop, in its context."""
+    """Run a short blocking call (``models()``, ``embeddings()``, ...) off the loop, in its context.
+
+    Cancelling the awaiting task stops the call at once (its connection is
+    shut and its concurrency slot given back), not when the server answers.
+    """
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    return await loop.run_in_executor(None, functools.partial(context.run, function, *args, **kwargs))
+    job, cancel = cancellable(functools.partial(function, *args, **kwargs))
+    try:
+        return await loop.run_in_executor(None, functools.partial(context.run, job))
+    except asyncio.CancelledError:
+        cancel()
+        raise
 
 
 def chat(
@@ -72,7 +82,8 @@ def chat(
     ``stream=False`` the whole text is yielded once.
     """
     call = api.prepare_call(messages, stream=stream, update_interval=update_interval, session=session, **options)
-    return AsyncStream(call.send)
+    start, cancel = cancellable(call.send)
+    return AsyncStream(start, cancel=cancel)
 
 
 def chat_events(messages: Messages, **options: Any) -> "AsyncStream[Event]":
@@ -84,7 +95,8 @@ def chat_events(messages: Messages, **options: Any) -> "AsyncStream[Event]":
     :func:`chat`'s.
     """
     call = api.prepare_call(messages, **options)  # checked here, before anything runs
-    return AsyncStream(lambda: _EventView(call.send()))
+    start, cancel = cancellable(lambda: _EventView(call.send()))
+    return AsyncStream(start, cancel=cancel)
 
 
 async def parse(messages: Messages, response_format: Any, **options: Any) -> Any:

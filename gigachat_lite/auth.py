@@ -17,15 +17,18 @@ Nothing here logs or formats a key or a token.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Optional, Protocol
 
 import requests
 from requests.auth import AuthBase
 
 from .errors import AuthenticationError, error_from_response, translate
+from ._http.body import read_body
 from ._redact import remember
 
 if TYPE_CHECKING:
@@ -61,15 +64,37 @@ class Token:
         return f"<Token expires_at={self.expires_at:.0f}>"
 
 
-def parse_token_reply(payload: Any) -> Token:
-    """Read ``{"access_token": ..., "expires_at": ms}`` (a value below 10**12 is taken as seconds)."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str) or not payload["access_token"]:
-        raise ValueError("the OAuth reply has no access_token")
-    expires = payload.get("expires_at")
-    if isinstance(expires, bool) or not isinstance(expires, (int, float)):
-        raise ValueError("the OAuth reply has no numeric expires_at")
-    seconds = expires / 1000.0 if expires >= 10**12 else float(expires)
-    return Token(payload["access_token"], seconds)
+# What a bearer token may hold (RFC 6750's b64token, which GigaChat's JWT-like tokens are):
+# anything else (CR LF, a folded line, non-ASCII) would corrupt the header or fail to encode.
+_TOKEN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+# A token lives 30 minutes; an expiry further off than this is not believed (and would
+# overflow the stores' time-outs): the token is used for this long at most, then refreshed.
+MAX_TOKEN_LIFETIME = 24 * 3600.0
+
+
+def parse_token_reply(payload: Any, now: Optional[float] = None) -> Token:
+    """Read ``{"access_token", "expires_at"}`` (or the user/password reply's ``{"tok", "exp"}``), checked.
+
+    ``expires_at`` is milliseconds since the epoch (a value below 10**10 is
+    taken as seconds, as the official SDK does); an expiry more than
+    :data:`MAX_TOKEN_LIFETIME` away is brought back to that.
+
+    Raises:
+        ValueError: no usable token (never quoting it) or no usable expiry.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError("the reply is not a JSON object")
+    value = payload.get("access_token", payload.get("tok"))
+    if not isinstance(value, str) or not value:
+        raise ValueError("the reply has no access_token")
+    if not _TOKEN_CHARACTERS.issuperset(value):
+        raise ValueError("the access token holds characters a bearer token cannot have (the token is not shown)")
+    expires = payload.get("expires_at", payload.get("exp"))
+    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires) or expires <= 0:
+        raise ValueError(f"the reply has no usable expires_at (got {expires!r})")
+    seconds = float(expires) if expires < 10**10 else expires / 1000.0
+    now = time.time() if now is None else now
+    return Token(value, min(seconds, now + MAX_TOKEN_LIFETIME), obtained_at=now)
 
 
 class _Slot:
@@ -83,18 +108,32 @@ class _Slot:
 
 
 class TokenCache:
-    """Tokens shared by every session in the process, one slot per (auth URL, key, scope)."""
+    """Tokens shared by every session in the process, one slot per (auth URL, key, scope).
 
-    def __init__(self) -> None:
-        self._slots: Dict[Hashable, _Slot] = {}
+    At most ``max_keys`` keys are remembered (least recently used first out:
+    a process cycling through many keys keeps ~2 KB for each of the last
+    ``max_keys``, not for every key it ever used); a forgotten key's next call
+    fetches a new token.
+    """
+
+    def __init__(self, max_keys: int = 256) -> None:
+        self._slots: "OrderedDict[Hashable, _Slot]" = OrderedDict()
         self._lock = threading.Lock()
+        self.max_keys = max_keys
 
     def _slot(self, key: Hashable) -> _Slot:
-        slot = self._slots.get(key)
-        if slot is None:
-            with self._lock:
-                slot = self._slots.setdefault(key, _Slot())
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+                while len(self._slots) > self.max_keys:
+                    self._slots.popitem(last=False)
+            else:
+                self._slots.move_to_end(key)
         return slot
+
+    def __len__(self) -> int:
+        return len(self._slots)
 
     def get(self, key: Hashable, fetch: Callable[[], Token], margin: float) -> Token:
         """The cached token if fresh, else one fetched by exactly one of the concurrent callers."""
@@ -166,7 +205,7 @@ class TokenStore(Protocol):
 
 
 def oauth_request(session: requests.Session, url: str, api_key: str, scope: str, timeout: Any) -> requests.Response:
-    """POST the OAuth form exactly as GigaChat expects it; the caller checks the reply."""
+    """POST the OAuth form exactly as GigaChat expects it (the body left unread); the caller checks the reply."""
     import uuid  # only when a token is fetched: uuid imports platform, ~2 ms at import time
 
     return session.post(
@@ -179,6 +218,7 @@ def oauth_request(session: requests.Session, url: str, api_key: str, scope: str,
         },
         auth=_no_auth,
         timeout=timeout,
+        stream=True,  # read within max_reply_size by fetch_token
     )
 
 
@@ -193,6 +233,7 @@ def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> To
         raise translate(exc, url=config.auth_url, bundle=session.verify) from exc
     if response.status_code >= 400:
         raise error_from_response(response, oauth=True)
+    read_body(response, config.max_reply_size, bundle=session.verify)
     try:
         token = parse_token_reply(response.json())
     except ValueError as exc:
@@ -200,6 +241,16 @@ def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> To
     remember(token.value)
     log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
     return token
+
+
+def _drain(response: requests.Response) -> None:
+    """Read a small refused reply to its end, so its connection can go back to the pool (any other is closed)."""
+    length = response.headers.get("content-length", "")
+    if length.strip().isdigit() and int(length) <= 65536:
+        try:
+            response.content
+        except requests.RequestException:
+            pass
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -270,7 +321,7 @@ class TokenAuth(AuthBase):
             self._static = None  # the user's token has expired: the key takes over from here
         else:
             self._cache.invalidate(self._key, used)
-        response.content  # drain, so the connection can go back to the pool
+        _drain(response)
         response.close()
         retry = response.request.copy()
         # PreparedRequest.copy() shares the hooks dict; give the resend its own,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # typing_extensions ships with mypy; at run time the annotati
 
 __all__ = [
     "Config", "Options", "ConnectionOptions", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES", "API_VERSIONS",
-    "DEFAULT_MAX_EVENT_SIZE", "FIELD_NAMES", "Timeout", "CertArg", "hide_password",
+    "DEFAULT_MAX_EVENT_SIZE", "DEFAULT_MAX_REPLY_SIZE", "FIELD_NAMES", "Timeout", "CertArg", "hide_password",
 ]
 
 DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
@@ -34,6 +34,7 @@ DEFAULT_REFRESH_MARGIN = 60.0
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024  # bytes in one stream event (or line): far above any real one
+DEFAULT_MAX_REPLY_SIZE = 64 * 1024 * 1024  # bytes in one whole reply: GigaChat's largest file (a 40 MB document) fits
 API_VERSIONS = ("v1", "v2")  # the chat contracts: /api/v1/chat/completions and /api/v2/chat/completions
 
 Timeout = Union[float, Tuple[float, float]]
@@ -243,6 +244,7 @@ class ConnectionOptions(TypedDict, total=False):
     deadline: Optional[float]
     first_byte_timeout: Optional[float]
     max_event_size: Optional[int]
+    max_reply_size: Optional[int]
 
 
 class Options(ConnectionOptions, total=False):
@@ -298,6 +300,7 @@ class Config:
     deadline: Optional[float] = _field("GIGACHAT_DEADLINE", check=lambda v, n: _optional_seconds(v, n))
     first_byte_timeout: Optional[float] = _field("GIGACHAT_FIRST_BYTE_TIMEOUT", check=lambda v, n: _optional_seconds(v, n))
     max_event_size: int = _field("GIGACHAT_MAX_EVENT_SIZE", check=lambda v, n: _size(v, n, DEFAULT_MAX_EVENT_SIZE))
+    max_reply_size: int = _field("GIGACHAT_MAX_REPLY_SIZE", check=lambda v, n: _size(v, n, DEFAULT_MAX_REPLY_SIZE))
 
     def __init__(self, **values: "Unpack[Options]") -> None:
         given: Dict[str, Any] = dict(values)

@@ -255,6 +255,8 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
         payload = None
     text = scrub(raw.decode("utf-8", "replace")).strip()[:200] if payload is None else ""  # scrubbed before it is cut
     message = server_message(payload, text or (response.reason or "HTTP error"))
+    if status == 407:  # a proxy's own page, which may echo the credentials it was sent: not shown
+        message = "the proxy refused the request (407 Proxy Authentication Required): check the proxy's user and password"
     request_id = response.headers.get("x-request-id")
     if oauth and status in (400, 401, 403):
         cls: Type[APIError] = AuthenticationError
@@ -267,8 +269,12 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
     return cls(message, status_code=status, request_id=request_id, response=response, **extra)
 
 
-def translate(exc: BaseException, *, url: str, bundle: Any) -> GigaChatError:
-    """Map a requests/urllib3 exception to ours; the caller chains the original."""
+def translate(exc: BaseException, *, url: str, bundle: Any, whole: bool = False) -> GigaChatError:
+    """Map a requests/urllib3 exception to ours; the caller chains the original.
+
+    ``whole``: the failure came while reading a whole (non-stream) reply's body,
+    so a cut body is a lost connection, not a broken stream.
+    """
     if isinstance(exc, GigaChatError):
         return exc
     host = urlsplit(url).netloc or url
@@ -279,6 +285,8 @@ def translate(exc: BaseException, *, url: str, bundle: Any) -> GigaChatError:
     if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
         return APITimeoutError(f"{host} did not answer in time: {_reason(exc)}")
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        if whole:
+            return APIConnectionError(f"the reply from {host} was cut or garbled before it was whole: {_reason(exc)}")
         return StreamError(f"the reply from {host} was cut or garbled: {_reason(exc)}")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return APIConnectionError(f"cannot reach {host}: {_reason(exc)}")

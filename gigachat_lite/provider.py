@@ -37,6 +37,7 @@ import requests
 from ._bridge import AsyncStream
 from ._chat.request import ChatParams, prepare_chat
 from ._http.certs import russian_ca_pem
+from ._http.deadline import cancellable
 from .auth import Token
 from .config import DEFAULT_SCOPE, Config
 from .session import Session, shared_session
@@ -421,14 +422,15 @@ class GigaChat:
         rich = called_from_gpt4free(1)
         session, body = cls._prepare(model, messages, stream, proxy, api_key, connector, scope, update_interval, kwargs)
 
-        def start() -> Iterable[Any]:
+        def send() -> Iterable[Any]:
             reply = session.send_chat(body)
             return G4FReply(reply) if rich else reply
 
         def publish(_: Any) -> None:  # in the consumer's context, so the caller sees its own token
             _publish(session.token)
 
-        return AsyncStream(start, on_end=publish)
+        start, cancel = cancellable(send)
+        return AsyncStream(start, on_end=publish, cancel=cancel)
 
     @classmethod
     def create_completion(

@@ -325,9 +325,12 @@ class V2Result(ChatResult):
             if not 0 <= file < len(self.files) and not -len(self.files) <= file < 0:
                 raise ValueError(f"the reply has {len(self.files)} generated file(s), no file #{file}")
             file = self.files[file]
+        given = isinstance(file, str)
         file_id = file.get("id") if isinstance(file, dict) else file
         if not isinstance(file_id, str) or not file_id:
             raise ValueError(f"file must be an index into files, a file dict or a file id, got {file!r}")
+        if not given and file_id.strip() in ("", ".", ".."):
+            raise InvalidResponseError(f"the reply names a file id {file_id!r} that is not one (nothing was fetched)")
         if self.session is None:
             raise ValueError("this reply was not made through a Session, so there is nowhere to download from")
         content: bytes = self.session.file_content(file_id)

@@ -33,16 +33,18 @@ import threading
 import warnings
 from collections import OrderedDict
 from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
 from ._chat.request import Messages, Prepared, chat_url_v2, prepare
 from ._http.adapter import GigaChatAdapter
+from ._http.body import read_body
 from ._http.certs import default_bundle
-from ._http.deadline import Deadline, current
+from ._http.deadline import Deadline
 from ._http.retry import retry_policy
+from ._redact import remember
 from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
 from .config import Config, forget_resolved
 from .errors import AuthenticationError, GigaChatError, InvalidResponseError, PermissionDeniedError, StreamError, error_from_response, translate
@@ -105,6 +107,10 @@ class Session(requests.Session):
         else:
             self.verify = config.ca_bundle or default_bundle()
         self.cert = config.cert
+        for url in (config.proxy, config.coordination):
+            password = urlsplit(url).password if url else None
+            if password:
+                remember(password, min_length=4)  # a proxy or a store that echoes it never gets it into our messages
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
@@ -131,9 +137,8 @@ class Session(requests.Session):
         if self._coordination is not None:
             # A partial, not a bound method: the adapter must not hold the session (no cycle).
             retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
-        bounded = self.config.deadline is not None or self.config.first_byte_timeout is not None
         # 128: a pool smaller than the streams in flight reconnects the surplus every round.
-        adapter = GigaChatAdapter(watch_deadlines=bounded, max_retries=retry, pool_connections=4, pool_maxsize=128)
+        adapter = GigaChatAdapter(max_retries=retry, pool_connections=4, pool_maxsize=128)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
@@ -205,20 +210,21 @@ class Session(requests.Session):
         return response
 
     def _call(
-        self, method: str, path: str, json: Any, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
+        self, method: str, path: str, json: Any, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any],
+        bounded: bool = False,
     ) -> Tuple[requests.Response, Optional["Lease"], Optional[Deadline]]:
         """:meth:`call`, returning the slot a streamed reply holds and the deadline its reader must finish."""
-        if (self.config.deadline or self.config.first_byte_timeout) and current() is None:
+        if (self.config.deadline or self.config.first_byte_timeout) and not bounded:
             deadline = Deadline(self.config.deadline, self.config.first_byte_timeout, stream=stream)
             found: List[Any] = []
 
             def send(**kw: Any) -> requests.Response:
-                response, lease, _ = self._call(method, path, json, stream, headers, kw)
+                response, lease, _ = self._call(method, path, json, stream, headers, kw, bounded=True)
                 found.append(lease)
                 return response
 
-            bounded: requests.Response = deadline.run(send, kwargs, self._default_timeout)
-            return bounded, found[-1] if found else None, deadline if stream else None
+            response: requests.Response = deadline.run(send, kwargs, self._default_timeout)
+            return response, found[-1] if found else None, deadline if stream else None
         lease = None if self._coordination is None else self._take_slot(kwargs.get("timeout"))
         try:
             response = self._send(method, path, json, stream, headers, kwargs)
@@ -247,7 +253,8 @@ class Session(requests.Session):
             kwargs["data"] = encode_body(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
         try:
-            response = self.request(method, url, stream=stream, headers=headers, **kwargs)
+            # Always streamed: a whole reply's body is read below, within max_reply_size (_http/body.py).
+            response = self.request(method, url, stream=True, headers=headers, **kwargs)
         except GigaChatError:
             raise
         except requests.RequestException as exc:
@@ -266,6 +273,8 @@ class Session(requests.Session):
             log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, error.request_id)
             raise error
         log.debug("%s %s -> %s (request id %s)", method, path, response.status_code, response.headers.get("x-request-id"))
+        if not stream:
+            read_body(response, self.config.max_reply_size, bundle=self.verify)
         return response
 
     # -- chat ----------------------------------------------------------------------------------
@@ -521,6 +530,8 @@ def _quote_id(value: Any, what: str) -> str:
         raise TypeError(f"{what} must be a str, got {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{what} must be a non-empty str")
+    if value in (".", ".."):  # quote() keeps dots, and a URL's "." and ".." segments are resolved away
+        raise ValueError(f"{what} {value!r} is not an id: it would leave its place in the URL")
     return quote(value, safe="")  # an id with "/" or "?" must stay one path segment
 
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import re
 import typing
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import StructuredOutputError
 
 __all__ = ["OutputSpec", "output_spec", "parse_output", "parse_reply", "schema_of"]
 
 _FORMAT_TYPES = ("json_schema", "regex", "text")
+MAX_DEPTH = 100  # levels of nesting a structured reply may have: far beyond any real one, well within the stack
 _SCALARS: Dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
 
 
@@ -91,7 +92,11 @@ def schema_of(cls: type) -> Dict[str, Any]:
         schema: Dict[str, Any] = pydantic_schema()
         return schema
     if _is_dataclass(cls) or _is_typeddict(cls):
-        return _object_schema(cls)
+        defs: Dict[str, Any] = {}
+        schema = _object_schema(cls, [cls], defs)
+        if defs:  # classes that refer back to themselves: described once, referred to by $ref
+            schema["$defs"] = defs
+        return schema
     raise TypeError(f"response_format: {cls.__name__} is not a pydantic model, a dataclass or a TypedDict")
 
 
@@ -112,12 +117,14 @@ def parse_output(text: str, spec: OutputSpec, finish_reason: Optional[str] = Non
     if spec.wire.get("type") == "text":
         return text
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json)
     except ValueError:
         raise StructuredOutputError(f"the reply is not JSON: {text[:80]!r}", text=text) from None
+    except RecursionError:
+        raise StructuredOutputError(f"the reply is nested too deeply to read (over {MAX_DEPTH} levels)", text=text) from None
     schema = spec.wire.get("schema")
     if isinstance(schema, dict):
-        problem = _mismatch(data, schema, "reply", schema)
+        problem = _mismatch(data, schema, "reply", schema, 0)
         if problem:
             raise StructuredOutputError(f"the reply does not match the schema: {problem}", text=text)
     target = spec.target
@@ -159,7 +166,8 @@ def _is_typeddict(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, dict) and hasattr(cls, "__required_keys__")
 
 
-def _object_schema(cls: type) -> Dict[str, Any]:
+def _object_schema(cls: type, stack: List[type], defs: Dict[str, Any]) -> Dict[str, Any]:
+    """``cls``'s schema; ``stack``: the classes being described around it (a recursive one becomes a ``$ref``)."""
     hints = typing.get_type_hints(cls)
     if _is_dataclass(cls):
         fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
@@ -171,7 +179,7 @@ def _object_schema(cls: type) -> Dict[str, Any]:
     schema: Dict[str, Any] = {
         "type": "object",
         "title": cls.__name__,
-        "properties": {name: _type_schema(hints.get(name, Any)) for name in names},
+        "properties": {name: _type_schema(hints.get(name, Any), stack, defs) for name in names},
         "required": required,
         "additionalProperties": False,
     }
@@ -183,22 +191,29 @@ def _no_default(field: Any) -> bool:
     return missing and type(field.default_factory).__name__ == "_MISSING_TYPE"
 
 
-def _type_schema(hint: Any) -> Dict[str, Any]:
+def _type_schema(hint: Any, stack: List[type], defs: Dict[str, Any]) -> Dict[str, Any]:
     if hint in _SCALARS:
         return {"type": _SCALARS[hint]}
     if hint is Any:
         return {}
     if _is_dataclass(hint) or _is_typeddict(hint):
-        return _object_schema(hint)
+        if hint is stack[0]:
+            return {"$ref": "#"}
+        if hint in stack:  # described further out: once, in $defs
+            if hint.__name__ not in defs:
+                defs[hint.__name__] = {}  # taken before it is filled, so its own fields refer to it too
+                defs[hint.__name__] = _object_schema(hint, stack, defs)
+            return {"$ref": f"#/$defs/{hint.__name__}"}
+        return _object_schema(hint, stack + [hint], defs)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (list, tuple, set, frozenset):
-        return {"type": "array", "items": _type_schema(args[0]) if args else {}}
+        return {"type": "array", "items": _type_schema(args[0], stack, defs) if args else {}}
     if origin is dict:
-        return {"type": "object", "additionalProperties": _type_schema(args[1]) if len(args) == 2 else {}}
+        return {"type": "object", "additionalProperties": _type_schema(args[1], stack, defs) if len(args) == 2 else {}}
     if origin is typing.Literal:
         return {"enum": list(args)}
     if origin is typing.Union or type(hint).__name__ == "UnionType":
-        return {"anyOf": [_type_schema(arg) for arg in args]}
+        return {"anyOf": [_type_schema(arg, stack, defs) for arg in args]}
     raise TypeError(f"response_format: cannot describe the type {hint!r} as JSON schema")
 
 
@@ -211,18 +226,25 @@ _JSON_TYPES: Dict[str, Tuple[type, ...]] = {
 }
 
 
-def _mismatch(value: Any, schema: Any, where: str, root: Dict[str, Any]) -> Optional[str]:
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # json.loads would take NaN and Infinity into float fields
+
+
+def _mismatch(value: Any, schema: Any, where: str, root: Dict[str, Any], depth: int) -> Optional[str]:
     """The first way ``value`` breaks ``schema`` (types, required keys, enum), or None."""
     if not isinstance(schema, dict):
         return None
-    if "$ref" in schema and isinstance(schema["$ref"], str) and schema["$ref"].startswith("#/"):
+    if depth > MAX_DEPTH:
+        return f"the reply is nested deeper than {MAX_DEPTH} levels"
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
         target: Any = root
-        for key in schema["$ref"][2:].split("/"):
+        for key in ref[2:].split("/") if ref != "#" else ():
             target = target.get(key, {}) if isinstance(target, dict) else {}
-        return _mismatch(value, target, where, root)
+        return _mismatch(value, target, where, root, depth + 1)
     options = schema.get("anyOf") or schema.get("oneOf")
     if isinstance(options, list) and options:
-        if all(_mismatch(value, option, where, root) for option in options):
+        if all(_mismatch(value, option, where, root, depth + 1) for option in options):
             return f"{where} matches none of the allowed shapes"
     if "enum" in schema and isinstance(schema["enum"], list) and value not in schema["enum"]:
         return f"{where} is {value!r}, not one of {schema['enum']!r}"
@@ -240,12 +262,12 @@ def _mismatch(value: Any, schema: Any, where: str, root: Dict[str, Any]) -> Opti
                 return f"{where} has no {key!r}"
         for key, sub in (schema.get("properties") or {}).items():
             if key in value:
-                problem = _mismatch(value[key], sub, f"{where}.{key}", root)
+                problem = _mismatch(value[key], sub, f"{where}.{key}", root, depth + 1)
                 if problem:
                     return problem
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            problem = _mismatch(item, schema["items"], f"{where}[{i}]", root)
+            problem = _mismatch(item, schema["items"], f"{where}[{i}]", root, depth + 1)
             if problem:
                 return problem
     return None

@@ -15,10 +15,11 @@ uses it (urllib3 keys its pools by context), so a rewritten bundle, a bundle
 no session uses any more, or a closed session's pools leave nothing behind
 (issue 20: 80 rewrites of a bundle used to keep 54 MB).
 
-With ``watch_deadlines=True`` (a session with ``deadline=`` or
-``first_byte_timeout=``), the pools' connections report their sockets to the
-call's :class:`~.deadline.Deadline` (urllib3's documented ``ConnectionCls``,
-through ``PoolManager.pool_classes_by_scheme``).
+The pools' connections report their sockets to the call's
+:class:`~.deadline.Deadline`, if it has one (urllib3's documented
+``ConnectionCls``, through ``PoolManager.pool_classes_by_scheme``): that is
+how ``deadline=`` bounds a whole call and how the async adapter stops a call
+it no longer awaits (a thread-local look-up per connection and reply otherwise).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 import ssl
 import threading
 import weakref
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
@@ -58,22 +59,15 @@ def context_for(bundle: str) -> ssl.SSLContext:
 
 
 class GigaChatAdapter(HTTPAdapter):
-    """requests' adapter, sharing one SSL context per CA bundle; optionally watched by deadlines (see the module docstring)."""
-
-    __attrs__: List[str] = HTTPAdapter.__attrs__ + ["watch_deadlines"]  # kept when pickled
-
-    def __init__(self, *, watch_deadlines: bool = False, **kwargs: Any) -> None:
-        self.watch_deadlines = watch_deadlines
-        super().__init__(**kwargs)
+    """requests' adapter, sharing one SSL context per CA bundle, its sockets watched by deadlines (see the module docstring)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        if self.watch_deadlines:
-            self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if self.watch_deadlines and manager.pool_classes_by_scheme.get("https") is HTTPSConnectionPool:  # not SOCKS's own pools
+        if manager.pool_classes_by_scheme.get("https") is HTTPSConnectionPool:  # not SOCKS's own pools
             manager.pool_classes_by_scheme = WATCHED_POOLS
         return manager
 

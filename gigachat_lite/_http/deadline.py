@@ -29,15 +29,22 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..errors import DeadlineExceeded, GigaChatError, StreamDeadlineExceeded
 
-__all__ = ["Deadline", "WATCHED_POOLS", "current", "using"]
+__all__ = ["Deadline", "WATCHED_POOLS", "cancellable", "current", "using"]
 
 
 class Deadline:
-    """The bounds of one call, the sockets it uses, and which bound passed (``expired``)."""
+    """The bounds of one call, the sockets it uses, and which bound passed (``expired``).
 
-    __slots__ = ("seconds", "first_byte", "at", "first_byte_at", "sockets", "expired", "done", "stream")
+    With neither bound it is a cancel scope: :meth:`cancel` ends whatever the
+    call is doing (the async adapter's way to stop a call it no longer awaits).
+    Scopes nest (``with using(...)`` inside another): the sockets are watched
+    by every scope around the call, and an outer scope that fires fires the inner ones.
+    """
 
-    def __init__(self, seconds: Optional[float], first_byte: Optional[float], *, stream: bool = False) -> None:
+    __slots__ = ("seconds", "first_byte", "at", "first_byte_at", "sockets", "expired", "done", "stream", "outer",
+                 "inner", "stopped")
+
+    def __init__(self, seconds: Optional[float] = None, first_byte: Optional[float] = None, *, stream: bool = False) -> None:
         now = time.monotonic()
         self.seconds, self.first_byte, self.stream = seconds, first_byte, stream
         self.at = None if seconds is None else now + seconds
@@ -45,6 +52,9 @@ class Deadline:
         self.sockets: List[Any] = []
         self.expired: Optional[str] = None
         self.done = False
+        self.outer: Optional[Deadline] = None
+        self.inner: List[Deadline] = []
+        self.stopped = threading.Event()  # set when it fires: wakes a retry's wait at once
 
     def remaining(self) -> Optional[float]:
         """Seconds left before the overall deadline, or ``None`` without one."""
@@ -55,6 +65,14 @@ class Deadline:
         if self.expired:
             _shut(sock)
 
+    def cancel(self) -> None:
+        """Stop the call now: its sockets are shut, so a blocked connect or read returns at once."""
+        self.fire("cancelled")
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep(seconds)``, cut short when this scope (or one around it) fires."""
+        self.stopped.wait(seconds)
+
     def got_first_byte(self) -> None:
         self.first_byte_at = None
 
@@ -64,7 +82,9 @@ class Deadline:
         self.sockets = []
 
     def error(self, *, events: Optional[int] = None, request_id: Optional[str] = None) -> DeadlineExceeded:
-        if self.expired == "first byte":
+        if self.expired == "cancelled":
+            what = "the call was cancelled"
+        elif self.expired == "first byte":
             what = f"no reply within first_byte_timeout={self.first_byte:g} s"
         else:
             what = f"the call took longer than deadline={self.seconds:g} s"
@@ -103,8 +123,11 @@ class Deadline:
         if reason == "first byte" and (self.first_byte_at is None or time.monotonic() < self.first_byte_at):
             return  # the first byte came in time
         self.expired = reason
+        self.stopped.set()
         for sock in list(self.sockets):
             _shut(sock)
+        for inner in list(self.inner):
+            inner.fire(reason)
 
 
 def _shut(sock: Any) -> None:
@@ -167,20 +190,48 @@ def current() -> Optional[Deadline]:
 
 
 class using:
-    """``with using(deadline):`` arms it and makes it this thread's current one."""
+    """``with using(deadline):`` arms it and makes it this thread's current one, inside the one before."""
 
     def __init__(self, deadline: Deadline) -> None:
         self.deadline = deadline
-        self.previous: Optional[Deadline] = None
 
     def __enter__(self) -> Deadline:
-        self.previous = current()
-        _LOCAL.deadline = self.deadline
-        _WATCHDOG.arm(self.deadline)
-        return self.deadline
+        deadline = self.deadline
+        outer = deadline.outer = current()
+        _LOCAL.deadline = deadline
+        if outer is not None:
+            outer.inner.append(deadline)
+            if outer.expired:
+                deadline.fire(outer.expired)
+        if deadline.at is not None or deadline.first_byte_at is not None:
+            _WATCHDOG.arm(deadline)
+        return deadline
 
     def __exit__(self, *exc_info: Any) -> None:
-        _LOCAL.deadline = self.previous
+        deadline = self.deadline
+        _LOCAL.deadline = deadline.outer
+        if deadline.outer is not None:
+            try:
+                deadline.outer.inner.remove(deadline)
+            except ValueError:
+                pass
+
+
+def cancellable(function: Callable[[], Any]) -> Tuple[Callable[[], Any], Callable[[], None]]:
+    """``function`` made stoppable from another thread: ``(run, cancel)``.
+
+    ``run()`` calls ``function`` in a cancel scope; ``cancel()`` shuts the
+    sockets it uses, so a connect, a wait for the reply's headers, a retry's
+    wait or a read blocked in it returns at once and the call ends (its
+    concurrency slot given back by the usual error path).
+    """
+    scope = Deadline()
+
+    def run() -> Any:
+        with using(scope):
+            return function()
+
+    return run, scope.cancel
 
 
 class _Watched:
@@ -191,14 +242,16 @@ class _Watched:
     def _new_conn(self) -> Any:
         sock = super()._new_conn()  # type: ignore[misc]
         deadline = current()
-        if deadline is not None:
+        while deadline is not None:
             deadline.watch(sock)
+            deadline = deadline.outer
         return sock
 
     def getresponse(self) -> Any:
         deadline = current()
-        if deadline is not None and self.sock is not None:
+        while deadline is not None and self.sock is not None:
             deadline.watch(self.sock)
+            deadline = deadline.outer
         # The first byte is not marked here: this may be the OAuth reply before the call's own.
         return super().getresponse()  # type: ignore[misc]
 

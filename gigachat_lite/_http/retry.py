@@ -91,7 +91,11 @@ class GigaChatRetry(Retry):
         if wait > 0:
             reason = _retry_reason(self.history[-1]) if self.history else "a failure"
             log.info("retrying in %.1f s after %s", wait, reason, extra={"retry_in": wait, "retry_reason": reason})
-            time.sleep(wait)
+            deadline = current()
+            if deadline is None:
+                time.sleep(wait)
+            else:
+                deadline.sleep(wait)  # a deadline or a cancelled call ends the wait at once
 
 
 def _retry_reason(last: Any) -> str:

@@ -131,10 +131,10 @@ def check_store_url(url: Optional[str]) -> Optional[str]:
     scheme = parts.scheme.lower()
     if scheme == "memory":
         if parts.netloc or parts.path or parts.query:
-            raise ValueError(f"{_SETTING}: memory:// takes nothing after it, got {url!r}")
+            raise ValueError(f"{_SETTING}: memory:// takes nothing after it, got {redact_url(url)!r}")
     elif scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/") or parts.query or parts.fragment:
-            raise ValueError(f"{_SETTING}: a file URL is file:///absolute/folder, got {url!r}")
+            raise ValueError(f"{_SETTING}: a file URL is file:///absolute/folder, got {redact_url(url)!r}")
     elif scheme in ("redis", "rediss"):
         if not parts.hostname:
             raise ValueError(f"{_SETTING}: a Redis URL needs a host, got {redact_url(url)!r}")

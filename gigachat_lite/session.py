@@ -36,6 +36,8 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mappi
 from urllib.parse import quote, urlsplit
 
 import requests
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
 from ._chat.request import Messages, Prepared, chat_url_v2, prepare
@@ -66,6 +68,10 @@ __all__ = ["Session", "shared_session", "reset", "DEFAULT_EMBEDDINGS_MODEL", "Te
 log = logging.getLogger("gigachat_lite")
 
 DEFAULT_EMBEDDINGS_MODEL = "Embeddings"
+# What urllib's getproxies()/proxy_bypass() read for http(s) URLs (CGI's REQUEST_METHOD disables HTTP_PROXY).
+_PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
+) + ("REQUEST_METHOD",)
 Texts = Union[str, Sequence[str]]
 FileArg = Union[str, "os.PathLike[str]", IO[bytes]]
 _JSON = {"Accept": "application/json"}
@@ -96,6 +102,7 @@ class Session(requests.Session):
             raise TypeError(f"pass config= or configuration keywords, not both (got {', '.join(sorted(options))})")
         super().__init__()
         self.config = config
+        self._proxy_cache: Dict[Any, Dict[str, str]] = {}
         if not config.verify:
             warnings.warn(
                 "gigachat_lite: TLS certificate verification is OFF (verify=False); "
@@ -164,18 +171,44 @@ class Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        """requests' merge, except that the session's ``proxy=`` and CA bundle beat the environment."""
-        per_request_proxies = bool(proxies)  # before requests adds the environment's to the same dict
-        settings: Dict[str, Any] = dict(super().merge_environment_settings(url, proxies, stream, verify, cert))
-        if verify is None:
-            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
-            # (psf/requests#3829); the bundle we mounted wins unless this request says otherwise.
-            settings["verify"] = self.verify
+        """requests' merge of the environment into a request's settings, with two rules of ours and a cache.
+
+        The rules: the session's ``proxy=`` beats ``HTTPS_PROXY``/``HTTP_PROXY``
+        (requests lets the environment win, psf/requests#2018), and the mounted
+        CA bundle beats ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` unless the
+        request gives its own ``verify`` (psf/requests#3829). The cache:
+        requests walks the whole environment four times per request to find
+        proxies (urllib's ``getproxies()``, 15 % of a small call's CPU with a
+        CI's 160 variables); the answer depends only on the URL's origin and
+        the proxy variables, so it is kept per those (tests compare this
+        method with requests' own).
+        """
+        proxies = dict(proxies or {})
+        per_request_proxies = bool(proxies)
+        if self.trust_env:
+            for scheme, proxy in self._environ_proxies(url, proxies.get("no_proxy")).items():
+                proxies.setdefault(scheme, proxy)
+            if verify is True:  # an explicit per-request verify=True keeps requests' meaning
+                verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
         if self.config.proxy and not per_request_proxies:
-            # requests lets HTTPS_PROXY/HTTP_PROXY override Session.proxies
-            # (psf/requests#2018): the proxy= setting must beat the environment.
-            settings["proxies"] = dict(self.proxies)
-        return settings
+            proxies = dict(self.proxies)
+        return {
+            "proxies": merge_setting(proxies, self.proxies),  # type: ignore[no-untyped-call]
+            "stream": merge_setting(stream, self.stream),  # type: ignore[no-untyped-call]
+            "verify": self.verify if verify is None else verify,
+            "cert": merge_setting(cert, self.cert),  # type: ignore[no-untyped-call]
+        }
+
+    def _environ_proxies(self, url: Any, no_proxy: Any) -> Dict[str, str]:
+        parts = urlsplit(url if isinstance(url, str) else url.decode())
+        key = (parts.scheme, parts.netloc, no_proxy, tuple(map(os.environ.get, _PROXY_VARIABLES)))
+        found = self._proxy_cache.get(key)
+        if found is None:
+            found = get_environ_proxies(url, no_proxy=no_proxy)
+            if len(self._proxy_cache) >= 64:
+                self._proxy_cache.clear()
+            self._proxy_cache[key] = found
+        return found
 
     # -- one GigaChat request --------------------------------------------------------------------
 

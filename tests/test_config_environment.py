@@ -64,3 +64,38 @@ def test_params_of_the_request_and_the_session_still_reach_the_url() -> None:
     session.params = {"b": "2"}
     assert session.prepare_request(requests.Request("GET", URL)).url == URL + "?b=2"
     assert session.prepare_request(requests.Request("GET", URL, params={"a": "1"})).url == URL + "?b=2&a=1"
+
+
+_PROXY = st.one_of(st.none(), st.sampled_from(["http://127.0.0.1:1", "http://127.0.0.1:2"]))
+_ENV = st.fixed_dictionaries({name: _PROXY for name in ("HTTPS_PROXY", "http_proxy", "ALL_PROXY")}).map(
+    lambda d: {k: v for k, v in d.items() if v}) | st.just({})
+
+
+@given(env=_ENV, no_proxy=st.sampled_from([None, "", "gigachat.test", "other.test,gigachat.test", "*"]),
+       request_proxies=st.dictionaries(st.sampled_from(["http", "https", "all", "no_proxy"]), _PROXY, max_size=2),
+       verify=st.sampled_from([None, True, False, "/some/bundle.pem"]), stream=st.sampled_from([None, True, False]),
+       url=st.sampled_from([URL, "http://gigachat.test:8080/x", "https://127.0.0.1/api"]))
+def test_the_merge_is_requests_own_but_for_the_mounted_bundle(env: Dict[str, str], no_proxy: Optional[str],
+                                                              request_proxies: Dict[str, Optional[str]], verify: object,
+                                                              stream: object, url: str) -> None:
+    # The cache of environment proxies must not change requests' answer, whatever the variables say,
+    # asked twice (the second answer comes from the cache).
+    names = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        if no_proxy is not None:
+            patch.setenv("NO_PROXY", no_proxy)
+        patch.setenv("REQUESTS_CA_BUNDLE", "/from/the/environment.pem")
+        ours = Session(api_key="k")
+        plain = requests.Session()
+        plain.verify = ours.verify
+        for _ in range(2):
+            expected = plain.merge_environment_settings(url, dict(request_proxies), stream, verify, None)
+            got = ours.merge_environment_settings(url, dict(request_proxies), stream, verify, None)
+            if verify is None:  # requests would take REQUESTS_CA_BUNDLE over the session's verify (psf/requests#3829)
+                assert expected["verify"] == "/from/the/environment.pem" and got["verify"] == ours.verify
+                expected["verify"] = ours.verify
+            assert got == expected

@@ -30,7 +30,9 @@ __all__ = [
 ]
 
 
-_PER_CALL = ("model", "api_version")
+# Settings that are configuration fields and also per call: a call's own value goes into its body
+# or headers, so calls that differ only in them share one session.
+_PER_CALL = ("model", "api_version", "session_id", "client_id", "trace_id", "flags", "profanity_check")
 
 
 def _target(session: Optional[Session], options: Mapping[str, Any]) -> Session:
@@ -69,14 +71,16 @@ def prepare_call(
     Configuration keywords and body settings are told apart by name; the
     configuration is resolved here, so a missing key or a bad setting raises now.
     """
-    # model and api_version are per call: calls that differ only in them share one session.
     settings: Dict[str, Any] = {name: value for name, value in options.items() if name in FIELD_NAMES and name not in _PER_CALL}
-    params = {name: value for name, value in options.items() if name not in FIELD_NAMES}
-    config = Config.resolve(**settings) if session is None else _target(session, settings).config
+    params = {name: value for name, value in options.items()
+              if name not in FIELD_NAMES or name in _PER_CALL and name not in ("model", "api_version")}
+    target = None if session is None else _target(session, settings)
+    config = Config.resolve(**settings) if target is None else target.config
+    defaults = {"flags": config.flags and list(config.flags), "profanity_check": config.profanity_check}
     prepared = prepare(
         messages, model=Config.check("model", options.get("model")) or config.model, stream=stream,
         update_interval=update_interval, params=params,
-        api_version=Config.check("api_version", options.get("api_version")) or config.api_version,
+        api_version=Config.check("api_version", options.get("api_version")) or config.api_version, defaults=defaults,
     )
     return ChatCall(session, config, prepared)
 

@@ -34,7 +34,10 @@ from ._redact import remember
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["Token", "TokenCache", "TokenStore", "TokenAuth", "TOKENS", "fetch_token", "oauth_request", "parse_token_reply"]
+__all__ = [
+    "Token", "TokenCache", "TokenStore", "TokenAuth", "TOKENS", "fetch_token", "fetch_user_token", "oauth_request",
+    "parse_token_reply", "MAX_TOKEN_LIFETIME",
+]
 
 log = logging.getLogger("gigachat_lite")
 
@@ -240,6 +243,32 @@ def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> To
         raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {exc}", status_code=response.status_code) from None
     remember(token.value)
     log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
+    return token
+
+
+def fetch_user_token(session: requests.Session, config: "Config", timeout: Any) -> Token:
+    """Get a token for ``config``'s user and password (``POST {base_url}/token``, Basic, as the official SDK does)."""
+    assert config.user is not None and config.password is not None
+    remember(config.password, min_length=4)
+    url = config.base_url + "/token"
+    log.debug("requesting an access token for a user from %s", url)
+    try:
+        response = session.post(url, auth=(config.user, config.password), headers={"Accept": "application/json"},
+                                timeout=timeout, stream=True)
+    except requests.RequestException as exc:
+        raise translate(exc, url=url, bundle=session.verify) from exc
+    if response.status_code >= 400:
+        error = error_from_response(response)
+        if response.status_code in (400, 401, 403):
+            raise AuthenticationError(f"the user and password were refused: {error.message}", status_code=response.status_code,
+                                      request_id=error.request_id, response=error.response) from None
+        raise error
+    read_body(response, config.max_reply_size, bundle=session.verify)
+    try:
+        token = parse_token_reply(response.json())
+    except ValueError as exc:
+        raise AuthenticationError(f"unusable token reply from {url}: {exc}", status_code=response.status_code) from None
+    remember(token.value)
     return token
 
 

@@ -10,9 +10,10 @@ value when the value is a secret.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict, Union
 from urllib.parse import urlsplit
 
 from .errors import MissingAuthError
@@ -22,10 +23,11 @@ if TYPE_CHECKING:  # typing_extensions ships with mypy; at run time the annotati
 
 __all__ = [
     "Config", "Options", "ConnectionOptions", "DEFAULT_BASE_URL", "DEFAULT_AUTH_URL", "DEFAULT_SCOPE", "SCOPES", "API_VERSIONS",
-    "DEFAULT_MAX_EVENT_SIZE", "DEFAULT_MAX_REPLY_SIZE", "FIELD_NAMES", "Timeout", "CertArg", "hide_password",
+    "DEFAULT_MAX_EVENT_SIZE", "DEFAULT_MAX_REPLY_SIZE", "FIELD_NAMES", "LEGACY_BASE_URL", "unknown_keyword", "Timeout", "CertArg", "hide_password",
 ]
 
-DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
+DEFAULT_BASE_URL = "https://api.giga.chat/v1"  # the official SDK's since 0.2.3: GigaChat-3 models live there
+LEGACY_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
 DEFAULT_AUTH_URL = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
 DEFAULT_SCOPE = "GIGACHAT_API_PERS"
 DEFAULT_MODEL = "GigaChat"
@@ -217,6 +219,48 @@ def _proxy(value: Any) -> Optional[str]:
     return value
 
 
+def _header(value: Any, name: str) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{name} must be printable ASCII (it is sent as a header)")
+    return value
+
+
+def _flags(value: Any, name: str) -> Optional[Tuple[str, ...]]:
+    if value is None:
+        return None
+    if isinstance(value, str):  # GIGACHAT_FLAGS=a,b
+        value = [flag.strip() for flag in value.split(",") if flag.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(flag, str) and flag for flag in value):
+        raise TypeError(f"{name} must be a list of str (or a comma-separated str), got {value!r}")
+    return tuple(value)
+
+
+def _optional_flag(value: Any, name: str) -> Optional[bool]:
+    return None if value is None or value == "" else _flag(value, name, default=False)
+
+
+# Names the official SDK (and others) give settings we name differently: refused with ours named.
+_OTHER_NAMES = {
+    "credentials": "api_key", "verify_ssl_certs": "verify", "ca_bundle_file": "ca_bundle",
+    "cert_file": "cert (a path, or a (cert_file, key_file) pair)", "key_file": "cert=(cert_file, key_file)",
+    "max_connections": "max_concurrency", "api_key_file": "api_key",
+}
+
+
+def unknown_keyword(name: str, known: Any, other_names: Optional[Mapping[str, str]] = None) -> TypeError:
+    """The error for a keyword nobody takes: naming ours when it is another client's name, else the closest."""
+    names = {**_OTHER_NAMES, **(other_names or {})}
+    if name in names:
+        return TypeError(f"{name!r} is not a gigachat_lite setting: it is called {names[name]} here")
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]}?)" if close else " (body settings GigaChat knows and gigachat_lite does not go in extra_body=)"
+    return TypeError(f"unexpected keyword argument {name!r}{hint}")
+
+
 def hide_password(url: str) -> str:
     password = urlsplit(url).password
     return url.replace(":" + password + "@", ":***@", 1) if password else url
@@ -227,6 +271,8 @@ class ConnectionOptions(TypedDict, total=False):
 
     api_key: Optional[str]
     access_token: Optional[str]
+    user: Optional[str]
+    password: Optional[str]
     scope: Optional[str]
     base_url: Optional[str]
     auth_url: Optional[str]
@@ -245,6 +291,11 @@ class ConnectionOptions(TypedDict, total=False):
     first_byte_timeout: Optional[float]
     max_event_size: Optional[int]
     max_reply_size: Optional[int]
+    session_id: Optional[str]
+    client_id: Optional[str]
+    trace_id: Optional[str]
+    flags: Optional[Sequence[str]]
+    profanity_check: Optional[bool]
 
 
 class Options(ConnectionOptions, total=False):
@@ -278,6 +329,9 @@ class Config:
     # Each field, once: its type, the variables it falls back to, its check and default.
     api_key: Optional[str] = _field("GIGACHAT_CREDENTIALS", "GIGACHAT_API_KEY", check=lambda v, n: _api_key(v), secret=True)
     access_token: Optional[str] = _field("GIGACHAT_ACCESS_TOKEN", check=lambda v, n: _secret(v, n), secret=True)
+    # User and password auth (POST {base_url}/token, Basic), as the official SDK does it: used when there is no key.
+    user: Optional[str] = _field("GIGACHAT_USER", check=lambda v, n: _secret(v, n))
+    password: Optional[str] = _field("GIGACHAT_PASSWORD", check=lambda v, n: _secret(v, n), secret=True)
     scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: _choice(v or DEFAULT_SCOPE, n, SCOPES))
     base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: _url(v or DEFAULT_BASE_URL, n))
     auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: _url(v or DEFAULT_AUTH_URL, n))
@@ -301,6 +355,14 @@ class Config:
     first_byte_timeout: Optional[float] = _field("GIGACHAT_FIRST_BYTE_TIMEOUT", check=lambda v, n: _optional_seconds(v, n))
     max_event_size: int = _field("GIGACHAT_MAX_EVENT_SIZE", check=lambda v, n: _size(v, n, DEFAULT_MAX_EVENT_SIZE))
     max_reply_size: int = _field("GIGACHAT_MAX_REPLY_SIZE", check=lambda v, n: _size(v, n, DEFAULT_MAX_REPLY_SIZE))
+    # Ids sent with every call of the session (a call may give its own): X-Session-ID is
+    # GigaChat's key for prompt caching; the client and trace ids are for the caller's logs.
+    session_id: Optional[str] = _field("GIGACHAT_SESSION_ID", check=lambda v, n: _header(v, n))
+    client_id: Optional[str] = _field("GIGACHAT_CLIENT_ID", check=lambda v, n: _header(v, n))
+    trace_id: Optional[str] = _field("GIGACHAT_TRACE_ID", check=lambda v, n: _header(v, n))
+    # Body defaults for every chat of the session (a call's own value wins).
+    flags: Optional[Tuple[str, ...]] = _field("GIGACHAT_FLAGS", check=lambda v, n: _flags(v, n))
+    profanity_check: Optional[bool] = _field("GIGACHAT_PROFANITY_CHECK", check=lambda v, n: _optional_flag(v, n))
 
     def __init__(self, **values: "Unpack[Options]") -> None:
         given: Dict[str, Any] = dict(values)
@@ -356,7 +418,7 @@ class Config:
         given: Dict[str, Any] = dict(options)
         unknown = set(given) - set(_FIELDS)
         if unknown:
-            raise TypeError(f"unexpected keyword argument {sorted(unknown)[0]!r}")
+            raise unknown_keyword(sorted(unknown)[0], _FIELDS)
         values: Dict[str, Any] = {}
         for name, field in _FIELDS.items():
             value = given.get(name)
@@ -365,11 +427,11 @@ class Config:
                 if name == "cert" and value is not None and env.get("GIGACHAT_KEY_FILE"):
                     value = (value, env["GIGACHAT_KEY_FILE"])
             values[name] = field.check(value, name)
-            if name == "access_token" and values["api_key"] is None and values["access_token"] is None:
-                raise MissingAuthError(
-                    "no GigaChat credentials: pass api_key= (or set GIGACHAT_CREDENTIALS), "
-                    "or pass access_token= (or set GIGACHAT_ACCESS_TOKEN)"
-                )
+        if values["api_key"] is None and values["access_token"] is None and not (values["user"] and values["password"]):
+            raise MissingAuthError(
+                "no GigaChat credentials: pass api_key= (or set GIGACHAT_CREDENTIALS), "
+                "access_token= (or GIGACHAT_ACCESS_TOKEN), or user= and password= (or GIGACHAT_USER and GIGACHAT_PASSWORD)"
+            )
         config = cls(**values)
         if key is not None:
             if len(_RESOLVED) >= 64:

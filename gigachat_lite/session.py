@@ -47,7 +47,7 @@ from ._http.certs import default_bundle
 from ._http.deadline import Deadline
 from ._http.retry import retry_policy
 from ._redact import remember
-from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token
+from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token, fetch_user_token
 from .config import Config, forget_resolved
 from .errors import AuthenticationError, GigaChatError, InvalidResponseError, PermissionDeniedError, StreamError, error_from_response, translate
 from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount, data_list, json_object, json_reply
@@ -121,20 +121,25 @@ class Session(requests.Session):
         if config.proxy:
             self.proxies = {"http": config.proxy, "https": config.proxy}
         self.headers["User-Agent"] = f"gigachat_lite/{__version__} {requests.utils.default_user_agent()}"
+        for name, header in (("session_id", "X-Session-ID"), ("client_id", "X-Client-ID"), ("trace_id", "X-Trace-ID")):
+            if getattr(config, name):
+                self.headers[header] = getattr(config, name)
         self._default_timeout = (config.connect_timeout, config.read_timeout)
+        fetch: Optional[Callable[[], Token]] = None
+        cache_key: Tuple[str, str, str] = (config.auth_url, config.api_key or "", config.scope)
+        if config.api_key:
+            fetch = functools.partial(fetch_token, self, config, self._default_timeout)
+        elif config.user and config.password:
+            fetch = functools.partial(fetch_user_token, self, config, self._default_timeout)
+            cache_key = (config.base_url + "/token", f"user:{config.user}\0{config.password}", config.scope)
         cache: TokenStore = TOKENS
         self._coordination: Optional[Coordination] = None
         self._fleet_key: Hashable = None
         if config.coordination is not None:
-            self._coordination, self._fleet_key = _coordinate(config)
+            self._coordination, self._fleet_key = _coordinate(config, cache_key)
             cache = self._coordination.tokens
-        self.auth = TokenAuth(
-            functools.partial(fetch_token, self, config, self._default_timeout) if config.api_key else None,
-            cache_key=(config.auth_url, config.api_key, config.scope),
-            access_token=config.access_token,
-            margin=config.refresh_margin,
-            cache=cache,
-        )
+        self.auth = TokenAuth(fetch, cache_key=cache_key, access_token=config.access_token, margin=config.refresh_margin,
+                              cache=cache)
         self._mount_adapter()
 
     def _mount_adapter(self) -> None:
@@ -335,8 +340,14 @@ class Session(requests.Session):
         prepared = prepare(
             messages, model=Config.check("model", model) or self.config.model, stream=stream, update_interval=update_interval,
             params=params, api_version=Config.check("api_version", api_version) or self.config.api_version,
+            defaults=self.chat_defaults,
         )
         return self.send_chat(prepared)
+
+    @property
+    def chat_defaults(self) -> Dict[str, Any]:
+        """The body settings this session's configuration gives every chat (``flags``, ``profanity_check``)."""
+        return {"flags": self.config.flags and list(self.config.flags), "profanity_check": self.config.profanity_check}
 
     def send_chat(self, prepared: Union[Prepared, Dict[str, Any]]) -> Union[ChatStream, ChatReply]:
         """Send a request prepared by :meth:`chat`'s checks (or a ready v1 body) and wrap the reply."""
@@ -346,6 +357,8 @@ class Session(requests.Session):
         stream = bool(prepared.body.get("stream"))
         # identity: a stream's bytes are parsed as they arrive (a compressed one is still decoded, see stream.py)
         headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"} if stream else _JSON
+        if prepared.headers:
+            headers = {**headers, **prepared.headers}
         path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
         response, lease, deadline = self._call("POST", path, prepared.body, stream, headers, {})
         result: Union[ChatStream, ChatReply]
@@ -524,12 +537,13 @@ def _closing(close: Callable[[], None], release: Callable[[], None]) -> Callable
     return close_and_release
 
 
-def _coordinate(config: Config) -> "Tuple[Coordination, Hashable]":
+def _coordinate(config: Config, cache_key: Tuple[str, str, str]) -> "Tuple[Coordination, Hashable]":
     # Lazy: the coordination package is imported only by sessions that coordinate.
     from .coordination.fleet import coordination_for, identity
 
     coordination = coordination_for(config.coordination, fallback=config.coordination_fallback, limit=config.max_concurrency)
-    return coordination, identity(config.auth_url, config.api_key, config.access_token, config.scope)
+    auth_url, key, scope = cache_key
+    return coordination, identity(auth_url, key or None, config.access_token, scope)
 
 
 def _close_coordination() -> None:

@@ -84,7 +84,7 @@ def test_default_stays_v1(rsps: responses.RequestsMock) -> None:
 
 @pytest.mark.parametrize("feature", [
     {"tools": ["web_search"]}, {"tool_config": "auto"}, {"response_format": {"type": "regex", "regex": "a+"}},
-    {"model_options": {"temperature": 0.5}}, {"storage": True},
+    {"model_options": {"temperature": 0.5}}, {"top_logprobs": 3}, {"parallel_tool_calls": True},
 ])
 def test_explicit_v1_with_a_v2_feature_is_a_value_error_naming_both(rsps: responses.RequestsMock, feature: Dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"needs the v2 contract, but api_version is 'v1'"):
@@ -117,7 +117,7 @@ def test_url_derivation() -> None:
     ("hi", {"tool_config": "nope"}, ValueError, "tool_config: 'nope'"),
     ("hi", {"temperature": -1}, ValueError, "temperature must be > 0"),
     ("hi", {"max_tokens": "10"}, TypeError, "max_tokens must be an int"),
-    ("hi", {"reasoning_effort": "max"}, ValueError, "reasoning_effort must be one of low, medium, high"),
+    ("hi", {"reasoning_effort": " "}, ValueError, "reasoning_effort must be a non-empty str"),
     ("hi", {"response_format": 5}, TypeError, "response_format must be"),
     ("hi", {"response_format": {"type": "regex", "regex": "("}}, ValueError, "bad regex"),
     ("hi", {"n": 2}, ValueError, "n: v2 returns one answer"),
@@ -151,7 +151,7 @@ def test_v1_settings_go_under_model_options(rsps: responses.RequestsMock) -> Non
                           "update_interval": 0.5, "reasoning": {"effort": "low"}},
         "tools": [{"functions": {"specifications": functions}}],
         "tool_config": {"mode": "auto"},
-        "profanity_check": True, "flags": ["x"],
+        "disable_filter": False, "flags": ["x"],  # the official SDK sends profanity_check=True as disable_filter=False
     }
 
 

@@ -2,82 +2,113 @@
 
 Everything here runs before any request (and so can run on an event loop):
 bad input is a ``TypeError`` or ``ValueError`` that names the bad item
-(``messages[1].content[0]: unknown part 'img'``).
+(``messages[1].content[0]: unknown part 'img'``, ``temprature: unknown
+keyword (did you mean temperature?)``).
+
+**The settings** of a chat body are named and typed (:class:`ChatParams`,
+:class:`V2Params`), declared once in :data:`PARAMS` with their check and their
+place on each contract; anything else goes through ``extra_body=`` (merged at
+the top of the body, never over a named setting) and per-call headers through
+``extra_headers=`` and the ids (``session_id=``: ``X-Session-ID``, the key of
+GigaChat's prompt cache; ``request_id=``, ``client_id=``, ``trace_id=``).
 
 **The contract.** An explicit ``api_version`` (keyword, ``Session(api_version=)``
 or ``GIGACHAT_API_VERSION``) wins. When none was given the call stays on v1,
-the default, unless it uses something only v2 has (:data:`V2_ONLY`, or a
-regex ``response_format``): then it goes to v2 by itself. An explicit
-``api_version="v1"`` with a v2-only feature is a ``ValueError`` naming both.
-``response_format`` (JSON schema) and ``reasoning_effort`` exist on both
-contracts (real v1 traffic carries them), so they do not switch.
+the default, unless it uses a setting only v2 has (tools, ``model_options``,
+``top_logprobs``, a regex ``response_format``, ...): then it goes to v2 by
+itself. An explicit ``api_version="v1"`` with a v2-only setting is a
+``ValueError`` naming both.
 
 **v1** (``POST {base}/chat/completions``): ``content`` is a string and the
 settings sit at the top of the body.
 
-**v2** (``POST .../api/v2/chat/completions``): every ``content`` is a list of
-parts, each a one-key object: ``{"text": str}``, ``{"files": [{"id": str}]}``,
-``{"function_call": {"name", "arguments"}}``, ``{"function_result": {"name",
-"result"}}``. A plain ``str`` prompt, ``{"role", "content": str}`` dicts and
-v1 habits (``attachments``, the ``function`` role, ``functions_state_id``)
-are converted; parts lists pass through once checked. The v1-style settings
-(``temperature``, ``max_tokens``, ``top_p``, ``repetition_penalty``,
-``update_interval``, ...) go under ``model_options``, ``reasoning_effort`` as
-``model_options.reasoning.effort``, ``response_format`` as
-``model_options.response_format``, v1 ``functions``/``function_call`` as a
-``functions`` tool and ``tool_config``, built-in tools by name.
+**v2** (``POST .../v2/chat/completions``), as the official SDK 0.2.4 builds it:
+every ``content`` is a list of parts (``{"text"}``, ``{"files": [{"id"}]}``,
+``{"function_call"}``, ``{"function_result"}``; a ``str`` prompt, plain
+messages and v1 habits such as ``attachments``, the ``function`` role and
+``functions_state_id`` are converted); ``temperature``, ``top_p``,
+``max_tokens``, ``repetition_penalty``, ``update_interval``,
+``parallel_tool_calls``, ``top_logprobs``, ``preset``,
+``unnormalized_history``, ``response_format`` and the reasoning settings go
+under ``model_options``; ``profanity_check`` becomes ``disable_filter``;
+``storage=True`` becomes ``{}``; v1 ``functions``/``function_call`` become a
+``functions`` tool and ``tool_config``; built-in tools are named.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict, Union
 
-from ..config import Options
+from ..config import FIELD_NAMES, Options, unknown_keyword
 from ..structured import OutputSpec, output_spec
 
 __all__ = [
-    "Messages", "ChatParams", "V2Params", "ChatBody", "ChatOptions", "Prepared", "prepare", "chat_url_v2",
-    "normalize_messages", "V2_ONLY", "BUILTIN_TOOLS",
+    "Messages", "ChatParams", "V2Params", "CallOptions", "ChatBody", "ChatOptions", "Prepared", "prepare", "chat_url_v2",
+    "normalize_messages", "PARAMS", "CALL_OPTIONS", "BUILTIN_TOOLS", "call_headers",
 ]
 
 ROLES = ("system", "user", "assistant", "function")
 ROLES_V2 = ("system", "user", "assistant", "tool", "function")
+BUILTIN_TOOLS = ("web_search", "code_interpreter", "image_generate", "url_content_extraction", "model_3d_generate")
 Messages = Union[str, Sequence[Mapping[str, Any]]]
 
 
 class ChatParams(TypedDict, total=False):
-    """The chat body settings we know (checked before sending); other JSON-able keys pass through."""
+    """Body settings of both contracts (v1 at the top of the body; v2 where the SDK puts them)."""
 
     temperature: Optional[float]
     top_p: Optional[float]
-    n: Optional[int]
+    n: Optional[int]  # v1, whole replies: every choice comes back (ChatReply.choices)
     max_tokens: Optional[int]
     repetition_penalty: Optional[float]
-    profanity_check: Optional[bool]
+    profanity_check: Optional[bool]  # v2: sent as disable_filter = not profanity_check
+    disable_filter: Optional[bool]  # v1: sent as profanity_check = not disable_filter
     functions: Optional[Sequence[Mapping[str, Any]]]
     function_call: Optional[Union[str, Mapping[str, Any]]]
     flags: Optional[Sequence[str]]
+    response_format: Any  # a JSON schema dict, {"type": "regex", ...}, an re.Pattern, a dataclass/TypedDict/pydantic class
+    reasoning_effort: Optional[str]  # any string GigaChat knows: "low", "medium", "high", "off", ...
+    reasoning_max_tokens: Optional[int]  # the reasoning's token budget before the answer
+    storage: Union[bool, Mapping[str, Any], None]
+    thread_id: Optional[str]
+    assistant_id: Optional[str]
+    function_ranker: Optional[Mapping[str, Any]]  # v1 only
 
 
 class V2Params(TypedDict, total=False):
-    """Settings for structured output, reasoning and tools; the v2-only ones choose v2 (see the module docstring)."""
+    """Settings only v2 has: giving one chooses v2 (see the module docstring)."""
 
-    response_format: Any  # a JSON schema dict, {"type": "regex", ...}, an re.Pattern, a dataclass/TypedDict/pydantic class
-    reasoning_effort: Optional[str]  # "low", "medium", "high"
     tools: Optional[Sequence[Any]]  # built-in tool names or {"functions": ...}-style dicts
-    tool_config: Optional[Mapping[str, Any]]
+    tool_config: Optional[Union[str, Mapping[str, Any]]]
     model_options: Optional[Mapping[str, Any]]
-    storage: Any
-    thread_id: Optional[str]
-    filter_config: Optional[Mapping[str, Any]]
+    reasoning: Optional[Mapping[str, Any]]  # {"effort": str, "max_tokens": int}
+    top_logprobs: Optional[int]
+    preset: Optional[str]
+    unnormalized_history: Optional[bool]
+    parallel_tool_calls: Optional[bool]
+    tools_state_id: Optional[str]
     user_info: Optional[Mapping[str, Any]]
+    filter_config: Optional[Mapping[str, Any]]
+    ranker_options: Optional[Mapping[str, Any]]
 
 
-class ChatBody(ChatParams, V2Params, total=False):
-    """Every body setting :meth:`Session.chat` knows (others that JSON can carry pass through)."""
+class CallOptions(TypedDict, total=False):
+    """Per-call request settings that are not body settings."""
+
+    extra_body: Optional[Mapping[str, Any]]  # more top-level body keys, JSON-able, never over a named setting
+    extra_headers: Optional[Mapping[str, str]]
+    session_id: Optional[str]  # X-Session-ID: GigaChat's key for prompt caching
+    request_id: Optional[str]  # X-Request-ID
+    client_id: Optional[str]  # X-Client-ID
+    trace_id: Optional[str]  # X-Trace-ID
+
+
+class ChatBody(ChatParams, V2Params, CallOptions, total=False):
+    """Every keyword :meth:`Session.chat` takes besides ``model``, ``stream``, ``update_interval`` and ``api_version``."""
 
 
 class ChatOptions(Options, ChatBody, total=False):
@@ -85,13 +116,14 @@ class ChatOptions(Options, ChatBody, total=False):
 
 
 Problem = Optional[Tuple[type, str]]  # (exception class, text) or None
+Check = Callable[[Any], Problem]
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Callable[[Any], Problem]:
+def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Check:
     def check(value: Any) -> Problem:
         if not _is_number(value):
             return TypeError, f"must be a finite number, got {value!r}"
@@ -102,14 +134,24 @@ def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Ca
     return check
 
 
-def _positive_int(value: Any) -> Problem:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return TypeError, f"must be an int, got {value!r}"
-    return None if value >= 1 else (ValueError, f"must be >= 1, got {value!r}")
+def _int(low: int, high: Optional[int] = None) -> Check:
+    def check(value: Any) -> Problem:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return TypeError, f"must be an int, got {value!r}"
+        if value < low or (high is not None and value > high):
+            return ValueError, f"must be >= {low}" + ("" if high is None else f" and <= {high}") + f", got {value!r}"
+        return None
+    return check
 
 
 def _bool(value: Any) -> Problem:
     return None if isinstance(value, bool) else (TypeError, f"must be a bool, got {value!r}")
+
+
+def _text(value: Any) -> Problem:
+    if not isinstance(value, str):
+        return TypeError, f"must be a str, got {type(value).__name__}"
+    return None if value.strip() else (ValueError, "must be a non-empty str")
 
 
 def _functions(value: Any) -> Problem:
@@ -143,21 +185,355 @@ def _json(value: Any) -> Problem:
     return None
 
 
-# Body parameters we know; anything else is passed through if JSON can carry it.
-_PARAMS: Dict[str, Callable[[Any], Problem]] = {
-    "temperature": _number(0, open_low=True),
-    "top_p": _number(0, 1),
-    "n": _positive_int,
-    "max_tokens": _positive_int,
-    "repetition_penalty": _number(0, open_low=True),
-    "update_interval": _number(0),
-    "profanity_check": _bool,
-    "functions": _functions,
-    "function_call": _function_call,
-    "flags": _strings,
-}
-_RESERVED = {"messages": "pass messages as the first argument", "stream": "pass stream= as a keyword of chat()"}
+def _object(value: Any) -> Problem:
+    if not isinstance(value, Mapping):
+        return TypeError, f"must be a dict, got {type(value).__name__}"
+    return _json(value)
 
+
+def _storage(value: Any) -> Problem:
+    return None if isinstance(value, bool) else _object(value)
+
+
+def _reasoning(value: Any) -> Problem:
+    if not isinstance(value, Mapping) or not set(value) <= {"effort", "max_tokens"}:
+        return TypeError, f"must be a dict like {{'effort': 'high', 'max_tokens': 256}}, got {value!r}"
+    if "effort" in value and _text(value["effort"]):
+        return ValueError, "['effort'] must be a non-empty str"
+    if "max_tokens" in value and _int(1)(value["max_tokens"]):
+        return ValueError, "['max_tokens'] must be an int >= 1"
+    return None
+
+
+def _any(value: Any) -> Problem:
+    return None  # response_format and tools: checked by the code that builds them
+
+
+class _Param(NamedTuple):
+    """One body setting: its check, and where it goes on each contract.
+
+    ``v1``/``v2``: ``"top"`` (that key at the top of the body), ``"options"``
+    (v2's ``model_options``), ``"built"`` (built by its own code below), or
+    ``None`` (not on that contract).
+    """
+
+    check: Check
+    v1: Optional[str]
+    v2: Optional[str]
+
+
+#: Every body setting, once.
+PARAMS: Dict[str, _Param] = {
+    "temperature": _Param(_number(0, open_low=True), "top", "options"),
+    "top_p": _Param(_number(0, 1), "top", "options"),
+    "n": _Param(_int(1), "top", None),
+    "max_tokens": _Param(_int(1), "top", "options"),
+    "repetition_penalty": _Param(_number(0, open_low=True), "top", "options"),
+    "profanity_check": _Param(_bool, "top", "built"),
+    "disable_filter": _Param(_bool, "built", "top"),
+    "functions": _Param(_functions, "top", "built"),
+    "function_call": _Param(_function_call, "top", "built"),
+    "flags": _Param(_strings, "top", "top"),
+    "response_format": _Param(_any, "built", "built"),
+    "reasoning_effort": _Param(_text, "top", "built"),
+    "reasoning_max_tokens": _Param(_int(1), "top", "built"),
+    "storage": _Param(_storage, "built", "built"),
+    "thread_id": _Param(_text, "built", "built"),
+    "assistant_id": _Param(_text, "top", "top"),
+    "function_ranker": _Param(_object, "top", None),
+    "tools": _Param(_any, None, "built"),
+    "tool_config": _Param(_any, None, "built"),
+    "model_options": _Param(_object, None, "built"),
+    "reasoning": _Param(_reasoning, "built", "built"),
+    "top_logprobs": _Param(_int(1, 5), None, "options"),
+    "preset": _Param(_text, None, "options"),
+    "unnormalized_history": _Param(_bool, None, "options"),
+    "parallel_tool_calls": _Param(_bool, None, "options"),
+    "tools_state_id": _Param(_text, None, "top"),
+    "user_info": _Param(_object, None, "top"),
+    "filter_config": _Param(_object, None, "top"),
+    "ranker_options": _Param(_object, None, "top"),
+}
+_V2_ONLY = tuple(name for name, param in PARAMS.items() if param.v1 is None and param.v2 is not None)
+#: Per-call settings that are not body settings, with the header each id travels in.
+CALL_OPTIONS = ("extra_body", "extra_headers", "session_id", "request_id", "client_id", "trace_id")
+_ID_HEADERS = {"session_id": "X-Session-ID", "request_id": "X-Request-ID", "client_id": "X-Client-ID",
+               "trace_id": "X-Trace-ID"}
+# What the official SDK and OpenAI call some of ours, for the message that names ours.
+_OTHER_NAMES = {"additional_fields": "extra_body", "custom_headers": "extra_headers", "reasoning_budget": "reasoning_max_tokens"}
+_ARGUMENTS = ("messages", "model", "stream", "update_interval", "api_version", "session")
+_VERSION_SUFFIX = re.compile(r"/v\d+$")
+
+
+class Prepared(NamedTuple):
+    """A checked chat request: its contract, its JSON body, its checked ``response_format`` and its own headers."""
+
+    api_version: str
+    body: Dict[str, Any]
+    output: Optional[OutputSpec]
+    headers: Optional[Dict[str, str]] = None
+
+
+def prepare(
+    messages: Messages,
+    *,
+    model: str,
+    stream: bool,
+    update_interval: Optional[float],
+    params: Mapping[str, Any],
+    api_version: Optional[str] = None,
+    defaults: Optional[Mapping[str, Any]] = None,
+) -> Prepared:
+    """Choose the contract, check everything, build the body and the call's headers; no I/O.
+
+    ``defaults``: body settings the session's configuration gives (``flags``,
+    ``profanity_check``), used where the call does not set them.
+
+    Raises:
+        TypeError, ValueError: naming the bad item (an unknown keyword with a suggestion).
+    """
+    given = {name: value for name, value in params.items() if value is not None}
+    for name in given:
+        if name in FIELD_NAMES and name not in PARAMS and name not in CALL_OPTIONS:
+            raise TypeError(f"{name} is a configuration setting: give it to the Session (or to chat() without session=)")
+        if name not in PARAMS and name not in CALL_OPTIONS:
+            raise unknown_keyword(name, (*PARAMS, *CALL_OPTIONS, *_ARGUMENTS, *FIELD_NAMES), _OTHER_NAMES)
+    for name, value in (defaults or {}).items():
+        if value is not None:
+            given.setdefault(name, value)
+    if not isinstance(model, str) or not model.strip():
+        raise (TypeError if not isinstance(model, str) else ValueError)(f"model must be a non-empty str, got {model!r}")
+    if not isinstance(stream, bool):
+        raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
+    for name, value in given.items():
+        if name in PARAMS:
+            problem = PARAMS[name].check(value)
+            if problem:
+                raise problem[0](f"{name} {problem[1]}")
+    if update_interval is not None:
+        problem = _number(0)(update_interval)
+        if problem:
+            raise problem[0](f"update_interval {problem[1]}")
+    headers = call_headers(given)
+    extra = given.pop("extra_body", None)
+    for name in CALL_OPTIONS:
+        given.pop(name, None)
+    if choose_contract(api_version, given) == "v2":
+        body, output = _body_v2(messages, model, stream, update_interval, given)
+        version = "v2"
+    else:
+        body, output = _body_v1(messages, model, stream, update_interval, given)
+        version = "v1"
+    if extra is not None:
+        _merge_extra(body, extra)
+    return Prepared(version, body, output, headers)
+
+
+def call_headers(options: Mapping[str, Any]) -> Optional[Dict[str, str]]:
+    """The headers a call's ids and ``extra_headers`` give (``None`` when none).
+
+    Raises:
+        TypeError, ValueError: a header that is not a str or would break the request.
+    """
+    headers: Dict[str, str] = {}
+    for name, header in _ID_HEADERS.items():
+        value = options.get(name)
+        if value is not None:
+            headers[header] = _header_value(value, name)
+    extra = options.get("extra_headers")
+    if extra is not None:
+        if not isinstance(extra, Mapping):
+            raise TypeError(f"extra_headers must be a dict of str, got {type(extra).__name__}")
+        for key, value in extra.items():
+            if not isinstance(key, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", key):
+                raise ValueError(f"extra_headers: {key!r} is not a header name")
+            headers[key] = _header_value(value, f"extra_headers[{key!r}]")
+    return headers or None
+
+
+def _header_value(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a str, got {type(value).__name__}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value) or not value.isascii():
+        raise ValueError(f"{where} must be printable ASCII (a header carries it)")
+    return value
+
+
+def _merge_extra(body: Dict[str, Any], extra: Any) -> None:
+    if not isinstance(extra, Mapping):
+        raise TypeError(f"extra_body must be a dict, got {type(extra).__name__}")
+    for key, value in extra.items():
+        if not isinstance(key, str):
+            raise TypeError(f"extra_body keys must be str, got {key!r}")
+        if key in body or key in ("model", "messages", "stream"):
+            raise TypeError(f"extra_body[{key!r}] would replace the body's {key!r}: pass it as its own keyword")
+        problem = _json(value)
+        if problem:
+            raise problem[0](f"extra_body[{key!r}] {problem[1]}")
+        body[key] = value
+
+
+def choose_contract(api_version: Optional[str], params: Mapping[str, Any]) -> str:
+    """``"v1"`` or ``"v2"`` for a call with ``params`` (see the module docstring).
+
+    Raises:
+        ValueError: ``api_version`` is "v1" and a v2-only setting is used.
+    """
+    if api_version not in (None, "v1", "v2"):
+        raise ValueError(f"api_version must be 'v1' or 'v2', got {api_version!r}")
+    needs = [name for name in _V2_ONLY if name in params]
+    response_format = params.get("response_format")
+    if isinstance(response_format, re.Pattern) or (isinstance(response_format, Mapping) and response_format.get("type") == "regex"):
+        needs.append("response_format (regex)")
+    if api_version == "v1" and needs:
+        raise ValueError(f"{needs[0]} needs the v2 contract, but api_version is 'v1' (pass api_version='v2' or leave it unset)")
+    if api_version is not None:
+        return api_version
+    return "v2" if needs else "v1"
+
+
+def _both(given: Mapping[str, Any], one: str, other: str) -> None:
+    if one in given and other in given:
+        raise TypeError(f"pass {one} or {other}, not both (one is the other's opposite)")
+
+
+def _reasoning_of(given: Mapping[str, Any]) -> Dict[str, Any]:
+    """``{"effort", "max_tokens"}`` from ``reasoning=`` and/or ``reasoning_effort=``/``reasoning_max_tokens=``."""
+    reasoning = dict(given.get("reasoning") or {})
+    for name, key in (("reasoning_effort", "effort"), ("reasoning_max_tokens", "max_tokens")):
+        if name in given:
+            if key in reasoning:
+                raise TypeError(f"{name} given twice: as {name}= and in reasoning['{key}']")
+            reasoning[key] = given[name]
+    return reasoning
+
+
+def _body_v1(
+    messages: Messages, model: str, stream: bool, update_interval: Optional[float], given: Mapping[str, Any]
+) -> Tuple[Dict[str, Any], Optional[OutputSpec]]:
+    if stream and given.get("n", 1) > 1:
+        raise ValueError("n > 1 gives several whole answers: pass stream=False (a stream carries one)")
+    body: Dict[str, Any] = {"model": model, "messages": normalize_messages(messages)}
+    if stream:
+        body["stream"] = True
+        if update_interval is not None:
+            body["update_interval"] = update_interval
+    for name, value in given.items():
+        if PARAMS[name].v1 == "top":
+            body[name] = value
+        elif PARAMS[name].v1 is None:
+            raise ValueError(f"{name} is a v2 setting")  # choose_contract has refused it already
+    _both(given, "profanity_check", "disable_filter")
+    if "disable_filter" in given:
+        body["profanity_check"] = not given["disable_filter"]
+    spec = None
+    if "response_format" in given:
+        spec = output_spec(given["response_format"])
+        body["response_format"] = spec.wire
+    if "reasoning" in given:
+        reasoning = _reasoning_of(given)
+        if "effort" in reasoning:
+            body["reasoning_effort"] = reasoning["effort"]
+        if "max_tokens" in reasoning:
+            body["reasoning_max_tokens"] = reasoning["max_tokens"]
+    storage = _storage_of(given)
+    if storage is not None:
+        body["storage"] = storage if storage else {"is_stateful": True}
+    return body, spec
+
+
+def _storage_of(given: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The storage object (``{}`` for ``storage=True``), with ``thread_id`` in it; ``None`` when not stored."""
+    storage = given.get("storage")
+    if storage is False and "thread_id" in given:
+        raise ValueError("thread_id needs storage: leave storage=False out")
+    result = dict(storage) if isinstance(storage, Mapping) else ({} if storage is True or "thread_id" in given else None)
+    if result is not None and "thread_id" in given:
+        if result.get("thread_id") not in (None, given["thread_id"]):
+            raise TypeError("thread_id given twice: as thread_id= and in storage['thread_id']")
+        result["thread_id"] = given["thread_id"]
+    return result
+
+
+def _body_v2(
+    messages: Messages, model: str, stream: bool, update_interval: Optional[float], given: Mapping[str, Any]
+) -> Tuple[Dict[str, Any], Optional[OutputSpec]]:
+    if "n" in given:
+        raise ValueError("n: v2 returns one answer per request (leave n out)")
+    if "function_ranker" in given:
+        raise ValueError("function_ranker is a v1 setting (v2 ranks with ranker_options)")
+    options: Dict[str, Any] = dict(given.get("model_options") or {})
+    hoisted = dict(given)
+    if stream and update_interval is not None:
+        hoisted["update_interval"] = update_interval
+    for name, value in hoisted.items():
+        if name == "update_interval" or PARAMS[name].v2 == "options":
+            if name in options:
+                raise TypeError(f"{name} given twice: as {name}= and in model_options")
+            options[name] = value
+    reasoning = _reasoning_of(given)
+    if reasoning:
+        if "reasoning" in options:
+            raise TypeError("reasoning given twice: as a keyword and in model_options")
+        options["reasoning"] = reasoning
+    spec = None
+    if "response_format" in given:
+        if "response_format" in options:
+            raise TypeError("response_format given twice: as response_format= and in model_options")
+        spec = output_spec(given["response_format"])
+        options["response_format"] = spec.wire
+    body: Dict[str, Any] = {"model": model, "messages": normalize_messages_v2(messages)}
+    if stream:
+        body["stream"] = True
+    if options:
+        body["model_options"] = options
+    tools = _tools(given.get("tools"), given.get("functions"))
+    if tools:
+        body["tools"] = tools
+    tool_config = given.get("tool_config")
+    function_call = given.get("function_call")
+    if function_call is not None:
+        if tool_config is not None:
+            raise TypeError("pass tool_config or function_call, not both")
+        tool_config = function_call if isinstance(function_call, str) else function_call["name"]
+    if tool_config is not None:
+        body["tool_config"] = _tool_config(tool_config, tools)
+    _both(given, "profanity_check", "disable_filter")
+    if "profanity_check" in given:
+        body["disable_filter"] = not given["profanity_check"]
+    for name, value in given.items():
+        if PARAMS[name].v2 == "top":
+            body[name] = value
+    storage = _storage_of(given)
+    if storage is not None:
+        body["storage"] = storage
+    return body, spec
+
+
+def prepare_chat(
+    messages: Messages,
+    *,
+    model: str,
+    stream: bool,
+    update_interval: Optional[float],
+    params: Mapping[str, Any],
+) -> Dict[str, Any]:
+    """A v1 body (the gpt4free provider's contract is v1): :func:`prepare` for that contract."""
+    return prepare(messages, model=model, stream=stream, update_interval=update_interval, params=params, api_version="v1").body
+
+
+def chat_url_v2(base_url: str) -> str:
+    """The v2 chat URL: ``.../api/v1`` -> ``.../api/v2/chat/completions`` (as the official SDK derives it).
+
+    A ``base_url`` without a ``/vN`` suffix gets ``/chat/completions`` appended.
+    """
+    match = _VERSION_SUFFIX.search(base_url)
+    if match is None:
+        return base_url + "/chat/completions"
+    return base_url[: match.start()] + "/v2/chat/completions"
+
+
+# -- v1 messages ---------------------------------------------------------------------------
 
 def normalize_messages(messages: Messages) -> List[Dict[str, Any]]:
     """Validate ``messages`` and return a fresh list of plain dicts.
@@ -189,213 +565,7 @@ def normalize_messages(messages: Messages) -> List[Dict[str, Any]]:
     return result
 
 
-def build_body(
-    messages: List[Dict[str, Any]],
-    model: str,
-    stream: bool,
-    update_interval: Optional[float],
-    params: Mapping[str, Any],
-) -> Dict[str, Any]:
-    """The JSON body of ``/chat/completions``; ``None`` values are left out."""
-    if not isinstance(model, str) or not model.strip():
-        raise (TypeError if not isinstance(model, str) else ValueError)(f"model must be a non-empty str, got {model!r}")
-    if not isinstance(stream, bool):
-        raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
-    body: Dict[str, Any] = {"model": model, "messages": messages}
-    if stream:
-        body["stream"] = True
-        if update_interval is not None:
-            params = {**params, "update_interval": update_interval}
-    for name, value in params.items():
-        if value is None:
-            continue
-        if name in _RESERVED:
-            raise TypeError(f"{name}: {_RESERVED[name]}")
-        check_param(name, value)
-        body[name] = value
-    return body
-
-
-class Prepared(NamedTuple):
-    """A checked chat request: its contract, its JSON body and its checked ``response_format``."""
-
-    api_version: str
-    body: Dict[str, Any]
-    output: Optional[OutputSpec]
-
-
-def check_param(name: str, value: Any) -> None:
-    """Raise the ``TypeError``/``ValueError`` for a known body setting's bad value (or one JSON cannot carry)."""
-    problem = _PARAMS.get(name, _json)(value)
-    if problem:
-        raise problem[0](f"{name} {problem[1]}")
-
-
-def prepare(
-    messages: Messages,
-    *,
-    model: str,
-    stream: bool,
-    update_interval: Optional[float],
-    params: Mapping[str, Any],
-    api_version: Optional[str] = None,
-) -> Prepared:
-    """Choose the contract (see the module docstring), check everything, build the body; no I/O."""
-    if choose_contract(api_version, params) == "v2":
-        if not isinstance(model, str) or not model.strip():
-            raise (TypeError if not isinstance(model, str) else ValueError)(f"model must be a non-empty str, got {model!r}")
-        if not isinstance(stream, bool):
-            raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
-        body, output = build_body_v2(messages, model, stream, update_interval, params, check_param)
-        return Prepared("v2", body, output)
-    v1_params, output = adapt_v1_params(dict(params))
-    return Prepared("v1", prepare_chat(messages, model=model, stream=stream, update_interval=update_interval, params=v1_params), output)
-
-
-def prepare_chat(
-    messages: Messages,
-    *,
-    model: str,
-    stream: bool,
-    update_interval: Optional[float],
-    params: Mapping[str, Any],
-) -> Dict[str, Any]:
-    """Validate everything and build the body; no I/O, so it can run on an event loop."""
-    return build_body(normalize_messages(messages), model, stream, update_interval, params)
-
-
-# -- v2 ----------------------------------------------------------------------------------
-
-V2_ONLY = ("tools", "tool_config", "model_options", "storage", "thread_id", "filter_config", "user_info",
-           "ranker_options", "assistant_id", "reasoning")
-BUILTIN_TOOLS = ("web_search", "code_interpreter", "image_generate", "url_content_extraction", "model_3d_generate")
-REASONING_EFFORTS = ("low", "medium", "high")
-MODEL_OPTIONS = ("temperature", "top_p", "max_tokens", "repetition_penalty", "update_interval", "top_logprobs",
-                 "preset", "unnormalized_history")
-_VERSION_SUFFIX = re.compile(r"/v\d+$")
-
-Check = Callable[[str, Any], None]  # check_param: raises naming the setting
-
-
-def chat_url_v2(base_url: str) -> str:
-    """The v2 chat URL: ``.../api/v1`` -> ``.../api/v2/chat/completions`` (as the official SDK derives it).
-
-    A ``base_url`` without a ``/vN`` suffix gets ``/chat/completions`` appended.
-    """
-    match = _VERSION_SUFFIX.search(base_url)
-    if match is None:
-        return base_url + "/chat/completions"
-    return base_url[: match.start()] + "/v2/chat/completions"
-
-
-def v2_features(params: Mapping[str, Any]) -> List[str]:
-    """The settings in ``params`` that only v2 understands."""
-    found = [name for name in V2_ONLY if params.get(name) is not None]
-    response_format = params.get("response_format")
-    if isinstance(response_format, re.Pattern) or (
-        isinstance(response_format, Mapping) and response_format.get("type") == "regex"
-    ):
-        found.append("response_format (regex)")
-    return found
-
-
-def choose_contract(api_version: Optional[str], params: Mapping[str, Any]) -> str:
-    """``"v1"`` or ``"v2"`` for a call with ``params`` (see the module docstring).
-
-    Raises:
-        ValueError: ``api_version`` is "v1" and a v2-only feature is used.
-    """
-    if api_version not in (None, "v1", "v2"):
-        raise ValueError(f"api_version must be 'v1' or 'v2', got {api_version!r}")
-    needs = v2_features(params)
-    if api_version == "v1" and needs:
-        raise ValueError(f"{needs[0]} needs the v2 contract, but api_version is 'v1' (pass api_version='v2' or leave it unset)")
-    if api_version is not None:
-        return api_version
-    return "v2" if needs else "v1"
-
-
-def _effort(value: Any) -> str:
-    if value not in REASONING_EFFORTS:
-        raise ValueError(f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, got {value!r}")
-    return str(value)
-
-
-def adapt_v1_params(params: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[OutputSpec]]:
-    """v1 body settings with ``response_format`` and ``reasoning_effort`` checked (top-level on v1)."""
-    spec = None
-    if params.get("response_format") is not None:
-        spec = output_spec(params["response_format"])
-        params = {**params, "response_format": spec.wire}
-    if params.get("reasoning_effort") is not None:
-        _effort(params["reasoning_effort"])
-    return params, spec
-
-
-def build_body_v2(
-    messages: Any,
-    model: str,
-    stream: bool,
-    update_interval: Optional[float],
-    params: Mapping[str, Any],
-    check: Check,
-) -> Tuple[Dict[str, Any], Optional[OutputSpec]]:
-    """The JSON body of ``POST /api/v2/chat/completions`` and the checked ``response_format``.
-
-    Raises:
-        TypeError, ValueError: naming the bad item, before any request.
-    """
-    rest = {name: value for name, value in params.items() if value is not None}
-    if "n" in rest:
-        raise ValueError("n: v2 returns one answer per request (leave n out)")
-    options = rest.pop("model_options", None) or {}
-    if not isinstance(options, Mapping):
-        raise TypeError(f"model_options must be a dict, got {type(options).__name__}")
-    options = dict(options)
-    if stream and update_interval is not None:
-        rest["update_interval"] = update_interval
-    for name in MODEL_OPTIONS:
-        if name in rest:
-            check(name, rest[name])
-            options[name] = rest.pop(name)
-    if "reasoning_effort" in rest:
-        options["reasoning"] = {"effort": _effort(rest.pop("reasoning_effort"))}
-    if "reasoning" in rest:
-        reasoning = rest.pop("reasoning")
-        if not isinstance(reasoning, Mapping):
-            raise TypeError("reasoning must be a dict like {'effort': 'high'} (or pass reasoning_effort=)")
-        options["reasoning"] = dict(reasoning)
-    spec = None
-    if "response_format" in rest:
-        spec = output_spec(rest.pop("response_format"))
-        options["response_format"] = spec.wire
-    functions = rest.pop("functions", None)
-    if functions is not None:
-        check("functions", functions)
-    tools = _tools(rest.pop("tools", None), functions)
-    function_call = rest.pop("function_call", None)
-    if function_call is not None:
-        check("function_call", function_call)
-        rest.setdefault("tool_config", function_call if isinstance(function_call, str) else function_call["name"])
-    if "thread_id" in rest:
-        storage = rest.get("storage")
-        rest["storage"] = {**(storage if isinstance(storage, Mapping) else {}), "thread_id": rest.pop("thread_id")}
-    body: Dict[str, Any] = {"model": model, "messages": normalize_messages_v2(messages)}
-    if stream:
-        body["stream"] = True
-    if options:
-        body["model_options"] = options
-    if tools:
-        body["tools"] = tools
-    if "tool_config" in rest:
-        body["tool_config"] = _tool_config(rest.pop("tool_config"), tools)
-    for name, value in rest.items():
-        if name in ("messages", "stream"):
-            raise TypeError(f"{name}: pass it as chat()'s own argument")
-        check(name, value)
-        body[name] = value
-    return body, spec
-
+# -- v2 tools ------------------------------------------------------------------------------
 
 def _tools(tools: Any, functions: Any) -> List[Dict[str, Any]]:
     if tools is None:
@@ -445,10 +615,21 @@ def _tool_config(value: Any, tools: List[Dict[str, Any]]) -> Dict[str, Any]:
         if value in functions:
             return {"mode": "forced", "function_name": value}
         raise ValueError(f"tool_config: {value!r} is not 'auto', 'none', a built-in tool or a function in tools")
-    if not isinstance(value, Mapping) or value.get("mode") not in ("auto", "forced", "none"):
-        raise ValueError("tool_config must be 'auto', a tool or function name, or {'mode': 'auto'|'forced', ...}")
+    if not isinstance(value, Mapping) or value.get("mode") not in ("auto", "forced", "none", "any"):
+        raise ValueError("tool_config must be 'auto', a tool or function name, or {'mode': 'auto'|'forced'|'any'|'none', ...}")
     if value["mode"] == "forced" and not (value.get("tool_name") or value.get("function_name")):
         raise ValueError("tool_config: mode 'forced' needs 'tool_name' (built-in) or 'function_name'")
+    names = value.get("functions_names_any")
+    if names is not None:
+        if value["mode"] != "any":
+            raise ValueError("tool_config: functions_names_any goes with mode 'any'")
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+            raise TypeError("tool_config['functions_names_any'] must be a non-empty list of function names")
+        unknown = [n for n in names if n not in functions]
+        if unknown:
+            raise ValueError(f"tool_config['functions_names_any'] names {unknown[0]!r}, which is not a function in tools")
+    if value["mode"] == "any" and not functions:
+        raise ValueError("tool_config: mode 'any' needs functions (tools=[...] or functions=[...])")
     return dict(value)
 
 

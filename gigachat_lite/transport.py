@@ -108,7 +108,8 @@ class Transport(EnvironmentSettings):
         retry = retry_policy(self.config.max_retries)
         if self._coordination is not None:
             # A partial, not a bound method: the adapter must not hold the session (no cycle).
-            retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
+            retry.on_rate_limit = functools.partial(
+                self._coordination.share_cool_down, self._fleet_key, cap=self.config.max_cool_down)
         bounded = self.config.deadline is not None or self.config.first_byte_timeout is not None
         # 128: a pool smaller than the streams in flight reconnects the surplus every round.
         adapter = (WatchedAdapter if bounded else SharedContextAdapter)(max_retries=retry, pool_connections=4, pool_maxsize=128)

@@ -335,8 +335,7 @@ class FileStore(Store):
         with self._wake_lock:
             fd = self._wake_fds.get(path)
         if fd is None:
-            time.sleep(max(seconds, 0.0))  # not queued here: nothing can wake it
-            return False
+            return False  # not queued here (a FallbackStore switching over): the next lease_queue queues it
         if not _wait_readable(fd, seconds):
             return False
         try:

@@ -341,6 +341,8 @@ def run_fleet(label: str, coordination: str, processes: int, threads: int, calls
         "store_calls_mean": statistics.mean(store_calls) if totals else 0.0,
         "store_calls_max": max(store_calls) if totals else 0, "store_totals": totals,
         "renewals": totals.get("lease_renew", 0),
+        "waits": sorted([round(r["start"] - start_at, 4), round(r["first"] - r["start"], 4)]
+                        for r in records if r["first"] is not None),
     }
     row["fifo_bound"] = row["workers"] * single if single else None
     row.update(key_figures(stats["spans"]))

@@ -366,3 +366,18 @@ def test_an_entry_written_before_a_reboot_is_gone(tmp_path: pathlib.Path, monkey
     monkeypatch.setattr(filestore, "_now", real)  # rebooted: the clock starts again from zero
     assert store.get("tok.PERS.boot") is None and store.remaining("cool.PERS.boot") == 0.0
     assert store.lease_count("slots.PERS.boot") == 0 and store.lease_acquire("slots.PERS.boot", "new-holder", 1, 10)
+
+
+def test_a_garbled_slot_file_keeps_what_can_be_read(tmp_path: pathlib.Path) -> None:
+    from gigachat_lite.coordination import filestore
+
+    folder = tmp_path / "coordination"
+    store = open_store("file://" + str(folder))
+    now = filestore._now()
+    (folder / "slots.PERS.garbled.json").write_text(
+        '{"leases": {"good": [%r, %r], "bad": "x", "worse": [1, 2, 3]}, "queue": [[1, 2], "x", ["w", 1, 2, 0]]}'
+        % (now, now + 60))
+    assert store.lease_count("slots.PERS.garbled") == 1 and store.lease_waiting("slots.PERS.garbled") == 0
+    assert not store.lease_acquire("slots.PERS.garbled", "next", 1, 10) and store.lease_acquire("slots.PERS.garbled", "next", 2, 10)
+    (folder / "slots.PERS.garbled.json").write_text("{not json")
+    assert store.lease_count("slots.PERS.garbled") == 0 and store.lease_acquire("slots.PERS.garbled", "next", 1, 10)

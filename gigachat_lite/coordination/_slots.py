@@ -68,16 +68,22 @@ class Slots:
         slots = cls()
         if not isinstance(data, dict):
             return slots
-        leases, queue = data.get("leases"), data.get("queue")
-        if isinstance(leases, dict):
-            for holder, stamps in leases.items():
-                if isinstance(stamps, list) and len(stamps) == 2 and all(map(_number, stamps)):
-                    slots.leases[holder] = (float(stamps[0]), float(stamps[1]))
-        if isinstance(queue, list):
-            for entry in queue:
-                if (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str)
-                        and all(map(_number, entry[1:])) and entry[3] >= 1):
-                    slots.queue.append(Waiter(entry[0], float(entry[1]), float(entry[2]), int(entry[3])))
+        leases, queue = data.get("leases", {}), data.get("queue", [])
+        try:  # the table as this module writes it, read at full speed: it is read on every call
+            slots.leases = {str(h): (float(w), float(x)) for h, (w, x) in leases.items()}
+            slots.queue = [Waiter(str(h), float(w), float(x), int(limit)) for h, w, x, limit in queue]
+        except (TypeError, ValueError, AttributeError):  # not: keep what can be read
+            slots.leases, slots.queue = {}, []
+            if isinstance(leases, dict):
+                for holder, stamps in leases.items():
+                    if isinstance(stamps, list) and len(stamps) == 2 and all(map(_number, stamps)):
+                        slots.leases[holder] = (float(stamps[0]), float(stamps[1]))
+            if isinstance(queue, list):
+                for entry in queue:
+                    if (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str)
+                            and all(map(_number, entry[1:]))):
+                        slots.queue.append(Waiter(entry[0], float(entry[1]), float(entry[2]), int(entry[3])))
+        slots.queue = [w for w in slots.queue if w.limit >= 1]
         return slots
 
     def to_json(self) -> Dict[str, Any]:

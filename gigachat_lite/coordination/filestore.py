@@ -143,18 +143,33 @@ class FileStore(Store):
         finally:
             os.close(fd)  # closing the descriptor drops the flock
 
-    def _read(self, path: str) -> Dict[str, Any]:
+    def _read_raw(self, path: str) -> bytes:
         try:
             with open(path, "rb") as handle:
-                data = json.loads(handle.read() or b"{}")
-        except FileNotFoundError:
+                return handle.read()
+        except OSError:
+            return b""  # missing or unreadable means empty: every entry can be rebuilt or re-taken
+
+    @staticmethod
+    def _parse(raw: bytes) -> Dict[str, Any]:
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
             return {}
-        except (OSError, ValueError):
-            return {}  # unreadable means empty: every entry can be rebuilt or re-taken
         return data if isinstance(data, dict) else {}
 
+    def _read(self, path: str) -> Dict[str, Any]:
+        return self._parse(self._read_raw(path))
+
+    @staticmethod
+    def _encode(data: Dict[str, Any]) -> bytes:
+        return json.dumps(data, separators=(",", ":")).encode() if data else b""
+
     def _write(self, path: str, data: Dict[str, Any]) -> None:
-        if not data:
+        self._write_raw(path, self._encode(data))
+
+    def _write_raw(self, path: str, raw: bytes) -> None:
+        if not raw:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
@@ -162,7 +177,7 @@ class FileStore(Store):
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(json.dumps(data, separators=(",", ":")).encode())
+                handle.write(raw)
             os.replace(tmp, path)
         except OSError as exc:
             raise CoordinationError(f"cannot write to the coordination folder {self.path}: {exc.strerror}") from exc
@@ -229,16 +244,17 @@ class FileStore(Store):
         woken: List[int] = []
         try:
             with self._locked(name) as path:
-                slots = Slots.from_json(self._read(path))
-                before = slots.to_json()
+                raw = self._read_raw(path)
+                slots = Slots.from_json(self._parse(raw))
+                queued = [waiter.holder for waiter in slots.queue]
                 yield slots, self._notifier(name, woken)
-                after = slots.to_json()
-                if after != before:
-                    self._write(path, after)
-                    kept = set(after.get("leases", ())) | {waiter[0] for waiter in after.get("queue", ())}
-                    for waiter in before.get("queue", ()):
-                        if waiter[0] not in kept:  # its place expired, or it left: its pipe goes
-                            self._unlink_wake(name, waiter[0])
+                after = self._encode(slots.to_json())
+                if after != raw:
+                    self._write_raw(path, after)
+                    kept = {w.holder for w in slots.queue}.union(slots.leases)
+                    for holder in queued:
+                        if holder not in kept:
+                            self._unlink_wake(name, holder)  # its place expired, or it left: its pipe goes
                 for fd in woken:
                     with contextlib.suppress(OSError):
                         os.write(fd, b"!")

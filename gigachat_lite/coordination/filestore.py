@@ -70,7 +70,7 @@ if hasattr(time, "CLOCK_BOOTTIME"):
 else:  # macOS, the BSDs: system-wide too, and never stepped
     _now = time.monotonic
 
-# poll() is broken on FIFOs on some BSDs (macOS among them); select() is not, but is
+# poll() has been unreliable on FIFOs on macOS; select() is not, but is
 # bounded by FD_SETSIZE, which poll() is not.
 _USE_POLL = sys.platform.startswith("linux") and hasattr(select, "poll")
 

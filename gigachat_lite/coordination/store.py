@@ -233,11 +233,17 @@ class MemoryStore(Store):
 
     def lease_acquire(self, name: str, holder: str, limit: int, ttl: float) -> bool:
         with self._lock:
-            return self._slots(name).acquire(holder, limit, ttl, time.monotonic())
+            slots = self._slots(name)
+            taken = slots.acquire(holder, limit, ttl, time.monotonic())
+            self._tidy(name, slots)
+            return taken
 
     def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
         with self._lock:
-            return self._slots(name).renew(holder, ttl, limit, time.monotonic()) != LOST
+            slots = self._slots(name)
+            held = slots.renew(holder, ttl, limit, time.monotonic()) != LOST
+            self._tidy(name, slots)
+            return held
 
     def lease_release(self, name: str, holder: str) -> None:
         with self._lock:

@@ -103,9 +103,12 @@ return 1
 """
 _LEASE_QUEUE = _PRELUDE + _NOW + _PROMOTE + """
 local K, holder, limit, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local q, w, seq = K .. '.q', K .. '.w', K .. '.seq'
+local q, w, seq, wake = K .. '.q', K .. '.w', K .. '.seq', K .. '.wake.' .. holder
 redis.call('ZREMRANGEBYSCORE', K, '-inf', now)
-if redis.call('ZSCORE', K, holder) then return -1 end
+if redis.call('ZSCORE', K, holder) then
+  redis.call('DEL', wake)  -- served while it was not looking: its wake-up is not needed
+  return -1
+end
 if not redis.call('ZSCORE', q, holder) then redis.call('ZADD', q, redis.call('INCR', seq), holder) end
 redis.call('HSET', w, holder, string.format('%d %d', now + ttl, limit))
 for _, key in ipairs({q, w, seq}) do redis.call('PEXPIRE', key, ttl * 2) end

@@ -381,3 +381,26 @@ def test_a_garbled_slot_file_keeps_what_can_be_read(tmp_path: pathlib.Path) -> N
     assert not store.lease_acquire("slots.PERS.garbled", "next", 1, 10) and store.lease_acquire("slots.PERS.garbled", "next", 2, 10)
     (folder / "slots.PERS.garbled.json").write_text("{not json")
     assert store.lease_count("slots.PERS.garbled") == 0 and store.lease_acquire("slots.PERS.garbled", "next", 1, 10)
+
+
+def test_a_renewal_racing_a_release_leaves_no_slot_taken(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=30.0)
+    lease = limiter.acquire(PERS, 1)
+    renew = store.lease_renew
+    arrived = threading.Event()
+
+    def late_renew(*args: Any) -> bool:
+        arrived.wait(5)  # the heartbeat's renewal reaches the store only after the release
+        return renew(*args)
+
+    monkeypatch.setattr(store, "lease_renew", late_renew)
+    heartbeat = threading.Thread(target=lease.renew)
+    heartbeat.start()
+    time.sleep(0.05)
+    lease.release()
+    arrived.set()
+    heartbeat.join(10)
+    # The renewal found the lease gone and a slot free: without the give-back it would hold the
+    # personal key's only slot for a whole TTL, for a call that has ended.
+    assert limiter.in_flight(PERS) == 0
+    limiter.acquire(PERS, timeout=1).release()

@@ -134,6 +134,11 @@ class Lease:
             log.warning("could not renew a concurrency slot: %s", exc)
             return not self.lost
         self._renewed = time.monotonic()
+        if ok and not self._release.alive:
+            # Released while the renewal was on its way: the store may have taken the lease back
+            # after the release (it re-claims a lease it does not have). Give it back again.
+            _release(self.store, self.name, self.holder, os.getpid())
+            return False
         if not ok and self._release.alive and not self.lost:  # not merely released meanwhile
             self.lost = True
             log.warning(

@@ -29,7 +29,9 @@ file and sleeps on its own named pipe, ``NAME.<holder>.wake``. Whoever frees
 a slot hands it to the head of the queue under the lock and writes one byte
 into that waiter's pipe, so the next waiter runs within a scheduler's tick,
 without polling. Opening a pipe whose reader is gone fails (``ENXIO``): a
-waiter whose process died is skipped at once, and the next one served.
+waiter whose process died is skipped at once, and the next one served. So the
+folder must be on a local file system that has named pipes (tmpfs, ext4,
+xfs, APFS...), as ``flock`` already asks.
 
 A lock that is never released (a holder stopped with SIGSTOP, say) is waited
 on for ``timeout`` seconds at most, then :class:`CoordinationError`.

@@ -33,6 +33,7 @@ DEFAULT_SCOPE = "GIGACHAT_API_PERS"
 DEFAULT_MODEL = "GigaChat"
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_REFRESH_MARGIN = 60.0
+DEFAULT_MAX_COOL_DOWN = 30.0  # the longest Retry-After one call sleeps on (retry.GigaChatRetry.max_wait)
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024  # bytes in one stream event (or line): far above any real one
@@ -281,6 +282,7 @@ class ConnectionOptions(TypedDict, total=False):
     coordination: Optional[str]
     coordination_fallback: Optional[bool]
     max_concurrency: Optional[int]
+    max_cool_down: Optional[float]
     cert: Optional[CertArg]
     proxy: Optional[str]
     timeout: Optional[Timeout]
@@ -343,6 +345,8 @@ class Config:
     coordination: Optional[str] = _field("GIGACHAT_COORDINATION", check=lambda v, n: _store_url(v))
     coordination_fallback: bool = _field("GIGACHAT_COORDINATION_FALLBACK", check=lambda v, n: _flag(v, n, default=False))
     max_concurrency: Optional[int] = _field("GIGACHAT_MAX_CONCURRENCY", check=lambda v, n: _slots(v, n))
+    # The longest pause one 429's Retry-After imposes on the other workers (issue 20, item 9); 0: none.
+    max_cool_down: float = _field("GIGACHAT_MAX_COOL_DOWN", check=lambda v, n: _seconds(v, n, DEFAULT_MAX_COOL_DOWN, allow_zero=True))
     cert: Optional[CertArg] = _field("GIGACHAT_CERT_FILE", check=lambda v, n: _cert(v))  # + GIGACHAT_KEY_FILE
     proxy: Optional[str] = _field(check=lambda v, n: _proxy(v))  # requests reads HTTPS_PROXY itself
     timeout: Timeout = _field("GIGACHAT_TIMEOUT", check=lambda v, n: _timeout(v))

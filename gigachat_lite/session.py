@@ -148,7 +148,8 @@ class Session(requests.Session):
         retry = retry_policy(self.config.max_retries)
         if self._coordination is not None:
             # A partial, not a bound method: the adapter must not hold the session (no cycle).
-            retry.on_rate_limit = functools.partial(self._coordination.share_cool_down, self._fleet_key)
+            retry.on_rate_limit = functools.partial(
+                self._coordination.share_cool_down, self._fleet_key, cap=self.config.max_cool_down)
         # 128: a pool smaller than the streams in flight reconnects the surplus every round.
         adapter = GigaChatAdapter(max_retries=retry, pool_connections=4, pool_maxsize=128)
         self.mount("https://", adapter)

@@ -104,3 +104,11 @@ def take_many(url: str, name: str, count: int, start_at: float) -> None:
     time.sleep(max(start_at - time.time(), 0))
     for number in range(count):
         assert store.lease_acquire(name, f"{os.getpid()}-{number}", 10**6, 60.0)
+
+
+def wait_in_line(url: str, key: Key, number: int, ttl: float, log_path: str) -> None:
+    """Queue for the slot; once served, append ``number`` to ``log_path`` (under the slot, so appends never interleave)."""
+    with ConcurrencyLimiter(open_store(url), ttl=ttl).acquire(key, timeout=60):
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"{number} {time.time()!r}\n")
+        time.sleep(0.02)

@@ -44,16 +44,27 @@ class RedisServer:
         self.port = 0
         for _ in range(5):  # another process may grab the free port first: try another
             self.port = _free_port()
-            self.process = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(folder), "--daemonize", "no",
-                 "--logfile", str(folder / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            if self._wait_ready(10.0):
+            if self._start():
                 return
-            self.stop()
         raise RuntimeError(f"redis-server did not start; see {folder / 'redis.log'}")
+
+    def _start(self) -> bool:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no",
+             "--logfile", str(self.folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        if self._wait_ready(10.0):
+            return True
+        self.stop()
+        return False
+
+    def restart(self) -> None:
+        """Stop the server and start an empty one on the same port (no persistence: every key is gone)."""
+        self.stop()
+        if not self._start():
+            raise RuntimeError(f"redis-server did not restart on port {self.port}; see {self.folder / 'redis.log'}")
 
     @property
     def url(self) -> str:
@@ -88,7 +99,7 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=5)
 
     def dump(self) -> Dict[str, List[str]]:
-        """Every key and every value in it (strings, sorted-set members and scores)."""
+        """Every key and every value in it (strings, sorted-set members and scores, hash fields, list items)."""
         client = self.client()
         found: Dict[str, List[str]] = {}
         for key in client.scan_iter(count=1000):
@@ -97,6 +108,10 @@ class RedisServer:
                 found[key] = [client.get(key) or ""]
             elif kind == "zset":
                 found[key] = [f"{member} {score}" for member, score in client.zrange(key, 0, -1, withscores=True)]
+            elif kind == "hash":
+                found[key] = [f"{field} {value}" for field, value in client.hgetall(key).items()]
+            elif kind == "list":
+                found[key] = list(client.lrange(key, 0, -1))
             else:
                 found[key] = [f"<{kind}>"]
         client.close()

@@ -12,7 +12,7 @@ import pathlib
 import stat
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -233,3 +233,174 @@ def test_the_folder_is_0700_and_every_file_0600_whatever_the_umask(tmp_path: pat
     files = list(folder.iterdir())
     assert len(files) >= 6
     assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {"0o600"}
+
+
+# -- first come, first served (issue 24) ------------------------------------------------------
+
+def eventually(condition: Any, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_slots_go_to_waiting_threads_in_arrival_order(store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=10.0)
+    held = limiter.acquire(PERS, 1)
+    order: List[int] = []
+    threads = []
+
+    def wait_in_line(number: int) -> None:
+        with limiter.acquire(PERS, timeout=30):
+            order.append(number)
+            time.sleep(0.002)
+
+    for number in range(6):
+        thread = threading.Thread(target=wait_in_line, args=(number,))
+        thread.start()
+        threads.append(thread)
+        # The next one starts only once this one is queued: arrival order is known.
+        assert eventually(lambda: limiter.waiting(PERS) == number + 1), limiter.waiting(PERS)
+    held.release()
+    for thread in threads:
+        thread.join(30)
+    assert order == list(range(6))  # polling would have served them in any order
+    assert limiter.in_flight(PERS) == 0 and limiter.waiting(PERS) == 0
+
+
+def test_a_waiter_sleeps_until_its_turn_with_a_bounded_number_of_store_calls(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=30.0)  # nobody renews within the test: only waiting counts
+    held = limiter.acquire(PERS, 1)
+    calls: List[str] = []
+    for name in ("lease_acquire", "lease_queue", "lease_wait", "lease_leave"):
+        method = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *a, _m=method, _n=name: calls.append(_n) or _m(*a))
+    got: List[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(limiter.acquire(PERS, timeout=20)))
+    waiter.start()
+    assert eventually(lambda: limiter.waiting(PERS) == 1)
+    time.sleep(1.0)  # a poller would call the store every few milliseconds meanwhile
+    held.release()
+    waiter.join(20)
+    assert got and got[0].held
+    # One call to queue, one to sleep until served (a spurious wake-up may add one).
+    assert calls.count("lease_queue") + calls.count("lease_wait") + calls.count("lease_acquire") <= 3, calls
+    got[0].release()
+
+
+def test_a_waiter_that_gives_up_leaves_the_queue_to_the_next(store: Store) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=10.0)
+    held = limiter.acquire(PERS, 1)
+    outcomes: List[Any] = []
+
+    def wait(timeout: float) -> None:
+        try:
+            outcomes.append(limiter.acquire(PERS, timeout=timeout))
+        except ConcurrencyLimitTimeout as exc:
+            outcomes.append(exc)
+
+    impatient = threading.Thread(target=wait, args=(0.5,))
+    impatient.start()
+    assert eventually(lambda: limiter.waiting(PERS) == 1)
+    patient = threading.Thread(target=wait, args=(30,))
+    patient.start()
+    assert eventually(lambda: limiter.waiting(PERS) == 2)
+    impatient.join(30)
+    assert isinstance(outcomes[0], ConcurrencyLimitTimeout) and limiter.waiting(PERS) == 1
+    held.release()
+    patient.join(30)
+    assert outcomes[1].held and limiter.waiting(PERS) == 0
+    outcomes[1].release()
+
+
+# -- the file store's clock (issue 20, item 10) ------------------------------------------------
+
+def step_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The machine's wall clock jumps by ``seconds`` (NTP, an operator, a VM resumed)."""
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + seconds)
+
+
+def test_a_clock_set_back_an_hour_does_not_stretch_a_file_store_pause(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store("file://" + str(tmp_path / "coordination"))
+    CoolDown(store).cool_down(PERS, 2)
+    step_clock(monkeypatch, -3600)
+    left = CoolDown(store).remaining(PERS)
+    assert 0 < left <= 2  # was 3602 s: a 2 s pause turned into an hour
+    started = time.monotonic()
+    CoolDown(store).wait_cooldown(PERS, time.monotonic() + 10)
+    assert time.monotonic() - started < 5
+
+
+def test_a_dead_holders_slot_frees_within_its_ttl_though_the_clock_went_back(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store("file://" + str(tmp_path / "coordination"))
+    assert store.lease_acquire("slots.PERS.dead", "dead-holder", 1, 1.0)  # nobody renews it
+    step_clock(monkeypatch, -3600)
+    assert not store.lease_acquire("slots.PERS.dead", "next", 1, 1.0)
+    assert eventually(lambda: store.lease_acquire("slots.PERS.dead", "next", 1, 1.0), 10)
+
+
+def test_a_clock_set_forward_frees_neither_a_held_slot_nor_a_token(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store("file://" + str(tmp_path / "coordination"))
+    limiter = ConcurrencyLimiter(store, ttl=10.0)
+    held = limiter.acquire(PERS, 1)
+    store.set("tok.PERS.forward", "token", 60)
+    step_clock(monkeypatch, 3600)
+    assert limiter.in_flight(PERS) == 1 and store.get("tok.PERS.forward") == "token"
+    with pytest.raises(ConcurrencyLimitTimeout):
+        limiter.acquire(PERS, timeout=0.2)
+    held.release()
+
+
+def test_an_entry_written_before_a_reboot_is_gone(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gigachat_lite.coordination import filestore
+
+    store = open_store("file://" + str(tmp_path / "coordination"))
+    real = filestore._now
+    monkeypatch.setattr(filestore, "_now", lambda: real() + 10**6)  # the last boot ran 11 days longer
+    store.set("tok.PERS.boot", "token", 3600)
+    store.extend("cool.PERS.boot", 3600)
+    assert store.lease_acquire("slots.PERS.boot", "old-holder", 1, 3600)
+    monkeypatch.setattr(filestore, "_now", real)  # rebooted: the clock starts again from zero
+    assert store.get("tok.PERS.boot") is None and store.remaining("cool.PERS.boot") == 0.0
+    assert store.lease_count("slots.PERS.boot") == 0 and store.lease_acquire("slots.PERS.boot", "new-holder", 1, 10)
+
+
+def test_a_garbled_slot_file_keeps_what_can_be_read(tmp_path: pathlib.Path) -> None:
+    from gigachat_lite.coordination import filestore
+
+    folder = tmp_path / "coordination"
+    store = open_store("file://" + str(folder))
+    now = filestore._now()
+    (folder / "slots.PERS.garbled.json").write_text(
+        '{"leases": {"good": [%r, %r], "bad": "x", "worse": [1, 2, 3]}, "queue": [[1, 2], "x", ["w", 1, 2, 0]]}'
+        % (now, now + 60))
+    assert store.lease_count("slots.PERS.garbled") == 1 and store.lease_waiting("slots.PERS.garbled") == 0
+    assert not store.lease_acquire("slots.PERS.garbled", "next", 1, 10) and store.lease_acquire("slots.PERS.garbled", "next", 2, 10)
+    (folder / "slots.PERS.garbled.json").write_text("{not json")
+    assert store.lease_count("slots.PERS.garbled") == 0 and store.lease_acquire("slots.PERS.garbled", "next", 1, 10)
+
+
+def test_a_renewal_racing_a_release_leaves_no_slot_taken(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    limiter = ConcurrencyLimiter(store, ttl=30.0)
+    lease = limiter.acquire(PERS, 1)
+    renew = store.lease_renew
+    arrived = threading.Event()
+
+    def late_renew(*args: Any) -> bool:
+        arrived.wait(5)  # the heartbeat's renewal reaches the store only after the release
+        return renew(*args)
+
+    monkeypatch.setattr(store, "lease_renew", late_renew)
+    heartbeat = threading.Thread(target=lease.renew)
+    heartbeat.start()
+    time.sleep(0.05)
+    lease.release()
+    arrived.set()
+    heartbeat.join(10)
+    # The renewal found the lease gone and a slot free: without the give-back it would hold the
+    # personal key's only slot for a whole TTL, for a call that has ended.
+    assert limiter.in_flight(PERS) == 0
+    limiter.acquire(PERS, timeout=1).release()

@@ -21,8 +21,9 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 import coordination_clients as clients
-from gigachat_lite import ConcurrencyLimitTimeout, CoordinationError, Session
-from gigachat_lite.emulator import Emulator
+from gigachat_lite import ConcurrencyLimitTimeout, CoordinationError, RateLimitError, Session
+from gigachat_lite.coordination import fleet
+from gigachat_lite.emulator import Emulator, Fault
 from redis_server import RedisServer, own_redis_server, redis_server, store_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl")
@@ -153,3 +154,45 @@ def test_redis_stopped_mid_run_falls_back_with_a_warning_when_opted_in(emu: Emul
     with pytest.warns(RuntimeWarning, match="coordinating in this process only"):
         replies: List[Any] = [session.chat("hi", stream=False).text, "".join(session.chat("hi"))]
     assert all(replies)
+
+
+# -- one day-long 429 (issue 20, item 9) and Redis restarted under a stream (item 11) ----------
+
+def test_a_day_long_retry_after_does_not_stop_a_new_worker_for_a_day(
+    emu: Emulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = "file://" + str(tmp_path / "coordination")
+    emu.add_fault(Fault(path="chat", status=429, retry_after="86400", times=1))
+    monkeypatch.setenv("GIGACHAT_MAX_COOL_DOWN", "1")
+    with pytest.raises(RateLimitError):
+        Session(coordination=store, max_retries=0, **emu.client_config()).chat("hi", stream=False)
+    # A worker started afterwards, with the default cap, may wait 20 s for its call: it is served.
+    out = tmp_path / "counts.json"
+    worker = SPAWN.Process(target=clients.chat_many, args=(fleet_env(emu, store), 1, 1, str(out), time.time()))
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0 and json.loads(out.read_text("utf-8")) == {"ok": 1}
+
+
+def test_a_stream_keeps_its_slot_when_redis_restarts_empty(
+    emu: Emulator, own_redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setattr(fleet, "LEASE_TTL", 1.5)  # renewed every 0.5 s
+    emu.delay = 0.05
+    emu.set_reply("word " * 200)  # a stream of about 6 s
+    streaming = Session(coordination=own_redis_server.url, max_retries=0, **emu.client_config())
+    stream = streaming.chat("hi")
+    assert next(iter(stream))
+    own_redis_server.restart()  # empty: the stream's lease is gone from Redis
+    limiter = fleet.coordination_for(own_redis_server.url).limiter
+    key = fleet.identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS")
+    deadline = time.monotonic() + 10
+    while limiter.in_flight(key) != 1:  # the holder's renewal takes it back
+        assert time.monotonic() < deadline, "the stream's lease was never taken back"
+        time.sleep(0.02)
+    second = Session(coordination=own_redis_server.url, max_retries=0, timeout=1.0, **emu.client_config())
+    with pytest.raises(ConcurrencyLimitTimeout):
+        second.chat("hi", stream=False)
+    assert emu.too_many_requests == 0  # before: the second call took the slot and met a 429
+    stream.close()
+    assert limiter.in_flight(key) == 0

@@ -169,6 +169,36 @@ def test_a_429_cools_the_key_down_for_every_session(emu: Emulator) -> None:
     assert len(emu.requests) == sent
 
 
+def pause_left(emu: Emulator) -> float:
+    return coordination_for(MEMORY).cooldown.remaining(identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS"))
+
+
+def test_a_day_long_retry_after_pauses_the_fleet_for_max_cool_down_at_most(emu: Emulator) -> None:
+    emu.add_fault(Fault(path="chat", status=429, retry_after="86400", times=1))
+    with pytest.raises(RateLimitError) as caught:
+        chat("hi", stream=False, coordination=MEMORY, max_retries=0, max_cool_down=1, **emu.client_config())
+    assert caught.value.retry_after == 86400  # the caller that met the 429 hears what the server said
+    assert 0 < pause_left(emu) <= 1  # the others pause 1 s, not a day
+    # Another session, which may wait 10 s: served once the capped pause is over (before: refused at once).
+    other = Session(coordination=MEMORY, timeout=10, **emu.client_config())
+    assert other.chat("hi", stream=False).text
+
+
+def test_the_shared_pause_is_capped_at_30_s_unless_set(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Config.resolve(api_key="k").max_cool_down == 30.0
+    monkeypatch.setenv("GIGACHAT_MAX_COOL_DOWN", "2.5")
+    assert Config.resolve(api_key="k").max_cool_down == 2.5
+    assert Config.resolve(api_key="k", max_cool_down=0).max_cool_down == 0.0  # no shared pause at all
+    for bad in (-1, "soon", float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="max_cool_down"):
+            Config.resolve(api_key="k", max_cool_down=bad)
+    monkeypatch.delenv("GIGACHAT_MAX_COOL_DOWN")
+    emu.add_fault(Fault(path="chat", status=429, retry_after="86400", times=1))
+    with pytest.raises(RateLimitError):
+        chat("hi", stream=False, coordination=MEMORY, max_retries=0, **emu.client_config())
+    assert 25 < pause_left(emu) <= 30
+
+
 def test_a_token_only_session_is_limited_by_a_digest_of_its_token(emu: Emulator) -> None:
     session = Session(**emu.client_config())
     session.models()

@@ -169,3 +169,56 @@ def test_a_forked_child_does_not_release_its_parents_lease(store_url: str, key: 
     assert limiter.in_flight(key) == 1  # still the parent's
     lease.release()
     assert limiter.in_flight(key) == 0
+
+
+# -- first come, first served across processes (issue 24) ------------------------------------
+
+def eventually(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_processes_are_served_in_arrival_order(
+    store_url: str, key: Any, tmp_path: pathlib.Path, spawned: Callable[..., Any]
+) -> None:
+    limiter = ConcurrencyLimiter(open_store(store_url), ttl=5.0)
+    held = limiter.acquire(key, timeout=1)
+    log = tmp_path / "served.log"
+    waiters = []
+    for number in range(5):
+        waiters.append(spawned(workers.wait_in_line, store_url, key, number, 5.0, str(log)))
+        # The next process starts only once this one is queued: arrival order is known.
+        assert eventually(lambda: limiter.waiting(key) == number + 1), f"waiter {number} never queued"
+    held.release()
+    for waiter in waiters:
+        waiter.join(60)
+    assert [w.exitcode for w in waiters] == [0] * 5
+    assert [int(line.split()[0]) for line in log.read_text().splitlines()] == list(range(5))
+    assert limiter.in_flight(key) == 0 and limiter.waiting(key) == 0
+
+
+def test_a_killed_waiter_holds_up_the_queue_no_longer_than_the_lease_ttl(
+    store_url: str, key: Any, tmp_path: pathlib.Path, spawned: Callable[..., Any]
+) -> None:
+    ttl = 2.0
+    limiter = ConcurrencyLimiter(open_store(store_url), ttl=ttl)
+    held = limiter.acquire(key, timeout=1)
+    log = tmp_path / "served.log"
+    doomed = spawned(workers.wait_in_line, store_url, key, 0, ttl, str(log))
+    assert eventually(lambda: limiter.waiting(key) == 1)
+    behind = spawned(workers.wait_in_line, store_url, key, 1, ttl, str(log))
+    assert eventually(lambda: limiter.waiting(key) == 2)
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.join(5)
+    killed = time.time()  # the worker stamps its turn with time.time() too
+    held.release()  # the dead waiter is first in line
+    behind.join(30)
+    assert behind.exitcode == 0 and [line.split()[0] for line in log.read_text().splitlines()] == ["1"]
+    served_after = float(log.read_text().split()[1]) - killed
+    # The file store sees the dead waiter's pipe has no reader and skips it at once; Redis
+    # waits for its place to expire: within the TTL, plus scheduling slack.
+    assert served_after <= ttl + 1.5

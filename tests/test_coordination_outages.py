@@ -99,3 +99,40 @@ def test_with_fallback_redis_down_at_open_warns() -> None:
         store = open_store("redis://127.0.0.1:1/0", fallback=True, timeout=0.5)
     held: List[Any] = [ConcurrencyLimiter(store).acquire(PERS, 1)]
     held.pop().release()
+
+
+# -- Redis restarted empty under a held lease (issue 20, item 11) -----------------------------
+
+def eventually(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_lease_redis_lost_in_a_restart_is_taken_back_by_its_renewal(own_redis_server: RedisServer) -> None:  # noqa: F811
+    ttl = 1.5  # renewed every 0.5 s
+    holder = ConcurrencyLimiter(open_store(own_redis_server.url, timeout=1.0), ttl=ttl)
+    lease = holder.acquire(PERS, 1)
+    own_redis_server.restart()  # empty: the lease is gone from the store, the stream goes on
+    assert eventually(lambda: holder.in_flight(PERS) == 1), "the renewal did not take the lease back"
+    assert lease.held and not lease.lost
+    other = ConcurrencyLimiter(open_store(own_redis_server.url, timeout=1.0), ttl=ttl)
+    with pytest.raises(ConcurrencyLimitTimeout):  # the personal key's only slot is still the holder's
+        other.acquire(PERS, timeout=2 * ttl)
+    lease.release()
+    other.acquire(PERS, timeout=2).release()
+
+
+def test_a_holder_whose_slot_was_taken_after_a_restart_learns_it_lost_it(own_redis_server: RedisServer) -> None:  # noqa: F811
+    ttl = 30.0  # the heartbeat stays out of the way: this test renews by hand
+    holder = ConcurrencyLimiter(open_store(own_redis_server.url, timeout=1.0), ttl=ttl)
+    lease = holder.acquire(PERS, 1)
+    own_redis_server.restart()
+    # A caller that comes before the holder's next renewal (a third of the TTL) finds the slot free.
+    newcomer = ConcurrencyLimiter(open_store(own_redis_server.url, timeout=1.0), ttl=ttl).acquire(PERS, 1)
+    assert not lease.renew()
+    assert lease.lost and not lease.held and newcomer.held and holder.in_flight(PERS) == 1
+    newcomer.release()

@@ -5,8 +5,10 @@ for a personal key (10 for business scopes), 429 beyond. This package lets
 every worker using one key share:
 
 * the access token (:class:`SharedTokenCache`: one OAuth call per lifetime),
-* the in-flight limit (:class:`ConcurrencyLimiter` handing out leases),
-* a 429 cool-down (:class:`CoolDown`) and the OAuth rate (:class:`OAuthRateGuard`),
+* the in-flight limit (:class:`ConcurrencyLimiter` handing out leases, first
+  come, first served, to callers waiting in a queue kept in the store),
+* a 429 cool-down (:class:`CoolDown`, capped by ``max_cool_down``) and the
+  OAuth rate (:class:`OAuthRateGuard`),
 
 through a :class:`Store` picked by one URL setting (:func:`open_store`):
 in-process (default), a folder (``file:///...``) or Redis (``redis://...``).

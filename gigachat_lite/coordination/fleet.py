@@ -17,7 +17,8 @@ How the core uses it (:mod:`gigachat_lite.session`, lazily, only when
   ``ChatStream``, which releases it however the stream ends. Every error path
   releases it.
 * The 429 hook (``retry.GigaChatRetry.increment``) calls :meth:`Coordination.share_cool_down`
-  at each 429 with ``Retry-After``, so the other workers pause at once.
+  at each 429 with ``Retry-After``, so the other workers pause at once, for
+  ``max_cool_down`` seconds at most (``GIGACHAT_MAX_COOL_DOWN``, 30 by default).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import threading
 import time
 from typing import Dict, Hashable, Optional, Tuple
 
+from ..config import DEFAULT_MAX_COOL_DOWN
 from .errors import CoordinationError
 from .keys import FleetKey, fleet_key
 from .limiter import ConcurrencyLimiter, Lease
@@ -94,10 +96,20 @@ class Coordination:
         self.cooldown.wait_cooldown(key, deadline)
         return self.limiter.acquire(key, timeout=max(deadline - time.monotonic(), 0.0))
 
-    def share_cool_down(self, key: Hashable, seconds: float) -> None:
-        """Ask the fleet to pause ``key`` for ``seconds`` (a 429's ``Retry-After``); never raises."""
+    def share_cool_down(self, key: Hashable, seconds: float, *, cap: float = DEFAULT_MAX_COOL_DOWN) -> None:
+        """Ask the fleet to pause ``key`` for ``seconds`` (a 429's ``Retry-After``), ``cap`` at most; never raises.
+
+        The cap (``max_cool_down``) keeps one 429 asking for a day from
+        stopping every worker, new ones included, for a day after the server
+        recovered: the fleet pauses ``cap`` seconds, then one call finds out
+        (and, refused again, pauses the fleet again). The caller that met the
+        429 still gets the server's whole ``Retry-After`` in its error.
+        """
+        pause = min(seconds, cap)
+        if pause < seconds:
+            log.info("a 429 asked for %.0f s; the fleet pauses %.0f s (max_cool_down)", seconds, pause)
         try:
-            self.cooldown.cool_down(key, seconds)
+            self.cooldown.cool_down(key, pause)
         except CoordinationError as exc:  # the pause is advice to the others; this call goes on
             log.warning("could not share a 429 cool-down: %s", exc)
 

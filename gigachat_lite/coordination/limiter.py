@@ -4,6 +4,17 @@ A slot is a **lease**: an entry in ``slots.XXX.<digest>`` (holder id ->
 expiry) that lives ``ttl`` seconds unless renewed. Holder ids are a process
 id and a random suffix, nothing more.
 
+**First come, first served.** A caller that finds every slot taken joins the
+key's queue in the store and sleeps until the store hands it a slot: whoever
+releases one gives it to the first waiter and wakes that waiter alone (an
+event in-process, a named pipe with the file store, a ``BLPOP`` with Redis;
+see :mod:`._slots`). Nobody polls, and a released slot reaches the next
+waiter in well under a millisecond of store time. A waiter renews its place
+every ``ttl / 3`` seconds while it waits (a few store calls per wait: one to
+queue, one to sleep, one more pair per ``ttl / 3`` of waiting), so one that
+dies drops out within ``ttl``; one that gives up (its timeout) leaves the
+queue at once.
+
 Renewal is done by one background thread per process, not by the stream's
 chunks. GigaChat counts a request against the limit for as long as its
 connection is open, whether chunks flow or not: the first chunk may take
@@ -11,9 +22,12 @@ many seconds while the model thinks, and a non-streamed call sends nothing
 until the end. So a lease must live exactly as long as its holder is alive
 and has not let go, which is what a heartbeat gives: the thread renews every
 held lease each ``ttl / 3`` seconds, and a worker that is killed stops
-renewing, so its slot frees within ``ttl``. :meth:`Lease.renew` is there for
-callers who want to check the lease is still theirs (it is cheap and may be
-called per chunk), but nothing depends on it.
+renewing, so its slot frees within ``ttl``. A renewal that finds its lease
+gone (the store restarted empty, or the process stalled past the TTL) takes
+it back if a slot is free; if not, the lease is marked :attr:`Lease.lost`
+and a warning logged. :meth:`Lease.renew` is there for callers who want to
+check the lease is still theirs (it is cheap and may be called per chunk),
+but nothing depends on it.
 
 A lease is released however its holder lets go: :meth:`Lease.release`
 (idempotent), ``with``, :meth:`Lease.release_soon`, garbage collection of
@@ -30,7 +44,6 @@ import atexit
 import collections
 import logging
 import os
-import random
 import threading
 import time
 import uuid
@@ -94,13 +107,14 @@ atexit.register(_at_exit)
 class Lease:
     """One held slot. Release it when the request or stream is over."""
 
-    def __init__(self, store: Store, name: str, holder: str, ttl: float, scope: str) -> None:
+    def __init__(self, store: Store, name: str, holder: str, ttl: float, scope: str, limit: int = 0) -> None:
         self.store = store
         self.name = name
         self.holder = holder
         self.ttl = ttl
         self.scope = scope
-        self.lost = False  # set when a renewal found the lease already expired
+        self.limit = limit  # a renewal that finds the lease gone takes it back while fewer are held
+        self.lost = False  # set when a renewal found the lease gone and every slot taken
         self._renewed = time.monotonic()
         self._release = weakref.finalize(self, _release_later, store, name, holder, os.getpid())
         _RENEWER.add(self)
@@ -115,14 +129,23 @@ class Lease:
         if not self._release.alive:
             return False
         try:
-            ok = self.store.lease_renew(self.name, self.holder, self.ttl)
+            ok = self.store.lease_renew(self.name, self.holder, self.ttl, self.limit)
         except CoordinationError as exc:
             log.warning("could not renew a concurrency slot: %s", exc)
             return not self.lost
         self._renewed = time.monotonic()
+        if ok and not self._release.alive:
+            # Released while the renewal was on its way: the store may have taken the lease back
+            # after the release (it re-claims a lease it does not have). Give it back again.
+            _release(self.store, self.name, self.holder, os.getpid())
+            return False
         if not ok and self._release.alive and not self.lost:  # not merely released meanwhile
             self.lost = True
-            log.warning("a concurrency slot for %s expired while held (the process stalled for over %.0f s)", self.scope, self.ttl)
+            log.warning(
+                "a concurrency slot for %s was lost while held and another caller took it (the store restarted "
+                "empty, or this process stalled for over %.0f s)", self.scope, self.ttl)
+        elif ok and self.lost:
+            self.lost = False  # the store had lost it, and a slot was free: held again
         return ok
 
     def release(self) -> None:
@@ -227,14 +250,18 @@ class ConcurrencyLimiter:
         release_pending()
         return self.store.lease_count(fleet_key(key).name("slots"))
 
+    def waiting(self, key: Hashable) -> int:
+        """Callers queued for a slot on ``key`` across the fleet now."""
+        return self.store.lease_waiting(fleet_key(key).name("slots"))
+
     def acquire(self, key: Hashable, timeout: Optional[float] = None) -> Lease:
-        """Wait for a slot on ``key`` and return its :class:`Lease`.
+        """Wait for a slot on ``key`` (first come, first served) and return its :class:`Lease`.
 
         Args:
             timeout: seconds to wait at most; ``None`` waits as long as it takes.
 
         Raises:
-            ConcurrencyLimitTimeout: no slot freed up within ``timeout``.
+            ConcurrencyLimitTimeout: no slot came within ``timeout``.
             CoordinationError: the store could not be reached.
         """
         release_pending()
@@ -242,17 +269,31 @@ class ConcurrencyLimiter:
         name, limit = fleet.name("slots"), self.limit_for(fleet)
         holder = f"{os.getpid()}-{uuid.uuid4().hex[:16]}"
         start = time.monotonic()
-        pause = 0.005
-        while True:
-            if self.store.lease_acquire(name, holder, limit, self.ttl):
-                return Lease(self.store, name, holder, self.ttl, fleet.scope)
-            waited = time.monotonic() - start
-            if timeout is not None and waited >= timeout:
-                raise ConcurrencyLimitTimeout("a concurrency slot", limit=limit, waited=waited, scope=fleet.scope)
-            # Poll with jittered backoff (5 -> 100 ms): a release is seen within
-            # ~100 ms, and 100 waiters cost the store ~1,000 cheap calls a second.
-            nap = pause * random.uniform(0.5, 1.5)
-            if timeout is not None:
-                nap = min(nap, timeout - waited)
-            time.sleep(max(nap, 0.0))
-            pause = min(pause * 2, 0.1)
+        deadline = None if timeout is None else start + timeout
+        heartbeat = self.ttl / 3
+        store = self.store
+        served = left = False
+        try:
+            hint = store.lease_queue(name, holder, limit, self.ttl)
+            while hint is not None:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    left = True
+                    if not store.lease_leave(name, holder):  # True: served as it gave up, so ours after all
+                        raise ConcurrencyLimitTimeout("a concurrency slot", limit=limit, waited=now - start, scope=fleet.scope)
+                    break
+                # Sleep until woken, or until a held lease would expire (its holder may have died),
+                # or until this waiter must renew its place in the queue, whichever comes first.
+                nap = min(hint + 0.001, heartbeat, float("inf") if deadline is None else deadline - now)
+                if store.lease_wait(name, holder, nap):
+                    break
+                hint = store.lease_queue(name, holder, limit, self.ttl)
+            served = True
+        finally:
+            if not served and not left:  # interrupted (KeyboardInterrupt, the store failing): keep no place, no slot
+                try:
+                    if store.lease_leave(name, holder):
+                        store.lease_release(name, holder)
+                except CoordinationError:
+                    pass  # the place expires by itself within the TTL
+        return Lease(store, name, holder, self.ttl, fleet.scope, limit)

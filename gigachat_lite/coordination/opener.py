@@ -95,14 +95,27 @@ class FallbackStore(Store):
     def lease_acquire(self, name: str, holder: str, limit: int, ttl: float) -> bool:
         return bool(self._call("lease_acquire", name, holder, limit, ttl))
 
-    def lease_renew(self, name: str, holder: str, ttl: float) -> bool:
-        return bool(self._call("lease_renew", name, holder, ttl))
+    def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
+        return bool(self._call("lease_renew", name, holder, ttl, limit))
 
     def lease_release(self, name: str, holder: str) -> None:
         self._call("lease_release", name, holder)
 
     def lease_count(self, name: str) -> int:
         return int(self._call("lease_count", name))
+
+    def lease_queue(self, name: str, holder: str, limit: int, ttl: float) -> Optional[float]:
+        hint: Optional[float] = self._call("lease_queue", name, holder, limit, ttl)
+        return hint
+
+    def lease_wait(self, name: str, holder: str, seconds: float) -> bool:
+        return bool(self._call("lease_wait", name, holder, seconds))
+
+    def lease_leave(self, name: str, holder: str) -> bool:
+        return bool(self._call("lease_leave", name, holder))
+
+    def lease_waiting(self, name: str) -> int:
+        return int(self._call("lease_waiting", name))
 
     def rate_hit(self, name: str, limit: int, window: float) -> float:
         return float(self._call("rate_hit", name, limit, window))

@@ -6,17 +6,33 @@ window are short Lua scripts. Leases and rate windows are sorted sets scored
 by expiry (or hit time) in milliseconds of the *Redis server's* clock
 (``TIME``), so hosts whose clocks disagree still agree on who holds a slot.
 
+**Waiting for a slot**, first come, first served (the rules are in
+:mod:`._slots`): for a lease set ``K``, ``K.q`` is a sorted set of waiters
+scored by a ticket from ``INCR K.seq`` (arrival order), ``K.w`` a hash of each
+waiter's expiry and limit. Joining, releasing and renewing hand free slots to
+the head of ``K.q`` inside the script, which pushes a wake-up onto that
+waiter's own list, ``K.wake.<holder>``; the waiter sleeps in ``BLPOP`` on it,
+so it runs one round trip after the release, without polling. A waiter renews
+its place every third of the TTL (each ``BLPOP`` times out by then), so one
+that died drops out within the TTL. Needs Redis 6 or later (``BLPOP`` with a
+fractional timeout); the keys of one limit are named from one another inside
+the scripts, so Redis Cluster is not supported.
+
 Keys are ``<prefix><name>`` (prefix ``gigachat_lite:`` by default); each has a
 Redis TTL, so nothing outlives its use. The client runs with connect and read
 timeouts and one immediate retry (a pooled connection may be stale after a
 Redis restart): an unreachable Redis raises :class:`CoordinationError`
-within about twice the timeout, never hangs.
+within about twice the timeout, never hangs. A lease that Redis lost (it
+restarted empty) is taken back by its holder's next renewal while a slot is
+free; only a caller arriving before that renewal (a third of the TTL at most)
+can take the slot first, and then the holder learns it lost it.
 
 ``redis`` (the PyPI package) is imported only when a RedisStore is created.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, List, Optional
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,24 +55,108 @@ local ttl = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('SET', KEYS[1], '1', 'PX', ttl) end
 return 1
 """
-_LEASE_ACQUIRE = _PRELUDE + _NOW + """
-local limit, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl * 2)
+# Serve the queue of lease set K (see _slots.py): while the head waiter (alive) fits under its
+# limit, move it to the leases with its own expiry and push its wake-up (not the caller's: it
+# learns from the script's answer). A dead head is dropped; waiters behind it are purged in turn.
+_PROMOTE = """
+local function promote(K, now, caller)
+  local q, w = K .. '.q', K .. '.w'
+  while true do
+    local head = redis.call('ZRANGE', q, 0, 0)
+    if #head == 0 then return end
+    local h = head[1]
+    local info = redis.call('HGET', w, h)
+    local expires, limit = 0, 0
+    if info then
+      local space = string.find(info, ' ')
+      expires, limit = tonumber(string.sub(info, 1, space - 1)), tonumber(string.sub(info, space + 1))
+    end
+    if expires <= now then
+      redis.call('ZREM', q, h)
+      redis.call('HDEL', w, h)
+    elseif redis.call('ZCARD', K) < limit then
+      redis.call('ZREM', q, h)
+      redis.call('HDEL', w, h)
+      redis.call('ZADD', K, expires, h)
+      if redis.call('PTTL', K) < (expires - now) * 2 then redis.call('PEXPIRE', K, (expires - now) * 2) end
+      if h ~= caller then
+        local wake = K .. '.wake.' .. h
+        redis.call('RPUSH', wake, '1')
+        redis.call('PEXPIRE', wake, expires - now + 1000)
+      end
+    else
+      return
+    end
+  end
+end
+"""
+_LEASE_ACQUIRE = _PRELUDE + _NOW + _PROMOTE + """
+local K, holder, limit, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', K, '-inf', now)
+if not redis.call('ZSCORE', K, holder) then
+  promote(K, now, nil)
+  if redis.call('ZCARD', K .. '.q') > 0 or redis.call('ZCARD', K) >= limit then return 0 end
+end
+redis.call('ZADD', K, now + ttl, holder)
+if redis.call('PTTL', K) < ttl * 2 then redis.call('PEXPIRE', K, ttl * 2) end
 return 1
 """
-_LEASE_RENEW = _PRELUDE + _NOW + """
-local ttl = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl * 2 then redis.call('PEXPIRE', KEYS[1], ttl * 2) end
+_LEASE_QUEUE = _PRELUDE + _NOW + _PROMOTE + """
+local K, holder, limit, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local q, w, seq, wake = K .. '.q', K .. '.w', K .. '.seq', K .. '.wake.' .. holder
+redis.call('ZREMRANGEBYSCORE', K, '-inf', now)
+if redis.call('ZSCORE', K, holder) then
+  redis.call('DEL', wake)  -- served while it was not looking: its wake-up is not needed
+  return -1
+end
+if not redis.call('ZSCORE', q, holder) then redis.call('ZADD', q, redis.call('INCR', seq), holder) end
+redis.call('HSET', w, holder, string.format('%d %d', now + ttl, limit))
+for _, key in ipairs({q, w, seq}) do redis.call('PEXPIRE', key, ttl * 2) end
+promote(K, now, holder)
+if redis.call('ZSCORE', K, holder) then return -1 end
+local first = redis.call('ZRANGE', K, 0, 0, 'WITHSCORES')
+if #first == 0 then return ttl end
+return math.max(tonumber(first[2]) - now, 0)
+"""
+_LEASE_LEAVE = _PRELUDE + _NOW + """
+local K, holder = KEYS[1], ARGV[1]
+redis.call('ZREM', K .. '.q', holder)
+redis.call('HDEL', K .. '.w', holder)
+redis.call('DEL', K .. '.wake.' .. holder)
+local expires = redis.call('ZSCORE', K, holder)
+if expires and tonumber(expires) > now then return 1 end
+return 0
+"""
+_LEASE_RELEASE = _PRELUDE + _NOW + _PROMOTE + """
+local K = KEYS[1]
+redis.call('ZREM', K, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', K, '-inf', now)
+promote(K, now, nil)
 return 1
+"""
+# 1: renewed; 2: it was gone (Redis restarted empty, or the holder stalled past the TTL) and a
+# slot was free, so it is taken back; 0: lost.
+_LEASE_RENEW = _PRELUDE + _NOW + """
+local K, holder, ttl, limit = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', K, '-inf', now)
+local result = 1
+if not redis.call('ZSCORE', K, holder) then
+  if limit < 1 or redis.call('ZCARD', K) >= limit then return 0 end
+  result = 2
+end
+redis.call('ZADD', K, now + ttl, holder)
+if redis.call('PTTL', K) < ttl * 2 then redis.call('PEXPIRE', K, ttl * 2) end
+return result
 """
 _LEASE_COUNT = _NOW + """
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+_LEASE_WAITING = _NOW + """
+local waiting, info = 0, redis.call('HVALS', KEYS[1] .. '.w')
+for _, entry in ipairs(info) do
+  if tonumber(string.sub(entry, 1, string.find(entry, ' ') - 1)) > now then waiting = waiting + 1 end
+end
+return waiting
 """
 _RATE_HIT = _PRELUDE + _NOW + """
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -83,6 +183,10 @@ def redact_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = parts.username or ""
     return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+# The longest one BLPOP blocks; the blocking connections' read timeout is this plus the store's.
+_MAX_BLOCK = 5.0
 
 
 def _ms(seconds: float) -> int:
@@ -117,11 +221,20 @@ class RedisStore(Store):
             )
         except ValueError as exc:
             raise ValueError(f"coordination: invalid Redis URL {self.url}: {exc}") from None
+        # Waiters block in BLPOP, longer than the read timeout: their own pool, made on first use.
+        self._connect: Callable[[], Any] = lambda: redis.Redis.from_url(
+            url, socket_timeout=timeout + _MAX_BLOCK, socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1), decode_responses=True,
+        )
+        self._blocking: Any = None
+        self._blocking_lock = threading.Lock()
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (
                 ("delete_if", _DELETE_IF), ("extend", _EXTEND), ("lease_acquire", _LEASE_ACQUIRE),
                 ("lease_renew", _LEASE_RENEW), ("lease_count", _LEASE_COUNT), ("rate_hit", _RATE_HIT),
+                ("lease_queue", _LEASE_QUEUE), ("lease_leave", _LEASE_LEAVE), ("lease_release", _LEASE_RELEASE),
+                ("lease_waiting", _LEASE_WAITING),
             )
         }
 
@@ -167,11 +280,29 @@ class RedisStore(Store):
     def lease_acquire(self, name: str, holder: str, limit: int, ttl: float) -> bool:
         return bool(self._script("lease_acquire", [self._key(name)], [holder, limit, _ms(ttl)]))
 
-    def lease_renew(self, name: str, holder: str, ttl: float) -> bool:
-        return bool(self._script("lease_renew", [self._key(name)], [holder, _ms(ttl)]))
+    def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
+        return bool(self._script("lease_renew", [self._key(name)], [holder, _ms(ttl), limit]))
 
     def lease_release(self, name: str, holder: str) -> None:
-        self._run(lambda: self._client.zrem(self._key(name), holder))
+        self._script("lease_release", [self._key(name)], [holder])
+
+    def lease_waiting(self, name: str) -> int:
+        return int(self._script("lease_waiting", [self._key(name)], []))
+
+    def lease_queue(self, name: str, holder: str, limit: int, ttl: float) -> Optional[float]:
+        hint = int(self._script("lease_queue", [self._key(name)], [holder, limit, _ms(ttl)]))
+        return None if hint < 0 else hint / 1000.0
+
+    def lease_wait(self, name: str, holder: str, seconds: float) -> bool:
+        seconds = min(seconds, _MAX_BLOCK)
+        if seconds < 0.001:
+            return False  # BLPOP's 0 would block for ever
+        client = self._blocking_client()
+        wake = self._key(name) + ".wake." + check_name(holder)
+        return self._run(lambda: client.blpop([wake], timeout=round(seconds, 3))) is not None
+
+    def lease_leave(self, name: str, holder: str) -> bool:
+        return bool(self._script("lease_leave", [self._key(name)], [holder]))
 
     def lease_count(self, name: str) -> int:
         return int(self._script("lease_count", [self._key(name)], []))
@@ -181,5 +312,15 @@ class RedisStore(Store):
         wait = self._script("rate_hit", [key, key + ".seq"], [limit, _ms(window)])
         return int(wait) / 1000.0
 
+    def _blocking_client(self) -> Any:
+        with self._blocking_lock:
+            if self._blocking is None:
+                self._blocking = self._connect()
+            return self._blocking
+
     def close(self) -> None:
         self._run(self._client.close)
+        with self._blocking_lock:
+            blocking, self._blocking = self._blocking, None
+        if blocking is not None:
+            self._run(blocking.close)

@@ -22,6 +22,8 @@ import time
 from collections import deque
 from typing import Deque, Dict, Optional, Tuple
 
+from ._slots import LOST, Slots
+
 __all__ = ["Store", "MemoryStore", "check_name"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\Z")
@@ -73,23 +75,55 @@ class Store(abc.ABC):
     def remaining(self, name: str) -> float:
         """Seconds ``name`` has left to live; 0.0 when absent."""
 
-    # -- leases: at most ``limit`` holders at once -----------------------------------
+    # -- leases: at most ``limit`` holders at once, served first come, first served -------
 
     @abc.abstractmethod
     def lease_acquire(self, name: str, holder: str, limit: int, ttl: float) -> bool:
-        """Take a lease for ``holder`` if fewer than ``limit`` live ones exist (or renew its own)."""
+        """Take a lease for ``holder`` if fewer than ``limit`` live ones exist and nobody queues (or renew its own)."""
 
     @abc.abstractmethod
-    def lease_renew(self, name: str, holder: str, ttl: float) -> bool:
-        """Push ``holder``'s lease expiry to ``ttl`` from now; False if it had already expired."""
+    def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
+        """Push ``holder``'s lease expiry to ``ttl`` from now.
+
+        A lease the store no longer has (it expired, or the store restarted
+        empty) is taken again when fewer than ``limit`` are held (``0``: never).
+        False when ``holder`` holds no lease afterwards.
+        """
 
     @abc.abstractmethod
     def lease_release(self, name: str, holder: str) -> None:
-        """Drop ``holder``'s lease; a no-op if it holds none."""
+        """Drop ``holder``'s lease, handing the slot to the first waiter; a no-op if it holds none."""
 
     @abc.abstractmethod
     def lease_count(self, name: str) -> int:
         """How many live leases ``name`` has (diagnostics and tests)."""
+
+    def lease_queue(self, name: str, holder: str, limit: int, ttl: float) -> Optional[float]:
+        """Queue ``holder`` for a lease (or renew its place, ``ttl`` seconds), and serve the queue.
+
+        Returns ``None`` once ``holder`` holds a lease; else the seconds after
+        which it should call again at the latest (when a lease expires, its
+        slot may free without a release). Waiters are served in the order
+        they first called. This default, for stores without a queue, only
+        tries :meth:`lease_acquire` and asks to be polled in 50 ms.
+        """
+        return None if self.lease_acquire(name, holder, limit, ttl) else 0.05
+
+    def lease_wait(self, name: str, holder: str, seconds: float) -> bool:
+        """Block up to ``seconds`` for ``holder``'s turn; True when it was served (it holds a lease).
+
+        False after ``seconds`` (or sooner, spuriously): call :meth:`lease_queue` again.
+        """
+        time.sleep(max(seconds, 0.0))
+        return False
+
+    def lease_leave(self, name: str, holder: str) -> bool:
+        """Leave the queue (the waiter gives up); True if ``holder`` was served meanwhile and holds a lease."""
+        return False
+
+    def lease_waiting(self, name: str) -> int:
+        """How many callers queue for a lease on ``name`` (diagnostics and tests)."""
+        return 0
 
     # -- sliding-window rate -----------------------------------------------------------
 
@@ -109,22 +143,30 @@ class Store(abc.ABC):
 
 
 class MemoryStore(Store):
-    """One process's store: a dict under a lock (threads coordinate, processes do not)."""
+    """One process's store: a dict under a lock (threads coordinate, processes do not).
+
+    Slots go to waiting threads in arrival order; each waiter sleeps on its
+    own :class:`threading.Event`, set by whoever hands it the slot.
+    """
 
     url = "memory://"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: Dict[str, Tuple[str, float]] = {}
-        self._leases: Dict[str, Dict[str, float]] = {}
+        self._slots_by_name: Dict[str, Slots] = {}
+        self._wakers: Dict[str, threading.Event] = {}  # waiting holder -> its wake-up
         self._hits: Dict[str, Deque[float]] = {}
 
     def clear(self) -> None:
         """Drop every entry (tests, and a fresh start after a fork)."""
         with self._lock:
             self._values.clear()
-            self._leases.clear()
+            self._slots_by_name.clear()
             self._hits.clear()
+            for event in self._wakers.values():
+                event.set()  # a waiter wakes, finds the table empty and queues again
+            self._wakers.clear()
 
     def _live(self, name: str, now: float) -> Optional[Tuple[str, float]]:
         entry = self._values.get(name)
@@ -171,43 +213,89 @@ class MemoryStore(Store):
             entry = self._live(name, now)
         return max(entry[1] - now, 0.0) if entry else 0.0
 
-    def _leases_of(self, name: str, now: float) -> Dict[str, float]:
-        leases = self._leases.get(name)
-        if leases is None:
-            return {}  # not stored: only lease_acquire adds a name
-        for holder in [h for h, until in leases.items() if until <= now]:
-            del leases[holder]
-        return leases
+    # Leases: one Slots table per name (see _slots.py); a waiter sleeps on its own Event.
+
+    def _slots(self, name: str) -> Slots:
+        slots = self._slots_by_name.get(name)
+        if slots is None:
+            slots = self._slots_by_name[name] = Slots()
+        return slots
+
+    def _tidy(self, name: str, slots: Slots) -> None:
+        if not slots:
+            self._slots_by_name.pop(name, None)
+
+    def _notify(self, holder: str) -> bool:
+        event = self._wakers.get(holder)
+        if event is not None:
+            event.set()
+        return True  # a thread that stops waiting leaves the queue itself
 
     def lease_acquire(self, name: str, holder: str, limit: int, ttl: float) -> bool:
         with self._lock:
-            now = time.monotonic()
-            leases = self._leases_of(name, now)
-            if holder not in leases and len(leases) >= limit:
-                return False
-            self._leases.setdefault(name, leases)[holder] = now + ttl
-            return True
+            slots = self._slots(name)
+            taken = slots.acquire(holder, limit, ttl, time.monotonic())
+            self._tidy(name, slots)
+            return taken
 
-    def lease_renew(self, name: str, holder: str, ttl: float) -> bool:
+    def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
         with self._lock:
-            now = time.monotonic()
-            leases = self._leases_of(name, now)
-            if holder not in leases:
-                return False
-            leases[holder] = now + ttl
-            return True
+            slots = self._slots(name)
+            held = slots.renew(holder, ttl, limit, time.monotonic()) != LOST
+            self._tidy(name, slots)
+            return held
 
     def lease_release(self, name: str, holder: str) -> None:
         with self._lock:
-            leases = self._leases.get(name)
-            if leases is not None:
-                leases.pop(holder, None)
-                if not leases:
-                    del self._leases[name]
+            slots = self._slots_by_name.get(name)
+            if slots is not None:
+                slots.release(holder, time.monotonic(), self._notify)
+                self._tidy(name, slots)
 
     def lease_count(self, name: str) -> int:
         with self._lock:
-            return len(self._leases_of(name, time.monotonic()))
+            slots = self._slots_by_name.get(name)
+            return 0 if slots is None else slots.count(time.monotonic())
+
+    def lease_waiting(self, name: str) -> int:
+        with self._lock:
+            slots = self._slots_by_name.get(name)
+            return 0 if slots is None else slots.waiting(time.monotonic())
+
+    def lease_queue(self, name: str, holder: str, limit: int, ttl: float) -> Optional[float]:
+        with self._lock:
+            now = time.monotonic()
+            slots = self._slots(name)
+            for dropped in slots.purge(now):
+                self._wakers.pop(dropped, None)
+            if slots.join(holder, limit, ttl, now, self._notify):
+                self._wakers.pop(holder, None)
+                return None
+            self._wakers.setdefault(holder, threading.Event())
+            return slots.next_expiry(now, ttl)
+
+    def lease_wait(self, name: str, holder: str, seconds: float) -> bool:
+        with self._lock:
+            event = self._wakers.get(holder)
+        if event is None or not event.wait(max(seconds, 0.0)):
+            return False
+        with self._lock:
+            slots = self._slots_by_name.get(name)
+            if slots is None or holder not in slots.leases:
+                event.clear()  # woken by clear(): not served, so queue again
+                return False
+            self._wakers.pop(holder, None)
+            return True
+
+    def lease_leave(self, name: str, holder: str) -> bool:
+        with self._lock:
+            self._wakers.pop(holder, None)
+            slots = self._slots_by_name.get(name)
+            if slots is None:
+                return False
+            served = slots.leave(holder, time.monotonic())
+            self._tidy(name, slots)
+            return served
 
     def rate_hit(self, name: str, limit: int, window: float) -> float:
         with self._lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, List
 
+from ._batch import BatchInputError, BatchProgress, BatchSummary, run_batch
 from .api import ai_check, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
 from .config import Config
 from .deadline import DeadlineExceeded, StreamDeadlineExceeded
@@ -64,6 +65,10 @@ __all__ = [
     "file",
     "delete_file",
     "file_content",
+    "run_batch",
+    "BatchProgress",
+    "BatchSummary",
+    "BatchInputError",
     "Embeddings",
     "TokenCount",
     "Session",

@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Optional, TypeVar
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
+from . import _batch
+from ._batch import BatchProgress, BatchSummary, PathArg, ProgressCallback
 from .bridge import AsyncStream
 from .payloads import Messages
 from .reasoning import Event, EventView
@@ -23,6 +26,7 @@ from .structured import parse_reply
 if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Unpack
 
+    from .config import Options
     from .payloads import ChatOptions
     from .session import Session
 
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncStream", "chat", "chat_events", "parse", "ai_check", "functions_convert", "run", "models", "model", "embeddings", "tokens_count", "balance",
-    "upload_file", "files", "file", "delete_file", "file_content",
+    "upload_file", "files", "file", "delete_file", "file_content", "run_batch",
 ]
 
 R = TypeVar("R")
@@ -106,3 +110,45 @@ delete_file = _off_loop(api.delete_file)
 file_content = _off_loop(api.file_content)
 ai_check = _off_loop(api.ai_check)
 functions_convert = _off_loop(api.functions_convert)
+
+
+class _Cancelled(Exception):
+    """Raised in a batch's thread at its next progress report once the awaiting task was cancelled."""
+
+
+async def run_batch(
+    input: PathArg,
+    output: PathArg,
+    *,
+    method: str = "chat",
+    remote: bool = False,
+    on_progress: Optional[ProgressCallback] = None,
+    poll_interval: float = 30.0,
+    session: Optional["Session"] = None,
+    **options: "Unpack[Options]",
+) -> BatchSummary:
+    """``await aio.run_batch("in.jsonl", "out.jsonl")``: :func:`gigachat_lite.run_batch` off the loop.
+
+    The same arguments and files; the run happens in an executor thread (its
+    requests in threads of their own), and ``on_progress`` is called on the
+    event loop. Cancelling the task stops the run at its next progress report
+    (the next finished id, remote: the next poll); what finished is in
+    ``output``, and the same call resumes.
+    """
+    loop = asyncio.get_running_loop()
+    cancelled = threading.Event()
+
+    def report(progress: BatchProgress) -> None:
+        if cancelled.is_set():
+            raise _Cancelled()
+        if on_progress is not None:
+            loop.call_soon_threadsafe(on_progress, progress)
+
+    try:
+        return await run(
+            _batch.run_batch, input, output, method=method, remote=remote, on_progress=report, poll_interval=poll_interval,
+            session=session, **options,
+        )
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise

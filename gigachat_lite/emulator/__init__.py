@@ -4,7 +4,7 @@ It speaks the wire format recorded from the real service: OAuth at ``/api/v2/oau
 ``/api/v1/chat/completions`` (JSON or SSE) and ``/api/v2/chat/completions`` (the
 GigaChat-3 contract: content parts, built-in tools, structured output, reasoning),
 ``/api/v1/models[/{id}]``, ``/embeddings``, ``/tokens/count``, ``/balance``, ``/files``,
-``/ai/check`` and ``/functions/convert``; it listens on loopback only, can limit
+``/batches``, ``/ai/check`` and ``/functions/convert``; it listens on loopback only, can limit
 requests in flight per key and can inject failures (:class:`Fault`, :func:`parse_fault`)::
 
     from gigachat_lite.emulator import Emulator, Fault

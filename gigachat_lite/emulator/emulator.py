@@ -4,6 +4,7 @@ import base64
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .batches import BatchStore
 from .catalog import DEFAULT_BALANCE, DEFAULT_MODELS, ModelSpec
 from .faults import Fault, FaultSet
 from .files import FileStore
@@ -53,8 +54,9 @@ class Emulator:
             (default): no limit. Settable.
         retry_after: the ``Retry-After`` seconds of those 429s.
 
-    Uploaded files live in :attr:`file_store` until the emulator is dropped; issued
-    tokens and the per-key counters in :attr:`ledger`.
+    Uploaded files live in :attr:`file_store` and batch jobs in :attr:`batches` (its
+    ``start_delay``, ``line_time`` and ``drop_ids`` are settable) until the emulator
+    is dropped; issued tokens and the per-key counters in :attr:`ledger`.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Emulator:
         self.postpaid = postpaid
         self.balance: Dict[str, int] = dict(DEFAULT_BALANCE)
         self.file_store = FileStore()
+        self.batches = BatchStore()
         self._faults = FaultSet()
         for fault in faults:
             self._faults.add(fault)

@@ -63,7 +63,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
-        path = urlsplit(self.path).path
+        target = urlsplit(self.path)
+        path = target.path
         emulator.record(self.command, self.path, path, self.headers, body)
         fault = emulator.take_fault(path, streaming=False)
         if fault is not None and self._pre_fault(fault, path):
@@ -73,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(limit_reply(emulator.retry_after))
             return
         try:
-            reply = route(emulator, self.command, path, self.headers, body)
+            reply = route(emulator, self.command, path, self.headers, body, target.query)
             if reply.events is None:
                 self._send(reply)
             else:

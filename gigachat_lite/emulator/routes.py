@@ -10,9 +10,12 @@ from typing import Any, Callable, Dict, Optional, Protocol, Tuple
 from urllib.parse import parse_qs, unquote
 
 from .ai_check import ai_check
+from .batches import BatchStore
+from .batches import route as batches_route
 from .catalog import balance, get_model, models, texts
 from .chat_v1 import chat
 from .chat_v2 import chat as chat_v2
+from .faults import Fault
 from .files import FileStore, allowed_method
 from .files import route as files_route
 from .openapi import convert
@@ -36,9 +39,12 @@ class State(ChatSettings, Protocol):
     postpaid: bool
     balance: Dict[str, int]
     file_store: FileStore
+    batches: BatchStore
     ledger: Ledger
 
     def token_for(self, key: str) -> Tuple[str, int]: ...  # noqa: E704
+
+    def take_fault(self, path: str, streaming: bool) -> Optional[Fault]: ...  # noqa: E704
 
 
 
@@ -83,11 +89,13 @@ def _allowed(method: str, sub: str) -> Optional[str]:
         return "POST"
     if sub == "/files" or sub.startswith("/files/"):
         return allowed_method(method, sub)
+    if sub == "/batches":
+        return "GET, POST"
     return None
 
 
-def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Reply:
-    """Answer one request. ``path`` has no query string; ``headers`` is case-insensitive."""
+def route(state: State, method: str, path: str, headers: Any, body: bytes, query: str = "") -> Reply:
+    """Answer one request. ``path`` has no query string (``query`` is it); ``headers`` is case-insensitive."""
     if path == OAUTH_PATH:
         return _need(method, "POST") or oauth(state, headers, body)
     prefix = next((p for p in API_PREFIXES if path.startswith(p + "/")), None)
@@ -108,6 +116,8 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes) -> Re
         return balance(state.balance, state.postpaid)
     if sub.startswith("/files"):
         return files_route(state.file_store, method, sub, headers, body)
+    if sub == "/batches":
+        return batches_route(state.batches, state, method, query, body)
     if sub in _RAW_POSTS:
         return _RAW_POSTS[sub](body)
     data = parse_json(body)

@@ -26,6 +26,7 @@ instead of paying for them twice.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import json
 import os
@@ -154,6 +155,8 @@ def read_tasks(path: str) -> List[_Task]:
     """
     with open(path, "rb") as handle:
         data = handle.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]  # as some Windows editors save UTF-8
     tasks: List[_Task] = []
     problems: List[Tuple[int, str]] = []
     first_seen: Dict[str, int] = {}
@@ -365,13 +368,14 @@ class _Tally:
         self.errors = 0
         self.started = time.monotonic()
 
-    def record(self, items: Sequence[Tuple[str, bool, bytes]]) -> None:
+    def record(self, items: Sequence[Tuple[str, bool, bytes]], report: bool = True) -> None:
         if not items:
             return
         self.output.append(items)
         self.finished += len(items)
         self.errors += sum(1 for _, has_result, _ in items if not has_result)
-        self.report()
+        if report:
+            self.report()
 
     def report(self, running: int = 0) -> None:
         """Tell ``on_progress``; ``running``: ids a remote batch has answered but not yet handed over."""
@@ -438,19 +442,29 @@ def _run_local(session: Session, path: str, tasks: Sequence[_Task], workers: int
                     items.append(finished.get_nowait())
                 except queue.Empty:
                     break
-            lines: List[Tuple[str, bool, bytes]] = []
-            for item in items:
-                if item is _DONE:
-                    running -= 1
-                elif isinstance(item, BaseException):
-                    tally.record(lines)  # what finished before the failure is kept
-                    raise item
-                else:
-                    lines.append(item)
-            tally.record(lines)
+            running -= sum(1 for item in items if item is _DONE)
+            tally.record([item for item in items if isinstance(item, tuple)])  # kept even when a failure came with them
+            failure = next((item for item in items if isinstance(item, BaseException)), None)
+            if failure is not None:
+                raise failure
     finally:
         # Workers in a request finish it and stop; its reply is dropped (the next run asks again).
         stop.set()
+        _keep_leftovers(finished, tally)
+
+
+def _keep_leftovers(finished: "queue.Queue[Any]", tally: _Tally) -> None:
+    """On the way out (Ctrl-C, an exception from ``on_progress``): replies already back are still written."""
+    leftovers = []
+    while True:
+        try:
+            leftovers.append(finished.get_nowait())
+        except queue.Empty:
+            break
+    try:
+        tally.record([item for item in leftovers if isinstance(item, tuple)], report=False)
+    except OSError:
+        pass  # the exception on its way out says more than this one
 
 
 # -- remote: GigaChat's /batches ----------------------------------------------------------------

@@ -142,6 +142,13 @@ def test_each_request_is_sent_exactly_as_written(emu: Emulator, files: Dict[str,
     assert [r.json for r in posts(emu, "/chat/completions")] == [item["request"] for item in written]
 
 
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    lines = [json.dumps(chat_line(i), ensure_ascii=False).encode("utf-8") for i in ("a", "b")]
+    files["input"].write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")  # as Windows Notepad saves it
+    summary = run_batch(files["input"], files["output"], **emu.client_config())
+    assert summary.results == 2 and [line["id"] for line in read_output(files["output"])] == ["a", "b"]
+
+
 def test_failures_are_error_lines_and_a_rerun_retries_only_them(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     ids = chat_input(files["input"], 10)
     emu.add_fault(Fault(path="chat/completions", status=503, times=3))

@@ -300,10 +300,15 @@ class _Output:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def append(self, items: Sequence[Tuple[str, bool, bytes]]) -> None:
-        """Write finished ids, one line each, and make them durable before returning."""
+    def open(self) -> None:
+        """Open OUTPUT for appending (created if need be): a folder that is missing or not writable fails here, before any request."""
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+
+    def append(self, items: Sequence[Tuple[str, bool, bytes]]) -> None:
+        """Write finished ids, one line each, and make them durable before returning."""
+        self.open()
+        assert self._fd is not None
         data = b"".join(line for _, _, line in items)
         view = memoryview(data)
         while view:
@@ -689,6 +694,7 @@ def run_batch(
     path, wire_method = METHODS[method]
     try:
         if pending and session is not None:
+            store.open()
             tally.report()
             if remote:
                 _run_remote(session, wire_method, pending, _jobs_path(target), float(poll_interval), tally)

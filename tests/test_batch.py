@@ -192,7 +192,7 @@ def test_a_failure_every_request_would_meet_stops_the_run(emu: Emulator, files: 
     with pytest.raises(AuthenticationError):
         run_batch(files["input"], files["output"], **config)
     assert not posts(emu, "/chat/completions")
-    assert not files["output"].exists() or files["output"].read_text() == ""
+    assert files["output"].read_text() == ""  # opened before the first request, nothing in it
 
 
 def test_ids_done_before_a_crash_are_not_asked_again_and_a_torn_line_is_dropped(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
@@ -326,6 +326,13 @@ def test_output_that_is_not_a_result_file_is_left_alone(same: bool, emu: Emulato
         run_batch(files["input"], target, **emu.client_config())
     assert ("OUTPUT is INPUT" in str(caught.value)) if same else (caught.value.problems[0] == (2, "not a result or error line of a batch"))
     assert target.read_bytes() == before and emu.requests == []
+
+
+def test_an_output_folder_that_does_not_exist_fails_before_any_request(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    chat_input(files["input"], 2)
+    with pytest.raises(FileNotFoundError):
+        run_batch(files["input"], files["input"].parent / "missing" / "out.jsonl", **emu.client_config())
+    assert emu.requests == []
 
 
 def test_bad_arguments_are_refused_before_reading_anything(files: Dict[str, pathlib.Path]) -> None:

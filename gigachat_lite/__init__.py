@@ -4,9 +4,9 @@
 >>> for chunk in chat("Привет"):          # doctest: +SKIP
 ...     print(chunk, end="", flush=True)
 
-The async adapter (:mod:`gigachat_lite.aio`) and the gpt4free provider
-(:class:`GigaChat`) are imported on first use, so ``import gigachat_lite``
-costs little more than ``import requests``.
+The async adapter (:mod:`gigachat_lite.aio`), the gpt4free provider
+(:class:`GigaChat`) and the batch runner (:func:`run_batch`) are imported on
+first use, so ``import gigachat_lite`` costs little more than ``import requests``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, List
 
-from ._batch import BatchInputError, BatchProgress, BatchSummary, run_batch
 from .api import ai_check, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
 from .config import Config
 from .deadline import DeadlineExceeded, StreamDeadlineExceeded
@@ -46,6 +45,7 @@ from .stream import ChatStream, ChatStreamV2
 from .version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import BatchInputError, BatchProgress, BatchSummary, run_batch
     from .bridge import AsyncStream
     from .provider import GigaChat
 
@@ -107,11 +107,14 @@ __all__ = [
 # A library logs; the application decides where it goes.
 logging.getLogger("gigachat_lite").addHandler(logging.NullHandler())
 
-_LAZY = {"GigaChat": "provider", "AsyncStream": "bridge"}
+_LAZY = {
+    "GigaChat": "provider", "AsyncStream": "bridge",
+    "run_batch": "_batch", "BatchProgress": "_batch", "BatchSummary": "_batch", "BatchInputError": "_batch",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # GigaChat and AsyncStream pull in asyncio (~10 ms): only when asked for.
+    # GigaChat and AsyncStream pull in asyncio (~10 ms), the batch runner its threads and queue: only when asked for.
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gigachat_lite' has no attribute {name!r}")

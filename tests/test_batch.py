@@ -247,8 +247,31 @@ def test_on_progress_counts_up_to_the_total(emu: Emulator, files: Dict[str, path
     assert all(p.errors == 0 and p.skipped == 0 for p in seen)
 
 
+class Gate:
+    """An emulator reply that holds every request after the first ``passes`` until :meth:`release`."""
+
+    def __init__(self, passes: int) -> None:
+        self.passes = passes
+        self.seen = 0
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+
+    def __call__(self, body: Dict[str, Any]) -> str:
+        with self.lock:
+            self.seen += 1
+            number = self.seen
+        if number > self.passes:
+            self.released.wait(30)
+        return "ok"
+
+    def release(self) -> None:
+        self.released.set()
+
+
 def test_an_exception_from_on_progress_stops_the_run_and_keeps_what_finished(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     ids = chat_input(files["input"], 10)
+    gate = Gate(3)  # the 4th request is held: the run is stopped while it is in flight
+    emu.set_reply(gate)
 
     def stop_at_three(progress: BatchProgress) -> None:
         if progress.done >= 3:
@@ -256,11 +279,11 @@ def test_an_exception_from_on_progress_stops_the_run_and_keeps_what_finished(emu
 
     with pytest.raises(KeyboardInterrupt):
         run_batch(files["input"], files["output"], on_progress=stop_at_three, **emu.client_config())
-    kept = [line["id"] for line in read_output(files["output"])]
-    assert len(kept) >= 3 and set(kept) < set(ids)
+    gate.release()
+    assert [line["id"] for line in read_output(files["output"])] == ids[:3]
     summary = run_batch(files["input"], files["output"], **emu.client_config())
-    assert summary.skipped == len(kept) and summary.results == 10
-    assert len(posts(emu, "/chat/completions")) <= 10 + 1  # at most the one in flight was lost
+    assert summary.skipped == 3 and summary.results == 10
+    assert len(posts(emu, "/chat/completions")) in (10, 11)  # at most the one in flight was lost
 
 
 # -- bad input: reported with its line number, before any request -------------------------------
@@ -521,8 +544,8 @@ def test_aio_run_batch_reports_on_the_loop(emu: Emulator, files: Dict[str, pathl
 
 
 def test_cancelling_aio_run_batch_stops_the_run(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
-    chat_input(files["input"], 30)
-    emu.set_reply(lambda body: threading.Event().wait(0.01) or "ok")
+    ids = chat_input(files["input"], 30)
+    gate = Gate(2)  # the 3rd request is held until the task is cancelled
 
     async def main() -> None:
         started = asyncio.Event()
@@ -532,12 +555,15 @@ def test_cancelling_aio_run_batch_stops_the_run(emu: Emulator, files: Dict[str, 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        gate.release()
 
-    asyncio.run(main())
-    # The cancelled run stopped at its next report; had it gone on, this run and it would both send the rest.
+    emu.set_reply(gate)
+    asyncio.run(main())  # waits for the executor thread: had the run gone on, all 30 would be done
+    kept = [line["id"] for line in read_output(files["output"])]
+    assert kept[:3] == ids[:3] and len(kept) <= 4  # the held one, and perhaps the next, then it stopped
     summary = run_batch(files["input"], files["output"], **emu.client_config())
-    assert summary.results == 30 and summary.skipped >= 2
-    assert len(posts(emu, "/chat/completions")) <= 30 + 2
+    assert summary.results == 30 and summary.skipped == len(kept)
+    assert len(posts(emu, "/chat/completions")) <= 30 + 1
 
 
 def test_the_public_names(emu: Emulator) -> None:

@@ -27,7 +27,7 @@ ENDPOINT = {"chat": "/chat/completions", "embeddings": "/embeddings"}
 
 
 def make_input(path: pathlib.Path, method: str, count: int) -> List[str]:
-    ids = [f"q{n:02d}" for n in range(count)]
+    ids = [f"q{n:02d}" for n in range(count)]  # q00, ..., q99, q100, ...
     with open(path, "w", encoding="utf-8") as handle:
         for task_id in ids:
             if method == "chat":
@@ -78,7 +78,7 @@ def slow_and_flaky(emulator: Emulator, method: str) -> None:
 @pytest.mark.parametrize("method", ["chat", "embeddings"])
 def test_local_run_killed_then_run_again(method: str, emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    ids = make_input(source, method, 60)
+    ids = make_input(source, method, 120)
     slow_and_flaky(emu, method)
     env = cli_env(cache_dir, emu)
     process = popen_cli("batch", str(source), "-o", str(target), "--method", method, env=env)
@@ -92,9 +92,9 @@ def test_local_run_killed_then_run_again(method: str, emu: Emulator, cache_dir: 
     done = {line["id"] for line in kept if "result" in line}
     # q00 met 429, 429, 503: its retries spent, an error line, which the re-run asks again.
     assert kept[0] == {"id": "q00", "error": {"status": 503, "message": "Service Unavailable"}}
-    assert len(kept) >= 8 and len(done) < 60
+    assert len(kept) >= 8 and len(done) < 120
     with open(target, "ab") as handle:
-        handle.write(b'{"id": "q59", "resu')  # as if the kill had torn the last write
+        handle.write(b'{"id": "q119", "resu')  # as if the kill had torn the last write
     before = len(emu.requests)
 
     again = run_cli("batch", str(source), "-o", str(target), "--method", method, env=env, timeout=60)
@@ -102,7 +102,7 @@ def test_local_run_killed_then_run_again(method: str, emu: Emulator, cache_dir: 
     assert sorted(asked_ids(emu, method, before)) == sorted(set(ids) - done)  # nothing finished is asked again
     lines = output_lines(target)
     assert [line["id"] for line in lines] == ids and all("result" in line for line in lines)
-    assert again.stderr.startswith("gigachat-lite: batch: 60/60 results in ")
+    assert again.stderr.startswith("gigachat-lite: batch: 120/120 results in ")
     assert again.stderr.endswith(f" ({len(done)} kept from an earlier run) -> {target}\n")
     assert sorted(os.listdir(tmp_path)) == ["in.jsonl", "out.jsonl"]  # no temporary file left
 
@@ -138,7 +138,7 @@ def test_remote_run_killed_then_run_again(method: str, emu: Emulator, cache_dir:
 
 def test_interrupted_run_keeps_what_finished(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    make_input(source, "chat", 60)
+    make_input(source, "chat", 120)
     emu.add_fault(Fault(path="chat/completions", stall=0.02))
     process = popen_cli("batch", str(source), "-o", str(target), env=cli_env(cache_dir, emu))
     wait_for(lambda: complete_lines(target) >= 3, "3 finished lines")
@@ -149,7 +149,7 @@ def test_interrupted_run_keeps_what_finished(emu: Emulator, cache_dir: str, tmp_
         f"gigachat-lite: batch stopped; what finished is kept in {target}: run the same command again to resume",
         "gigachat-lite: interrupted",
     ]
-    assert 3 <= len(output_lines(target)) < 60
+    assert 3 <= len(output_lines(target)) < 120
 
 
 # -- exit codes and messages ----------------------------------------------------------------------

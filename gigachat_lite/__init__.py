@@ -4,9 +4,9 @@
 >>> for chunk in chat("Привет"):          # doctest: +SKIP
 ...     print(chunk, end="", flush=True)
 
-The async adapter (:mod:`gigachat_lite.aio`) and the gpt4free provider
-(:class:`GigaChat`) are imported on first use, so ``import gigachat_lite``
-costs little more than ``import requests``.
+The async adapter (:mod:`gigachat_lite.aio`), the gpt4free provider
+(:class:`GigaChat`) and the batch runner (:func:`run_batch`) are imported on
+first use, so ``import gigachat_lite`` costs little more than ``import requests``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from .stream import ChatStream, ChatStreamV2
 from .version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import BatchInputError, BatchProgress, BatchSummary, run_batch
     from ._bridge import AsyncStream
     from .provider import GigaChat
 
@@ -65,6 +66,10 @@ __all__ = [
     "file",
     "delete_file",
     "file_content",
+    "run_batch",
+    "BatchProgress",
+    "BatchSummary",
+    "BatchInputError",
     "Embeddings",
     "TokenCount",
     "Session",
@@ -103,11 +108,14 @@ __all__ = [
 # A library logs; the application decides where it goes.
 logging.getLogger("gigachat_lite").addHandler(logging.NullHandler())
 
-_LAZY = {"GigaChat": "provider", "AsyncStream": "_bridge"}
+_LAZY = {
+    "GigaChat": "provider", "AsyncStream": "_bridge",
+    "run_batch": "_batch", "BatchProgress": "_batch", "BatchSummary": "_batch", "BatchInputError": "_batch",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # GigaChat and AsyncStream pull in asyncio (~10 ms): only when asked for.
+    # GigaChat and AsyncStream pull in asyncio (~10 ms), the batch runner its threads and queue: only when asked for.
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gigachat_lite' has no attribute {name!r}")

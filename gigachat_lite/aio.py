@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterator, Optional, TypeVar
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
+from ._batch import BatchProgress, BatchSummary, PathArg, ProgressCallback
+from ._batch import run_batch as _run_batch
 from ._bridge import AsyncStream
 from ._chat.request import Messages
 from ._http.deadline import cancellable
@@ -25,13 +28,14 @@ if TYPE_CHECKING:
     from typing_extensions import ParamSpec, Unpack
 
     from ._chat.request import ChatOptions
+    from .config import Options
     from .session import Session
 
     P = ParamSpec("P")
 
 __all__ = [
     "AsyncStream", "chat", "chat_events", "parse", "ai_check", "functions_convert", "run", "models", "model", "embeddings", "tokens_count", "balance",
-    "upload_file", "files", "file", "delete_file", "file_content",
+    "upload_file", "files", "file", "delete_file", "file_content", "run_batch",
 ]
 
 R = TypeVar("R")
@@ -132,3 +136,45 @@ delete_file = _off_loop(api.delete_file)
 file_content = _off_loop(api.file_content)
 ai_check = _off_loop(api.ai_check)
 functions_convert = _off_loop(api.functions_convert)
+
+
+class _Cancelled(Exception):
+    """Raised in a batch's thread at its next progress report once the awaiting task was cancelled."""
+
+
+async def run_batch(
+    input: PathArg,
+    output: PathArg,
+    *,
+    method: str = "chat",
+    remote: bool = False,
+    on_progress: Optional[ProgressCallback] = None,
+    poll_interval: float = 30.0,
+    session: Optional["Session"] = None,
+    **options: "Unpack[Options]",
+) -> BatchSummary:
+    """``await aio.run_batch("in.jsonl", "out.jsonl")``: :func:`gigachat_lite.run_batch` off the loop.
+
+    The same arguments and files; the run happens in an executor thread (its
+    requests in threads of their own), and ``on_progress`` is called on the
+    event loop. Cancelling the task stops the run at its next progress report
+    (the next finished id, remote: the next poll); what finished is in
+    ``output``, and the same call resumes.
+    """
+    loop = asyncio.get_running_loop()
+    cancelled = threading.Event()
+
+    def report(progress: BatchProgress) -> None:
+        if cancelled.is_set():
+            raise _Cancelled()
+        if on_progress is not None:
+            loop.call_soon_threadsafe(on_progress, progress)
+
+    try:
+        return await run(
+            _run_batch, input, output, method=method, remote=remote, on_progress=report, poll_interval=poll_interval,
+            session=session, **options,
+        )
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise

@@ -4,6 +4,7 @@ Commands::
 
     gigachat-lite chat ["prompt"]   stream a reply; no prompt and a terminal: a conversation
     gigachat-lite models            list the model ids the key can use
+    gigachat-lite batch IN -o OUT   run a JSONL file of requests, resumable; --remote: /batches
     gigachat-lite serve             run the local emulator in the foreground
     gigachat-lite demo ["prompt"]   a whole round trip against an in-process emulator
     gigachat-lite completion SHELL  a bash or zsh completion script
@@ -11,7 +12,7 @@ Commands::
 The modules, top-down: ``parser`` (the declaration and its help), ``exitcodes``
 (the table, written once), ``commands`` (chat, models) -> ``conversation``
 (the interactive loop, with ``lines`` and ``history``) -> ``reply`` (one turn,
-with ``status``: spinner and -v), ``serve`` (serve, demo), ``completion``;
+with ``status``: spinner and -v), ``batch``, ``serve`` (serve, demo), ``completion``;
 below them ``connect`` (options -> Session), ``messages`` (errors in the
 command line's words), ``output`` with ``terminal`` (the server's text with its
 control characters made visible on a terminal), and ``library``, the one place
@@ -31,7 +32,7 @@ import sys
 import warnings
 from typing import Callable, Dict, Optional, Sequence
 
-from . import commands, completion, serve
+from . import batch, commands, completion, serve
 from .connect import list_models
 from .exitcodes import EXIT_API, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, exit_code
 from .library import GigaChatError
@@ -45,6 +46,7 @@ Handler = Callable[[argparse.Namespace, Status], int]
 HANDLERS: Dict[str, Handler] = {
     "chat": commands.chat,
     "models": commands.models,
+    "batch": batch.batch,
     "serve": serve.serve,
     "demo": serve.demo,
     "completion": completion.completion,

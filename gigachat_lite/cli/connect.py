@@ -27,6 +27,8 @@ _SETTINGS: Tuple[Tuple[str, Optional[str], Tuple[str, ...]], ...] = (
     ("timeout", "--timeout", ("GIGACHAT_TIMEOUT",)),
     ("api_version", "--api-version", ("GIGACHAT_API_VERSION",)),
     ("max_retries", None, ("GIGACHAT_MAX_RETRIES",)),
+    ("coordination", "--coordination", ("GIGACHAT_COORDINATION",)),
+    ("max_concurrency", "--max-concurrency", ("GIGACHAT_MAX_CONCURRENCY",)),
     ("temperature", "--temperature", ()),
     ("max_tokens", "--max-tokens", ()),
 )
@@ -80,6 +82,8 @@ def open_session(args: argparse.Namespace) -> Session:
             api_key=api_key, scope=args.scope, base_url=args.base_url, auth_url=args.auth_url,
             model=getattr(args, "model", None), ca_bundle=args.ca_bundle, proxy=args.proxy, timeout=args.timeout,
             api_version=args.api_version,
+            # Only batch has these flags; elsewhere the variables apply.
+            coordination=getattr(args, "coordination", None), max_concurrency=getattr(args, "max_concurrency", None),
         )
     except MissingAuthError:
         raise MissingAuthError(

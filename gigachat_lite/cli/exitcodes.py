@@ -24,14 +24,14 @@ class ExitCode(NamedTuple):
 
 
 _API = ("chat", "models")
-_ALL = ("chat", "models", "serve", "demo", "completion")
+_ALL = ("chat", "models", "batch", "serve", "demo", "completion")
 
 EXIT_CODES: Tuple[ExitCode, ...] = (
     ExitCode(EXIT_OK, "success", _ALL),
-    ExitCode(EXIT_API, "the API answered with an error, or the stream broke", _API + ("demo",)),
-    ExitCode(EXIT_USAGE, "bad usage or input (options, configuration values, empty prompt)", _ALL),
-    ExitCode(EXIT_AUTH, "authentication: no key configured, or the key or token was refused", _API),
-    ExitCode(EXIT_NETWORK, "network: connection refused, DNS, proxy, TLS, timeout (also a stalled stream)", _API + ("serve",)),
+    ExitCode(EXIT_API, "the API answered with an error, or the stream broke (batch: some ids ended in error)", _API + ("batch", "demo")),
+    ExitCode(EXIT_USAGE, "bad usage or input (options, configuration values, empty prompt, a bad batch line)", _ALL),
+    ExitCode(EXIT_AUTH, "authentication: no key configured, or the key or token was refused", _API + ("batch",)),
+    ExitCode(EXIT_NETWORK, "network: connection refused, DNS, proxy, TLS, timeout (also a stalled stream)", _API + ("batch", "serve")),
     ExitCode(EXIT_INTERRUPTED, "interrupted (Ctrl-C)", _ALL),
     ExitCode(EXIT_BROKEN_PIPE, "standard output was closed early (e.g. piped into head)", _API + ("completion",)),
 )

@@ -2,14 +2,15 @@
 
 Everything the CLI uses from gigachat_lite comes through here, so that the
 core can be reshaped by changing these imports only. Public names where they
-exist (``Session``, ``Config``, the exceptions); ``SCOPES`` is the one
-internal constant.
+exist (``Session``, ``Config``, the exceptions, ``run_batch``); ``SCOPES`` is
+the one internal constant.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Type
 
+from .._batch import BatchInputError, BatchProgress, BatchSummary, run_batch
 from ..config import API_VERSIONS, SCOPES, Config
 from ..errors import (
     APIConnectionError,
@@ -36,6 +37,10 @@ __all__ = [
     "Config",
     "Session",
     "__version__",
+    "BatchInputError",
+    "BatchProgress",
+    "BatchSummary",
+    "run_batch",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",

@@ -21,7 +21,7 @@ RAW_HELP = (
     " shown as escapes such as \\x1b, so a reply cannot set the clipboard or the title or clear the screen);"
     " pipes and files always get it as sent"
 )
-COMMANDS = ("chat", "models", "serve", "demo", "completion")
+COMMANDS = ("chat", "models", "batch", "serve", "demo", "completion")
 
 ENVIRONMENT_HELP = f"""\
 environment:
@@ -61,6 +61,18 @@ examples:
 examples:
   {PROG} models
   {PROG} models --json
+""",
+    "batch": f"""\
+examples:
+  {PROG} batch requests.jsonl -o results.jsonl      run again to resume (errors are retried)
+  {PROG} batch texts.jsonl -o vectors.jsonl --method embeddings
+  {PROG} batch requests.jsonl -o results.jsonl --remote     through GigaChat's /batches
+  {PROG} batch part1.jsonl -o out1.jsonl --coordination file:///tmp/gigachat &
+  {PROG} batch part2.jsonl -o out2.jsonl --coordination file:///tmp/gigachat    one key, no 429
+
+a line of INPUT:   {{"id": "q1", "request": {{"model": "GigaChat", "messages": [{{"role": "user", "content": "..."}}]}}}}
+a line of OUTPUT:  {{"id": "q1", "result": {{...the API's reply...}}}}
+               or  {{"id": "q1", "error": {{"status": 429, "message": "Too Many Requests"}}}}
 """,
     "serve": f"""\
 examples:
@@ -196,6 +208,10 @@ def _port(value: str) -> int:
     return _integer(value, 0, 65535, "a port number")
 
 
+def _slots(value: str) -> int:
+    return _integer(value, 1, 1000, "a number of requests")
+
+
 def _piece_size(value: str) -> int:
     return _integer(value, 1, 1 << 20, "a number of characters")
 
@@ -313,6 +329,32 @@ def build_parser() -> argparse.ArgumentParser:
                      [connection], environment=True)
     models.add_argument("--json", action="store_true", help="print each model object as a JSON line (errors as a JSON object)")
     models.add_argument("--raw", action="store_true", help=RAW_HELP)
+
+    batch = command(
+        "batch", "run a JSONL file of requests; resumable",
+        "Send every request of INPUT, a JSONL file of {\"id\", \"request\"} objects (the\n"
+        "request is the body of POST /chat/completions, or of /embeddings with --method\n"
+        "embeddings), and write one result or error line per id to OUTPUT (-o). As many\n"
+        "requests run at once as the key allows (1 for a personal key, 10 for business\n"
+        "ones), with retries. The same command again resumes: results are kept, errors\n"
+        "are retried, and OUTPUT ends with one line per id in INPUT's order. Progress is\n"
+        "shown on a terminal; a one-line summary ends the run.",
+        [connection], environment=True,
+    )
+    batch.add_argument("input", metavar="INPUT", help="the requests: one JSON object a line")
+    batch.add_argument("-o", "--output", metavar="PATH", required=True, help="OUTPUT: where the results go (and a re-run resumes from)")
+    batch.add_argument(
+        "--method", choices=("chat", "embeddings", "chat_completions", "embedder"), default="chat",
+        help="what the requests are: chat (default) or embeddings (/batches' names also work)",
+    )
+    batch.add_argument("--remote", action="store_true",
+                       help="submit the file to GigaChat's /batches and wait for it (pay-as-you-go accounts)")
+    batch.add_argument("--max-concurrency", type=_slots, metavar="N",
+                       help="requests at once (GIGACHAT_MAX_CONCURRENCY; default the key's limit)")
+    batch.add_argument("--coordination", metavar="URL",
+                       help="share the key's limit with other processes: file:///folder or redis://host (GIGACHAT_COORDINATION)")
+    batch.add_argument("--poll-interval", type=_positive, default=30.0, metavar="S",
+                       help="with --remote: seconds between status checks, at most (default 30)")
 
     serve = command(
         "serve", "run the local GigaChat emulator in the foreground",

@@ -5,7 +5,7 @@ and user/password tokens at ``{base}/token``, ``/chat/completions`` (JSON or SSE
 ``/api/v2/chat/completions`` (the GigaChat-3 contract: content parts, built-in tools,
 parallel function calls, structured output, reasoning), ``/models[/{id}]``,
 ``/embeddings``, ``/tokens/count``, ``/balance``, ``/files``, ``/assistants``,
-``/threads``, ``/ai/check`` and ``/functions/convert``, under ``/api/v1`` and ``/v1``
+``/threads``, ``/batches``, ``/ai/check`` and ``/functions/convert``, under ``/api/v1`` and ``/v1``
 alike; ``X-Session-ID`` keys an emulated prompt cache. It listens on loopback only,
 can limit requests in flight per key and can inject failures (:class:`Fault`,
 :func:`parse_fault`)::

@@ -5,6 +5,7 @@ import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .assistants import AssistantStore
+from .batches import BatchStore
 from .catalog import DEFAULT_BALANCE, DEFAULT_MODELS, ModelSpec
 from .faults import Fault, FaultSet
 from .files import FileStore
@@ -68,8 +69,9 @@ class Emulator:
             ``"always"``: every call has one, v1's too (settable).
 
     Uploaded files live in :attr:`file_store`, assistants in :attr:`assistants`,
-    threads in :attr:`threads` until the emulator is dropped; issued tokens and the
-    per-key counters in :attr:`ledger`.
+    threads in :attr:`threads` and batch jobs in :attr:`batches` (its
+    ``start_delay``, ``line_time`` and ``drop_ids`` are settable) until the emulator
+    is dropped; issued tokens and the per-key counters in :attr:`ledger`.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class Emulator:
         self.call_ids = call_ids
         self.assistants = AssistantStore()
         self.threads = ThreadStore()
+        self.batches = BatchStore()
         self._faults = FaultSet()
         for fault in faults:
             self._faults.add(fault)

@@ -9,12 +9,17 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 from urllib.parse import parse_qs, unquote
 
-from . import assistants, threads, users
+import gigachat_lite.emulator.assistants as assistants  # the modules: each names its route and checks
+import gigachat_lite.emulator.threads as threads
+import gigachat_lite.emulator.users as users
 from .ai_check import ai_check
+from .batches import BatchStore
+from .batches import route as batches_route
 from .catalog import balance, get_model, models, texts
 from .chat_context import ChatState
 from .chat_v1 import chat
 from .chat_v2 import chat as chat_v2
+from .faults import Fault
 from .files import allowed_method
 from .files import route as files_route
 from .openapi import convert
@@ -36,12 +41,14 @@ class State(ChatState, Protocol):
     keys: Tuple[str, ...]
     postpaid: bool
     balance: Dict[str, int]
+    batches: BatchStore
     ledger: Ledger
     users: users.Users
 
     def token_for(self, key: str) -> Tuple[str, int]: ...  # noqa: E704
 
     def issue_token(self, key: Optional[str] = None) -> Tuple[str, int]: ...  # noqa: E704
+    def take_fault(self, path: str, streaming: bool) -> Optional[Fault]: ...  # noqa: E704
 
 
 
@@ -99,6 +106,8 @@ def _allowed(method: str, sub: str) -> Optional[str]:
             return methods
     if sub == "/files" or sub.startswith("/files/"):
         return allowed_method(method, sub)
+    if sub == "/batches":
+        return "GET, POST"
     return None
 
 
@@ -126,6 +135,8 @@ def route(state: State, method: str, path: str, headers: Any, body: bytes, query
         return balance(state.balance, state.postpaid)
     if sub.startswith("/files"):
         return files_route(state.file_store, method, sub, headers, body)
+    if sub == "/batches":
+        return batches_route(state.batches, state, method, query, body)
     if sub in _RAW_POSTS:
         return _RAW_POSTS[sub](body)
     for belongs, answer in _TOPICS:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, List
 
-from .api import ai_check, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, tokens_count, upload_file
+from ._assistants import Assistant, Assistants
+from ._threads import Thread, ThreadMessage, ThreadMessages, ThreadReply, ThreadRun, Threads, ThreadStream
+from .api import ai_check, assistants, chat, functions_convert, parse, balance, delete_file, embeddings, file, file_content, files, model, models, threads, tokens_count, upload_file
 from .config import Config
 from .errors import (
     APIConnectionError,
@@ -70,6 +72,8 @@ __all__ = [
     "BatchProgress",
     "BatchSummary",
     "BatchInputError",
+    "assistants",
+    "threads",
     "Embeddings",
     "TokenCount",
     "Session",
@@ -79,6 +83,15 @@ __all__ = [
     "ChatReply",
     "ChatStreamV2",
     "ChatReplyV2",
+    "Assistants",
+    "Assistant",
+    "Threads",
+    "Thread",
+    "ThreadMessage",
+    "ThreadMessages",
+    "ThreadRun",
+    "ThreadReply",
+    "ThreadStream",
     "AsyncStream",
     "GigaChat",
     "GigaChatError",

@@ -365,7 +365,7 @@ class AsyncStream(Generic[T]):
         iterator = channel.iterator if channel is not None else None
         if iterator is None:
             if name in ("finish_reason", "usage", "model", "created", "function_call", "functions_state_id", "request_id",
-                        "usage_raw", "tools_state_id", "thread_id", "reasoning"):
+                        "usage_raw", "tools_state_id", "thread_id", "message_id", "reasoning"):
                 return None  # not started yet: nothing known
             raise AttributeError(name)
         return getattr(iterator, name)

@@ -3,8 +3,11 @@
 ``aio.chat(...)`` checks its input on the loop, then sends and reads in the
 stream's own thread (:class:`~gigachat_lite.AsyncStream`); the other
 calls (``await aio.models()``, ...) are the functions of :mod:`gigachat_lite.api`,
-each run whole in the loop's default executor with the same arguments. No
-protocol logic lives here.
+each run whole in the loop's default executor with the same arguments.
+``aio.assistants`` and ``aio.threads`` (or :class:`AsyncAssistants` /
+:class:`AsyncThreads` over a session) are the sync namespaces' methods made
+awaitable the same way; their streams are built (and checked) on the loop and
+sent in the stream's thread, as ``aio.chat``. No protocol logic lives here.
 """
 
 from __future__ import annotations
@@ -13,29 +16,33 @@ import asyncio
 import contextvars
 import functools
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, Optional, TypeVar
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
+from ._assistants import Assistants
 from ._batch import BatchProgress, BatchSummary, PathArg, ProgressCallback
 from ._batch import run_batch as _run_batch
 from ._bridge import AsyncStream
 from ._chat.request import Messages
 from ._http.deadline import cancellable
 from .results import Event
+from ._threads import Threads, ThreadMessagesArg, rerun_body, run_body, run_messages_body
 from .structured import parse_reply
 
 if TYPE_CHECKING:
-    from typing_extensions import ParamSpec, Unpack
+    from typing_extensions import Concatenate, ParamSpec, Unpack
 
     from ._chat.request import ChatOptions
     from .config import Options
+    from ._threads import RunOptions
     from .session import Session
 
     P = ParamSpec("P")
 
 __all__ = [
     "AsyncStream", "chat", "chat_events", "parse", "ai_check", "functions_convert", "run", "models", "model", "embeddings", "tokens_count", "balance",
-    "upload_file", "files", "file", "delete_file", "file_content", "run_batch",
+    "upload_file", "files", "file", "delete_file", "file_content", "run_batch", "assistants", "threads", "AsyncAssistants",
+    "AsyncThreads",
 ]
 
 R = TypeVar("R")
@@ -178,3 +185,102 @@ async def run_batch(
     except asyncio.CancelledError:
         cancelled.set()
         raise
+
+
+# -- assistants and threads: the sync namespaces' methods, awaitable ------------------------------
+
+
+def _awaitable(method: "Callable[Concatenate[Any, P], R]") -> "Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]":
+    """A sync namespace's method as a coroutine method: run whole in the executor on the async namespace's ``_sync``."""
+
+    async def call(self: Any, /, *args: "P.args", **kwargs: "P.kwargs") -> R:
+        return await run(method, self._sync, *args, **kwargs)
+
+    functools.update_wrapper(call, method)  # its name and signature, for help()
+    call.__doc__ = f"``await``: :meth:`gigachat_lite.{method.__qualname__}` off the loop."
+    return call
+
+
+class AsyncAssistants:
+    """The assistants API for asyncio: :class:`~gigachat_lite.Assistants`' methods, awaitable.
+
+    ``AsyncAssistants(session)`` works on ``session``; ``aio.assistants`` on
+    the shared session of the environment's configuration.
+    """
+
+    __slots__ = ("_sync",)
+
+    def __init__(self, session: Optional["Session"] = None) -> None:
+        self._sync: Assistants = api.assistants if session is None else session.assistants
+
+    list = _awaitable(Assistants.list)
+    get = _awaitable(Assistants.get)
+    create = _awaitable(Assistants.create)
+    update = _awaitable(Assistants.update)
+    delete = _awaitable(Assistants.delete)
+    delete_file = _awaitable(Assistants.delete_file)
+
+
+class AsyncThreads:
+    """The threads API for asyncio: :class:`~gigachat_lite.Threads`' methods, awaitable; its streams are :class:`AsyncStream`.
+
+    ``AsyncThreads(session)`` works on ``session``; ``aio.threads`` on the
+    shared session of the environment's configuration. A stream's input is
+    checked here, on the loop; the request is made and read in the stream's
+    own thread, and ``thread_id``, ``message_id`` and ``usage`` are readable
+    on the stream as they arrive.
+    """
+
+    __slots__ = ("_sync",)
+
+    def __init__(self, session: Optional["Session"] = None) -> None:
+        self._sync: Threads = api.threads if session is None else session.threads
+
+    list = _awaitable(Threads.list)
+    create = _awaitable(Threads.create)
+    retrieve = _awaitable(Threads.retrieve)
+    get = _awaitable(Threads.get)
+    delete = _awaitable(Threads.delete)
+    get_messages = _awaitable(Threads.get_messages)
+    add_message = _awaitable(Threads.add_message)
+    add_messages = _awaitable(Threads.add_messages)
+    run = _awaitable(Threads.run)
+    get_run = _awaitable(Threads.get_run)
+    run_messages = _awaitable(Threads.run_messages)
+    rerun_messages = _awaitable(Threads.rerun_messages)
+
+    def run_stream(self, thread_id: str, *, assistant_id: Optional[str] = None, **options: "Unpack[RunOptions]") -> "AsyncStream[str]":
+        """``async for chunk in aio.threads.run_stream(thread_id)``: :meth:`Threads.run_stream`."""
+        return self._open("/threads/run", run_body(thread_id, assistant_id, options, stream=True))
+
+    def run_messages_stream(
+        self,
+        messages: ThreadMessagesArg,
+        *,
+        thread_id: Optional[str] = None,
+        assistant_id: Optional[str] = None,
+        model: Optional[str] = None,
+        update_interval: Optional[float] = None,
+        **options: "Unpack[RunOptions]",
+    ) -> "AsyncStream[str]":
+        """``async for chunk in aio.threads.run_messages_stream(["Привет"])``: :meth:`Threads.run_messages_stream`."""
+        body = run_messages_body(messages, thread_id, assistant_id, model, options, self._sync._session,
+                                 stream=True, update_interval=update_interval)
+        return self._open("/threads/messages/run", body)
+
+    def rerun_messages_stream(
+        self, thread_id: str, *, update_interval: Optional[float] = None, **options: "Unpack[RunOptions]"
+    ) -> "AsyncStream[str]":
+        """``async for chunk in aio.threads.rerun_messages_stream(thread_id)``: :meth:`Threads.rerun_messages_stream`."""
+        return self._open("/threads/messages/rerun", rerun_body(thread_id, options, stream=True, update_interval=update_interval))
+
+    def _open(self, path: str, body: Dict[str, Any]) -> "AsyncStream[str]":
+        start, cancel = cancellable(functools.partial(self._sync._stream, path, body))
+        return AsyncStream(start, cancel=cancel)
+
+
+assistants = AsyncAssistants()
+"""``await aio.assistants.create(...)``: the assistants API on the shared session (see :class:`AsyncAssistants`)."""
+
+threads = AsyncThreads()
+"""``await aio.threads.run_messages(...)``, ``async for chunk in aio.threads.run_stream(...)``: see :class:`AsyncThreads`."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
+from ._assistants import Assistants
 from ._chat.request import Messages, Prepared, prepare
+from ._threads import Threads
 from .config import FIELD_NAMES, Config
 from .results import ChatReply, Embeddings, TokenCount
 from .session import DEFAULT_EMBEDDINGS_MODEL, FileArg, Session, Texts, shared_session
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatCall", "prepare_call", "chat", "parse", "ai_check", "functions_convert", "models", "model", "embeddings", "tokens_count", "balance",
-    "upload_file", "files", "file", "delete_file", "file_content",
+    "upload_file", "files", "file", "delete_file", "file_content", "assistants", "threads",
 ]
 
 
@@ -197,3 +199,21 @@ def functions_convert(
 ) -> List[Dict[str, Any]]:
     """``POST /functions/convert``: :meth:`Session.functions_convert`."""
     return _target(session, options).functions_convert(openapi)
+
+
+def _shared() -> Session:
+    # Resolved at each call, so that the namespaces below follow GIGACHAT_* and reset().
+    return shared_session(Config.resolve())
+
+
+assistants = Assistants(_shared)
+"""The assistants API on the shared session of the environment's configuration (``GIGACHAT_*``): :class:`Assistants`.
+
+For other settings, ``Session(...).assistants``.
+"""
+
+threads = Threads(_shared)
+"""The threads API on the shared session of the environment's configuration (``GIGACHAT_*``): :class:`Threads`.
+
+For other settings, ``Session(...).threads``.
+"""

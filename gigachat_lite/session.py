@@ -32,7 +32,7 @@ import sys
 import threading
 import warnings
 from collections import OrderedDict
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -40,6 +40,7 @@ from requests.sessions import merge_setting
 from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
+from ._assistants import Assistants
 from ._chat.request import Messages, Prepared, chat_url_v2, prepare
 from ._http.adapter import GigaChatAdapter
 from ._http.body import read_body
@@ -47,6 +48,7 @@ from ._http.certs import default_bundle
 from ._http.deadline import Deadline
 from ._http.retry import retry_policy
 from ._redact import remember
+from ._threads import Threads
 from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token, fetch_user_token
 from .config import Config, forget_resolved
 from .errors import AuthenticationError, GigaChatError, InvalidResponseError, PermissionDeniedError, StreamError, error_from_response, translate
@@ -75,6 +77,7 @@ _PROXY_VARIABLES = tuple(
 Texts = Union[str, Sequence[str]]
 FileArg = Union[str, "os.PathLike[str]", IO[bytes]]
 _JSON = {"Accept": "application/json"}
+_S = TypeVar("_S", bound=ChatStream)
 
 
 def encode_body(body: Any) -> bytes:
@@ -163,6 +166,16 @@ class Session(requests.Session):
         """The access token this session uses now (not fetched), or ``None``."""
         assert isinstance(self.auth, TokenAuth)
         return self.auth.cached()
+
+    @property
+    def assistants(self) -> Assistants:
+        """The assistants API on this session: ``session.assistants.create(...)``, ``.list()``, ... (see :class:`Assistants`)."""
+        return Assistants(lambda: self)  # made per access: the session holds no reference back (no cycle)
+
+    @property
+    def threads(self) -> Threads:
+        """The threads API on this session: ``session.threads.run_messages(...)``, ... (see :class:`Threads`)."""
+        return Threads(lambda: self)
 
     # -- requests' Session, with gigachat_lite's defaults -----------------------------------------
 
@@ -355,33 +368,40 @@ class Session(requests.Session):
         if not isinstance(prepared, Prepared):
             prepared = Prepared("v1", prepared, None)
         v2 = prepared.api_version == "v2"
-        stream = bool(prepared.body.get("stream"))
-        # identity: a stream's bytes are parsed as they arrive (a compressed one is still decoded, see stream.py)
-        headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"} if stream else _JSON
-        if prepared.headers:
-            headers = {**headers, **prepared.headers}
         path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
-        response, lease, deadline = self._call("POST", path, prepared.body, stream, headers, {})
         result: Union[ChatStream, ChatReply]
-        if not stream:
+        if prepared.body.get("stream"):
+            result = self._open_stream(path, prepared.body, ChatStreamV2 if v2 else ChatStream, prepared.headers)
+        else:
+            response = self.call("POST", path, json=prepared.body, headers={**_JSON, **(prepared.headers or {})})
             payload, request_id = json_reply(response), response.headers.get("x-request-id")
             result = ChatReplyV2(payload, request_id) if v2 else ChatReply(payload, request_id)
-        else:
-            content_type = response.headers.get("content-type", "")
-            if not content_type.startswith("text/event-stream"):
-                response.close()
-                if deadline is not None:
-                    deadline.finish()
-                if lease is not None:
-                    lease.release()
-                raise StreamError(
-                    f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
-                    f" (request id {response.headers.get('x-request-id')})"
-                )
-            result = (ChatStreamV2 if v2 else ChatStream)(
-                response, lease, max_event_size=self.config.max_event_size, deadline=deadline)
         result.session = self
         return result
+
+    def _open_stream(
+        self, path: str, body: Dict[str, Any], stream_class: Type[_S], extra_headers: Optional[Mapping[str, str]] = None
+    ) -> _S:
+        """``POST`` ``body`` to ``path``; the reply read as a ``stream_class`` (a chat's, a thread run's).
+
+        Raises:
+            StreamError: the reply is not an event stream.
+        """
+        # identity: a stream's bytes are parsed as they arrive (a compressed one is still decoded, see stream.py)
+        headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity", **(extra_headers or {})}
+        response, lease, deadline = self._call("POST", path, body, True, headers, {})
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("text/event-stream"):
+            response.close()
+            if deadline is not None:
+                deadline.finish()
+            if lease is not None:
+                lease.release()
+            raise StreamError(
+                f"expected a text/event-stream reply, got {content_type or 'no content type'!r}"
+                f" (request id {response.headers.get('x-request-id')})"
+            )
+        return stream_class(response, lease, max_event_size=self.config.max_event_size, deadline=deadline)
 
     def parse(self, messages: Messages, response_format: Any, **params: Any) -> Any:
         """Structured output: ask with ``response_format=`` and return the parsed object.

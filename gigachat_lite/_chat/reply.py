@@ -61,8 +61,9 @@ class ChunkParser:
     """Reads v1 chat-completion chunks and keeps the stream's state on ``target``.
 
     ``target`` gets public fields only: ``finish_reason``, ``usage``,
-    ``model``, ``created``, ``function_call``, ``functions_state_id`` and
-    ``reasoning`` (the ``reasoning_content`` so far) as they arrive; what the
+    ``model``, ``created``, ``function_call``, ``functions_state_id``,
+    ``reasoning`` (the ``reasoning_content`` so far) and, in a thread run's
+    stream, ``thread_id`` and ``message_id`` as they arrive; what the
     parser remembers between events (function arguments in fragments) stays here.
 
     ``target.emit_reasoning``: when set (by ``iter_events()``), an event that
@@ -157,6 +158,9 @@ class ChunkParser:
         if target.model is None:
             target.model = chunk.get("model")
             target.created = chunk.get("created")
+        for name in ("thread_id", "message_id"):  # a thread run's chunks name its thread and the message it makes
+            if name in chunk and isinstance(chunk[name], str):
+                setattr(target, name, chunk[name])
         if not isinstance(choices, list):
             raise StreamError(f"event #{self.events} has malformed choices")
         text = None

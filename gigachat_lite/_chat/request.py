@@ -48,7 +48,7 @@ from ..structured import OutputSpec, output_spec
 
 __all__ = [
     "Messages", "ChatParams", "V2Params", "CallOptions", "ChatBody", "ChatOptions", "Prepared", "prepare", "chat_url_v2",
-    "normalize_messages", "PARAMS", "CALL_OPTIONS", "BUILTIN_TOOLS", "call_headers",
+    "normalize_messages", "PARAMS", "CALL_OPTIONS", "BUILTIN_TOOLS", "call_headers", "check_param",
 ]
 
 ROLES = ("system", "user", "assistant", "function")
@@ -307,9 +307,7 @@ def prepare(
         raise TypeError(f"stream must be a bool, got {type(stream).__name__}")
     for name, value in given.items():
         if name in PARAMS:
-            problem = PARAMS[name].check(value)
-            if problem:
-                raise problem[0](f"{name} {problem[1]}")
+            check_param(name, value)
     if update_interval is not None:
         problem = _number(0)(update_interval)
         if problem:
@@ -327,6 +325,13 @@ def prepare(
     if extra is not None:
         _merge_extra(body, extra)
     return Prepared(version, body, output, headers)
+
+
+def check_param(name: str, value: Any) -> None:
+    """Raise the ``TypeError``/``ValueError`` for a body setting's bad value (an unknown one: one JSON cannot carry)."""
+    problem = PARAMS[name].check(value) if name in PARAMS else _json(value)
+    if problem:
+        raise problem[0](f"{name} {problem[1]}")
 
 
 def call_headers(options: Mapping[str, Any]) -> Optional[Dict[str, str]]:

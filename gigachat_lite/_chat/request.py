@@ -309,9 +309,7 @@ def prepare(
         if name in PARAMS:
             check_param(name, value)
     if update_interval is not None:
-        problem = _number(0)(update_interval)
-        if problem:
-            raise problem[0](f"update_interval {problem[1]}")
+        check_param("update_interval", update_interval)
     headers = call_headers(given)
     extra = given.pop("extra_body", None)
     for name in CALL_OPTIONS:
@@ -329,7 +327,7 @@ def prepare(
 
 def check_param(name: str, value: Any) -> None:
     """Raise the ``TypeError``/``ValueError`` for a body setting's bad value (an unknown one: one JSON cannot carry)."""
-    problem = PARAMS[name].check(value) if name in PARAMS else _json(value)
+    problem = PARAMS[name].check(value) if name in PARAMS else _number(0)(value) if name == "update_interval" else _json(value)
     if problem:
         raise problem[0](f"{name} {problem[1]}")
 

@@ -42,7 +42,7 @@ from .errors import (
     TLSError,
     TransportError,
 )
-from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount
+from .results import ChatReply, ChatReplyV2, Choice, Embeddings, TokenCount, ToolCall, Usage
 from .session import Session, reset
 from .stream import ChatStream, ChatStreamV2
 from .version import __version__
@@ -76,6 +76,9 @@ __all__ = [
     "threads",
     "Embeddings",
     "TokenCount",
+    "ToolCall",
+    "Usage",
+    "Choice",
     "Session",
     "Config",
     "reset",

@@ -31,7 +31,10 @@ import functools
 import os
 import queue
 import threading
-from typing import Any, AsyncIterator, Callable, Deque, Generic, Iterable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Dict, Generic, Iterable, List, Optional, TypeVar
+
+if TYPE_CHECKING:
+    from ._chat.reply import ToolCall, Usage
 
 __all__ = ["AsyncStream"]
 
@@ -358,17 +361,120 @@ class AsyncStream(Generic[T]):
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.aclose()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        channel = self.__dict__.get("_channel")
-        iterator = channel.iterator if channel is not None else None
-        if iterator is None:
-            if name in ("finish_reason", "usage", "model", "created", "function_call", "functions_state_id", "request_id",
-                        "usage_raw", "tools_state_id", "thread_id", "message_id", "reasoning"):
-                return None  # not started yet: nothing known
-            raise AttributeError(name)
-        return getattr(iterator, name)
+    # What the blocking iterable (a ChatStream, a whole reply) has learnt so far: nothing before it started.
+    @property
+    def finish_reason(self) -> Optional[str]:
+        """Why the reply ended, once known."""
+        value: Optional[str] = getattr(self._channel.iterator, "finish_reason", None)
+        return value
+
+    @property
+    def usage(self) -> Optional["Usage"]:
+        """Token usage (``usage.total_tokens``, ...), once the last event has arrived."""
+        value: Optional[Usage] = getattr(self._channel.iterator, "usage", None)
+        return value
+
+    @property
+    def usage_raw(self) -> Optional[Dict[str, Any]]:
+        """Usage as the server sent it."""
+        value: Optional[Dict[str, Any]] = getattr(self._channel.iterator, "usage_raw", None)
+        return value
+
+    @property
+    def model(self) -> Optional[str]:
+        """The model that answered."""
+        value: Optional[str] = getattr(self._channel.iterator, "model", None)
+        return value
+
+    @property
+    def created(self) -> Optional[int]:
+        """When the reply was made (seconds since the epoch)."""
+        value: Optional[int] = getattr(self._channel.iterator, "created", None)
+        return value
+
+    @property
+    def function_call(self) -> Optional[Dict[str, Any]]:
+        """The first function the model called, once the stream has ended."""
+        value: Optional[Dict[str, Any]] = getattr(self._channel.iterator, "function_call", None)
+        return value
+
+    @property
+    def tool_calls(self) -> List["ToolCall"]:
+        """Every function the model called, once the stream has ended."""
+        value: List["ToolCall"] = getattr(self._channel.iterator, "tool_calls", [])
+        return value
+
+    @property
+    def functions_state_id(self) -> Optional[str]:
+        """The state id to send back with a function result."""
+        value: Optional[str] = getattr(self._channel.iterator, "functions_state_id", None)
+        return value
+
+    @property
+    def tools_state_id(self) -> Optional[str]:
+        """v2: the state id to send back with a function result."""
+        value: Optional[str] = getattr(self._channel.iterator, "tools_state_id", None)
+        return value
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The reply's ``X-Request-Id``."""
+        value: Optional[str] = getattr(self._channel.iterator, "request_id", None)
+        return value
+
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning received so far, apart from the answer."""
+        value: str = getattr(self._channel.iterator, "reasoning", "")
+        return value
+
+    @property
+    def text(self) -> str:
+        """The answer received so far."""
+        value: str = getattr(self._channel.iterator, "text", "")
+        return value
+
+    @property
+    def thread_id(self) -> Optional[str]:
+        """The thread the reply was stored in, if any."""
+        value: Optional[str] = getattr(self._channel.iterator, "thread_id", None)
+        return value
+
+    @property
+    def message_id(self) -> Optional[str]:
+        """The stored message's id, if any."""
+        value: Optional[str] = getattr(self._channel.iterator, "message_id", None)
+        return value
+
+    @property
+    def files(self) -> List[Dict[str, Any]]:
+        """v2: files the model made."""
+        value: List[Dict[str, Any]] = getattr(self._channel.iterator, "files", [])
+        return value
+
+    @property
+    def sources(self) -> Dict[str, Any]:
+        """v2: web search sources by number."""
+        value: Dict[str, Any] = getattr(self._channel.iterator, "sources", {})
+        return value
+
+    def assistant_message(self) -> Dict[str, Any]:
+        """The reply as the assistant turn of the history (once the stream has ended): the iterable's own."""
+        return self._ended_result().assistant_message()  # type: ignore[no-any-return]
+
+    def function_result(self, result: Any) -> List[Dict[str, Any]]:
+        """The messages answering the reply's function call (once the stream has ended): the iterable's own."""
+        return self._ended_result().function_result(result)  # type: ignore[no-any-return]
+
+    def tool_results(self, results: Any) -> List[Dict[str, Any]]:
+        """The messages answering every function the reply called (once the stream has ended): the iterable's own."""
+        return self._ended_result().tool_results(results)  # type: ignore[no-any-return]
+
+    def _ended_result(self) -> Any:
+        channel = self._channel
+        if not channel.finished or channel.iterator is None:
+            raise ValueError("the stream has not ended: read it to the end (async for) first")
+        return channel.iterator
 
     def __del__(self) -> None:
         channel = self.__dict__.get("_channel")

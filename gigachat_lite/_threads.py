@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, TypedDict, Union
 
 from ._assistants import JSON_ACCEPT, check_functions, check_id, check_ids, check_json, check_optional_id, optional
-from ._chat.reply import ChunkParser, Feed
+from ._chat.reply import ChunkParser, Feed, Usage
 from ._chat.request import check_param, normalize_messages
 from .config import Config
 from .errors import InvalidResponseError, NotFoundError
@@ -253,7 +253,7 @@ class _RunChunks(ChunkParser):
         usage = chunk.get("usage")
         if isinstance(usage, dict) and usage:
             self.target.usage_raw = usage
-            self.target.usage = _add_usage(total, usage)
+            self.target.usage = Usage.of(_add_usage(total, usage))
         return text
 
 

@@ -16,7 +16,7 @@ import asyncio
 import contextvars
 import functools
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, Optional, Type, TypeVar, overload
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
 from ._assistants import Assistants
@@ -32,7 +32,7 @@ from .structured import parse_reply
 if TYPE_CHECKING:
     from typing_extensions import Concatenate, ParamSpec, Unpack
 
-    from ._chat.request import ChatOptions
+    from ._chat.request import ChatOptions, ParseOptions
     from .config import Options
     from ._threads import RunOptions
     from .session import Session
@@ -97,7 +97,7 @@ def chat(
     return AsyncStream(start, cancel=cancel)
 
 
-def chat_events(messages: Messages, **options: Any) -> "AsyncStream[Event]":
+def chat_events(messages: Messages, **options: "Unpack[ChatOptions]") -> "AsyncStream[Event]":
     """:func:`chat` yielding ``("reasoning", piece)`` and ``("text", piece)`` as they arrive.
 
     The async twin of ``stream.iter_events()``: reasoning apart from the
@@ -110,12 +110,20 @@ def chat_events(messages: Messages, **options: Any) -> "AsyncStream[Event]":
     return AsyncStream(start, cancel=cancel)
 
 
-async def parse(messages: Messages, response_format: Any, **options: Any) -> Any:
+@overload
+async def parse(messages: Messages, response_format: Type[R], **options: "Unpack[ParseOptions]") -> R: ...  # noqa: E704
+
+
+@overload
+async def parse(messages: Messages, response_format: Any, **options: "Unpack[ParseOptions]") -> Any: ...  # noqa: E704
+
+
+async def parse(messages: Messages, response_format: Any, **options: "Unpack[ParseOptions]") -> Any:
     """``await aio.parse(prompt, Model)``: :func:`gigachat_lite.parse`, the request made off the loop.
 
     Input is checked here, before anything runs.
     """
-    call = api.prepare_call(messages, stream=False, response_format=response_format, **options)
+    call = api.prepare_call(messages, stream=False, **{**options, "response_format": response_format})
     return await run(lambda: parse_reply(call.send(), response_format))
 
 

@@ -9,7 +9,7 @@ one connection pool and one token.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Type, TypeVar, Union, overload
 
 from ._assistants import Assistants
 from ._chat.request import Messages, Prepared, prepare
@@ -23,7 +23,7 @@ from .structured import parse_reply
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._chat.request import ChatOptions
+    from ._chat.request import ChatOptions, ParseOptions
     from .config import ConnectionOptions, Options
 
 __all__ = [
@@ -34,6 +34,8 @@ __all__ = [
 
 # Settings that are configuration fields and also per call: a call's own value goes into its body
 # or headers, so calls that differ only in them share one session.
+T = TypeVar("T")
+
 _PER_CALL = ("model", "api_version", "session_id", "client_id", "trace_id", "flags", "profanity_check")
 
 
@@ -83,8 +85,30 @@ def prepare_call(
         messages, model=Config.check("model", options.get("model")) or config.model, stream=stream,
         update_interval=update_interval, params=params,
         api_version=Config.check("api_version", options.get("api_version")) or config.api_version, defaults=defaults,
+        model_given=options.get("model") is not None,
     )
     return ChatCall(session, config, prepared)
+
+
+@overload
+def chat(
+    messages: Messages, *, stream: Literal[True] = ..., update_interval: Optional[float] = ..., session: Optional[Session] = ...,
+    **options: "Unpack[ChatOptions]",
+) -> ChatStream: ...  # noqa: E704
+
+
+@overload
+def chat(
+    messages: Messages, *, stream: Literal[False], update_interval: Optional[float] = ..., session: Optional[Session] = ...,
+    **options: "Unpack[ChatOptions]",
+) -> ChatReply: ...  # noqa: E704
+
+
+@overload
+def chat(
+    messages: Messages, *, stream: bool, update_interval: Optional[float] = ..., session: Optional[Session] = ...,
+    **options: "Unpack[ChatOptions]",
+) -> Union[ChatStream, ChatReply]: ...  # noqa: E704
 
 
 def chat(
@@ -111,7 +135,15 @@ def chat(
     return prepare_call(messages, stream=stream, update_interval=update_interval, session=session, **options).send()
 
 
-def parse(messages: Messages, response_format: Any, *, session: Optional[Session] = None, **options: Any) -> Any:
+@overload
+def parse(messages: Messages, response_format: Type[T], *, session: Optional[Session] = ..., **options: "Unpack[ParseOptions]") -> T: ...  # noqa: E704
+
+
+@overload
+def parse(messages: Messages, response_format: Any, *, session: Optional[Session] = ..., **options: "Unpack[ParseOptions]") -> Any: ...  # noqa: E704
+
+
+def parse(messages: Messages, response_format: Any, *, session: Optional[Session] = None, **options: "Unpack[ParseOptions]") -> Any:
     """Ask for structured output and return it parsed: :meth:`Session.parse`.
 
     ``response_format`` is a JSON schema dict, a regex format or ``re.Pattern``,
@@ -121,7 +153,7 @@ def parse(messages: Messages, response_format: Any, *, session: Optional[Session
     Raises:
         StructuredOutputError: the reply does not match; and whatever :func:`chat` raises.
     """
-    reply = prepare_call(messages, stream=False, session=session, response_format=response_format, **options).send()
+    reply = prepare_call(messages, stream=False, session=session, **{**options, "response_format": response_format}).send()
     return parse_reply(reply, response_format)
 
 

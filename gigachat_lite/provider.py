@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, 
 import requests
 
 from ._bridge import AsyncStream
-from ._chat.request import ChatParams, prepare_chat
+from ._chat.request import ChatParams, Prepared, V2Params, prepare
 from ._http.certs import russian_ca_pem
 from ._http.deadline import cancellable
 from .auth import Token
@@ -177,12 +177,15 @@ def _plain_text(message: Any) -> Any:
     return message
 
 
-def messages_from_openai(messages: Any) -> Any:
+def messages_from_openai(messages: Any, v2: bool = False) -> Any:
     """OpenAI-style messages as GigaChat's: content parts joined into text, tool turns translated.
 
-    ``tool_calls`` becomes ``function_call`` (with ``functions_state_id``), a
-    ``tool`` message a ``function`` one. Other messages pass unchanged; anything
-    that is not a list is left for the usual validation to refuse.
+    v1: ``tool_calls`` (one) becomes ``function_call`` (with
+    ``functions_state_id``), a ``tool`` message a ``function`` one. v2: the calls
+    become ``function_call`` parts with their ids (several at once) and each
+    ``tool`` message a ``function_result`` part answering its call's id. Other
+    messages pass unchanged; anything that is not a list is left for the usual
+    validation to refuse.
 
     Raises:
         ValueError: naming the message GigaChat cannot take.
@@ -199,9 +202,18 @@ def messages_from_openai(messages: Any) -> Any:
             result.append(message)
             continue
         calls = message.get("tool_calls")
-        if message.get("role") == "assistant" and calls:
+        if message.get("role") == "assistant" and calls and v2:
+            result.append(_calls_v2(message, names, i))
+        elif message.get("role") == "tool" and v2:
+            call_id = str(message.get("tool_call_id"))
+            name = names.get(call_id) or message.get("name")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"messages[{i}]: a tool result needs the assistant's tool call before it (or a 'name')")
+            answer = {"name": name, "result": json.loads(_function_content(message.get("content")))}
+            result.append({"role": "tool", "content": [{"function_result": {"id": call_id, **answer} if call_id in names else answer}]})
+        elif message.get("role") == "assistant" and calls:
             if not isinstance(calls, list) or len(calls) != 1 or not isinstance(calls[0], Mapping):
-                raise ValueError(f"messages[{i}]: GigaChat takes one function call per assistant turn")
+                raise ValueError(f"messages[{i}]: v1 takes one function call per assistant turn (several need api_version='v2')")
             call = calls[0]
             function: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), Mapping) else {}
             name = function.get("name")
@@ -226,6 +238,26 @@ def messages_from_openai(messages: Any) -> Any:
     return result
 
 
+def _calls_v2(message: Mapping[str, Any], names: Dict[str, str], index: int) -> Dict[str, Any]:
+    """An OpenAI assistant turn with tool calls as a v2 one: a ``function_call`` part (with its id) per call."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) or not all(isinstance(call, Mapping) for call in calls):
+        raise ValueError(f"messages[{index}]['tool_calls'] must be a list of tool calls")
+    parts: List[Dict[str, Any]] = [{"text": message["content"]}] if isinstance(message.get("content"), str) and message["content"] else []
+    for j, call in enumerate(calls):
+        function: Mapping[str, Any] = call["function"] if isinstance(call.get("function"), Mapping) else {}
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"messages[{index}]['tool_calls'][{j}] has no function name")
+        call_id = str(call.get("id")) if call.get("id") else None
+        if call_id:
+            names[call_id] = name
+        arguments = _arguments(function.get("arguments"), f"messages[{index}]['tool_calls'][{j}]")
+        parts.append({"function_call": {"id": call_id, "name": name, "arguments": arguments} if call_id else
+                      {"name": name, "arguments": arguments}})
+    return {"role": "assistant", "content": parts}
+
+
 # -- GigaChat reply -> gpt4free types ----------------------------------------------------
 
 
@@ -244,14 +276,15 @@ class G4FReply:
         yield from reply
         if reply.usage:
             yield _usage(reply.usage)
-        call = reply.function_call
-        if isinstance(call, Mapping) and isinstance(call.get("name"), str):
-            call_id = reply.functions_state_id or f"call_{uuid.uuid4().hex}"
-            arguments = call.get("arguments")
-            if not isinstance(arguments, str):
-                arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
-            function = {"name": call["name"], "arguments": arguments}
-            yield _response.ToolCalls([{"id": call_id, "type": "function", "function": function}])
+        calls = getattr(reply, "tool_calls", None) or []
+        if calls:
+            found = []
+            for call in calls:
+                # v1 calls carry no id: the state id (a UUID) brings the state back with the result.
+                call_id = call.id or (reply.functions_state_id if len(calls) == 1 else None) or f"call_{uuid.uuid4().hex}"
+                arguments = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments, ensure_ascii=False)
+                found.append({"id": call_id, "type": "function", "function": {"name": call.name, "arguments": arguments}})
+            yield _response.ToolCalls(found)
         if reply.finish_reason:
             yield _response.FinishReason(_FINISH.get(reply.finish_reason, reply.finish_reason))
 
@@ -284,11 +317,13 @@ def _usage(usage: Mapping[str, Any]) -> Any:
 
 # Body parameters gpt4free callers may pass; its own keywords (provider, media,
 # conversation, ignore_stream, web_search, ...) never reach the request.
-_BODY_KEYWORDS = frozenset(ChatParams.__annotations__)
+# (GigaChat's own "tools" list is not among them: gpt4free's tools are OpenAI's, translated below.)
+_BODY_KEYWORDS = frozenset(ChatParams.__annotations__) | frozenset(V2Params.__annotations__) - {"tools"}
+_V2_KEYWORDS = frozenset(V2Params.__annotations__) - {"tools"}
 # Configuration keywords accepted besides the contract's own arguments.
 _CONFIG_KEYWORDS = (
     "base_url", "auth_url", "ca_bundle", "access_token", "timeout", "max_retries", "verify",
-    "coordination", "coordination_fallback", "max_concurrency",
+    "coordination", "coordination_fallback", "max_concurrency", "max_cool_down", "api_version",
 )
 
 # (sequence number, token): the newest of a caller's visible tokens wins.
@@ -456,8 +491,8 @@ class GigaChat:
         scope: Optional[str],
         update_interval: float,
         kwargs: Dict[str, Any],
-    ) -> Tuple[Session, Dict[str, Any]]:
-        """Validate everything now; return the session and body for the call made later."""
+    ) -> Tuple[Session, Prepared]:
+        """Validate everything now; return the session and the request for the call made later."""
         session = cls._session(api_key=key_for(cls.__name__, api_key), proxy=proxy, scope=scope,
                                kwargs=kwargs, connector=connector)
         params = {k: v for k, v in kwargs.items() if k in _BODY_KEYWORDS}
@@ -469,11 +504,13 @@ class GigaChat:
         dropped = sorted(set(kwargs) - _BODY_KEYWORDS - set(_CONFIG_KEYWORDS) - {"tools", "tool_choice"})
         if dropped:
             log.debug("not sent to GigaChat: %s", ", ".join(dropped))
-        body = prepare_chat(
-            messages_from_openai(messages), model=cls.get_model(model), stream=bool(stream),
-            update_interval=update_interval or None, params=params,
+        api_version = kwargs.get("api_version") or ("v2" if params.get("parallel_tool_calls") else None)
+        v2 = api_version == "v2" or any(name in params for name in _V2_KEYWORDS)
+        prepared = prepare(
+            messages_from_openai(messages, v2=v2), model=cls.get_model(model), stream=bool(stream),
+            update_interval=update_interval or None, params=params, api_version="v2" if v2 else "v1",
         )
-        return session, body
+        return session, prepared
 
     @classmethod
     def _session(
@@ -522,7 +559,7 @@ def _from_connector(connector: Any, *, api_key: Optional[str], proxy: Optional[s
     )
 
 
-def _completion(session: Session, body: Dict[str, Any], rich: bool) -> Iterator[Any]:
+def _completion(session: Session, body: Prepared, rich: bool) -> Iterator[Any]:
     reply = session.send_chat(body)
     try:
         yield from (G4FReply(reply) if rich else reply)

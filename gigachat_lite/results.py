@@ -9,12 +9,12 @@ the API sends is an :class:`InvalidResponseError`.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ._chat.reply import message_text, read_header, read_messages
+from ._chat.reply import Calls, ToolCall, Usage, message_text, read_header, read_messages
 from .errors import InvalidResponseError
 
-__all__ = ["ChatResult", "ChatReply", "ChatReplyV2", "V2Result", "ReplyFields", "Embeddings", "TokenCount", "Event", "json_reply", "json_object", "data_list"]
+__all__ = ["ChatResult", "ChatReply", "ChatReplyV2", "V2Result", "ReplyFields", "ToolCall", "Usage", "Choice", "Embeddings", "TokenCount", "Event", "json_reply", "json_object", "data_list"]
 
 Event = Tuple[str, str]  # ("reasoning" | "text", the piece), from iter_events()
 
@@ -30,11 +30,13 @@ class ReplyFields:
     def __init__(self, request_id: Optional[str]) -> None:
         self.request_id = request_id
         self.finish_reason: Optional[str] = None
-        self.usage: Optional[Dict[str, Any]] = None
+        self.usage: Optional[Usage] = None
         self.usage_raw: Optional[Dict[str, Any]] = None
+        self.logprobs: List[Dict[str, Any]] = []
         self.model: Optional[str] = None
         self.created: Optional[int] = None
         self.function_call: Optional[Dict[str, Any]] = None
+        self.tool_calls: List[ToolCall] = []
         self.functions_state_id: Optional[str] = None
         self.reasoning = ""
         # v2's
@@ -65,14 +67,19 @@ class ChatResult:
         return self._fields.finish_reason
 
     @property
-    def usage(self) -> Optional[Dict[str, Any]]:
-        """Token usage (``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ...), once known."""
+    def usage(self) -> Optional[Usage]:
+        """Token usage (``usage.total_tokens``, ``usage.cached_tokens``, ...; also a dict), once known."""
         return self._fields.usage
 
     @property
     def usage_raw(self) -> Optional[Dict[str, Any]]:
         """Usage as the server sent it."""
         return self._fields.usage_raw
+
+    @property
+    def logprobs(self) -> List[Dict[str, Any]]:
+        """Log-probabilities of the answer's tokens, when asked for (v2 ``top_logprobs=``): ``{"chosen", "top"}`` each."""
+        return self._fields.logprobs
 
     @property
     def model(self) -> Optional[str]:
@@ -88,6 +95,15 @@ class ChatResult:
     def function_call(self) -> Optional[Dict[str, Any]]:
         """The function the model called (``{"name", "arguments"}``); a stream's is complete at its end."""
         return self._fields.function_call
+
+    @property
+    def tool_calls(self) -> List[ToolCall]:
+        """Every function the model asked to call, in order, each with its ``id``, ``name`` and ``arguments``.
+
+        v2 models may ask for several at once (``parallel_tool_calls=True``);
+        v1 asks for one. A stream's are complete once it has ended.
+        """
+        return self._fields.tool_calls
 
     @property
     def functions_state_id(self) -> Optional[str]:
@@ -119,27 +135,52 @@ class ChatResult:
         return message
 
     def function_result(self, result: Any) -> List[Dict[str, Any]]:
-        """The two messages that answer this reply's function call, to append to the history.
+        """The messages that answer this reply's one function call, to append to the history.
 
-        ``[assistant turn with function_call (and functions_state_id),
+        v1: ``[assistant turn with function_call (and functions_state_id),
         {"role": "function", "name": ..., "content": json.dumps(result)}]``;
-        ``result`` is any JSON-serialisable value, usually a dict. A stream
-        not yet read to the end is read first (the call arrives at its end).
+        v2: the assistant turn and a ``tool`` message with the result. ``result``
+        is any JSON-serialisable value, usually a dict. A stream not yet read to
+        the end is read first (the call arrives at its end). A reply that called
+        several functions is answered with :meth:`tool_results`.
 
         Raises:
-            ValueError: the reply did not call a function.
+            ValueError: the reply did not call exactly one function.
             TypeError: ``result`` cannot be sent as JSON.
         """
-        for _ in self:  # a stream's function_call and text are complete only at its end
+        for _ in self:  # a stream's calls and text are complete only at its end
             pass
-        call = self.function_call
-        if not call or not isinstance(call.get("name"), str):
+        if len(self.tool_calls) > 1:
+            raise ValueError(f"the reply called {len(self.tool_calls)} functions: answer them all with tool_results()")
+        return self.tool_results([result])
+
+    def tool_results(self, results: Union[Mapping[str, Any], Sequence[Any]]) -> List[Dict[str, Any]]:
+        """The messages that answer every function this reply called, to append to the history.
+
+        ``results`` maps each call's ``id`` (or, for calls without one, its
+        name) to what the function returned, or lists the results in the order
+        of :attr:`tool_calls`. Returns the assistant turn with every call, then
+        the answers: on v2 one ``tool`` message whose ``function_result`` parts
+        carry each call's ``id`` (a result that is not a JSON object is sent as
+        ``{"result": value}``: v2 takes objects); on v1 a ``function`` message.
+        A stream is read to its end first.
+
+        Raises:
+            ValueError: the reply called no function, or ``results`` misses a
+                call or names one it did not make.
+            TypeError: a result cannot be sent as JSON.
+        """
+        for _ in self:
+            pass
+        calls = self.tool_calls
+        if not calls:
             raise ValueError(f"the reply did not call a function (finish_reason {self.finish_reason!r})")
-        try:
-            content = json.dumps(result, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"result cannot be sent as JSON ({exc})") from None
-        return [self.assistant_message(), {"role": "function", "name": call["name"], "content": content}]
+        answered = _answers(calls, results)
+        return [self.assistant_message(), *self._result_messages(answered)]
+
+    def _result_messages(self, answered: List[Tuple[ToolCall, Any]]) -> List[Dict[str, Any]]:
+        return [{"role": "function", "name": call.name, "content": json.dumps(result, ensure_ascii=False)}
+                for call, result in answered]
 
     def iter_events(self) -> Iterator[Event]:
         """Yield ``("reasoning", piece)`` and ``("text", piece)`` in the order they arrived.
@@ -179,11 +220,38 @@ class ChatResult:
         return self.text
 
 
+class Choice:
+    """One of a whole v1 reply's answers (``n=`` asks for several): ``reply.choices[i]``."""
+
+    __slots__ = ("index", "text", "finish_reason", "message")
+
+    def __init__(self, index: int, text: str, finish_reason: Optional[str], message: Dict[str, Any]) -> None:
+        self.index = index
+        self.text = text
+        self.finish_reason = finish_reason
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Choice(index={self.index}, finish_reason={self.finish_reason!r}, chars={len(self.text)})"
+
+    @classmethod
+    def of(cls, position: int, choice: Dict[str, Any]) -> "Choice":
+        message = choice["message"] if isinstance(choice.get("message"), dict) else {}
+        try:
+            text = message_text(message)
+        except ValueError as exc:
+            raise InvalidResponseError(f"choice #{position} is malformed: {exc}") from None
+        index = choice.get("index")
+        return cls(index if isinstance(index, int) else position, text, choice.get("finish_reason"), message)
+
+
 class ChatReply(ChatResult):
     """A whole reply (``stream=False``). Iterating it yields the text once.
 
     Attributes (besides :class:`ChatResult`'s): ``content`` (the text),
-    ``message`` (the reply's message dict) and ``raw`` (the whole reply as sent).
+    ``message`` (the reply's message dict), ``choices`` (every answer, when
+    ``n=`` asked for several; the first is the one iterating yields) and
+    ``raw`` (the whole reply as sent).
     """
 
     def __init__(self, payload: Any, request_id: Optional[str] = None) -> None:
@@ -199,12 +267,20 @@ class ChatReply(ChatResult):
         except ValueError as exc:
             raise InvalidResponseError(f"the reply is malformed: {exc} (request id {request_id})") from None
         fields.finish_reason = choice.get("finish_reason")
-        fields.usage = fields.usage_raw = payload.get("usage")
+        fields.usage_raw = payload.get("usage")
+        fields.usage = Usage.of(fields.usage_raw)
+        logprobs = choice.get("logprobs") or message.get("logprobs")
+        if isinstance(logprobs, list):
+            fields.logprobs = logprobs
+        self.choices: List[Choice] = [Choice.of(index, item) for index, item in enumerate(choices) if isinstance(item, dict)]
         reasoning = message.get("reasoning_content")
         fields.reasoning = reasoning if isinstance(reasoning, str) else ""
         fields.model = payload.get("model")
         fields.created = payload.get("created")
-        fields.function_call = message.get("function_call")
+        calls = Calls()
+        calls.add(message.get("function_call"))
+        calls.publish(fields)
+        fields.function_call = message.get("function_call")  # as sent (v1 has one call a message)
         fields.functions_state_id = message.get("functions_state_id")
         self.raw: Dict[str, Any] = payload
 
@@ -273,42 +349,25 @@ class V2Result(ChatResult):
         return self._fields.message_id
 
     def assistant_message(self) -> Dict[str, Any]:
-        """This reply as a v2 assistant turn (parts, ``tools_state_id``) for the next call's history."""
+        """This reply as a v2 assistant turn (parts: the text, then every call; ``tools_state_id``) for the next call's history."""
         parts: List[Dict[str, Any]] = []
         if self.text:
             parts.append({"text": self.text})
-        if self.function_call:
-            parts.append({"function_call": self.function_call})
+        parts.extend({"function_call": call.as_dict()} for call in self.tool_calls)
         message: Dict[str, Any] = {"role": "assistant", "content": parts or [{"text": ""}]}
         if self.tools_state_id:
             message["tools_state_id"] = self.tools_state_id
         return message
 
-    def function_result(self, result: Any) -> List[Dict[str, Any]]:
-        """The two v2 messages answering this reply's function call, to append to the history.
-
-        ``[assistant turn with the function_call part and tools_state_id,
-        {"role": "tool", "tools_state_id", "content": [{"function_result":
-        {"name", "result"}}]}]``. ``result`` is any JSON value (v2 sends it as
-        an object, not as JSON text). A stream is read to its end first.
-
-        Raises:
-            ValueError: the reply did not call a function.
-            TypeError: ``result`` cannot be sent as JSON.
-        """
-        for _ in self:  # a stream's call is complete only at its end
-            pass
-        call = self.function_call
-        if not call or not isinstance(call.get("name"), str):
-            raise ValueError(f"the reply did not call a function (finish_reason {self.finish_reason!r})")
-        try:
-            json.dumps(result, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"result cannot be sent as JSON ({exc})") from None
-        answer: Dict[str, Any] = {"role": "tool", "content": [{"function_result": {"name": call["name"], "result": result}}]}
+    def _result_messages(self, answered: List[Tuple[ToolCall, Any]]) -> List[Dict[str, Any]]:
+        parts = []
+        for call, result in answered:
+            answer: Dict[str, Any] = {"name": call.name, "result": result if isinstance(result, dict) else {"result": result}}
+            parts.append({"function_result": {"id": call.id, **answer} if call.id else answer})
+        message: Dict[str, Any] = {"role": "tool", "content": parts}
         if self.tools_state_id:
-            answer["tools_state_id"] = self.tools_state_id
-        return [self.assistant_message(), answer]
+            message["tools_state_id"] = self.tools_state_id
+        return [message]
 
     def download(self, file: Any = 0) -> bytes:
         """The bytes of a generated file (``GET /files/{id}/content``) on the session that made this reply.
@@ -352,6 +411,7 @@ class ChatReplyV2(V2Result, ChatReply):
         self.content = "".join(texts)
         messages = [m for m in payload["messages"] if isinstance(m, dict)]
         self.message: Dict[str, Any] = messages[-1] if messages else {}
+        self.choices = [Choice(0, self.content, fields.finish_reason, self.message)]
         self.raw = payload
 
 
@@ -416,6 +476,34 @@ class TokenCount(int):
 
     def __repr__(self) -> str:
         return f"TokenCount({int(self)}, characters={self.characters})"
+
+
+def _answers(calls: List[ToolCall], results: Union[Mapping[str, Any], Sequence[Any]]) -> List[Tuple[ToolCall, Any]]:
+    """Each call with its result: ``results`` by call id (or name), or in the calls' order; every result JSON-able."""
+    if isinstance(results, Mapping):
+        names = [call.name for call in calls]
+        answered, used = [], set()
+        for index, call in enumerate(calls):
+            key = call.id if call.id and call.id in results else call.name
+            if key not in results or (key == call.name and names.count(key) > 1 and not call.id):
+                raise ValueError(f"results has no result for call #{index} {call.name!r} (id {call.id!r})")
+            answered.append((call, results[key]))
+            used.add(key)
+        unknown = [key for key in results if key not in used]
+        if unknown:
+            raise ValueError(f"results names {unknown[0]!r}, which the reply did not call")
+    elif isinstance(results, (list, tuple)):
+        if len(results) != len(calls):
+            raise ValueError(f"results has {len(results)} results for the reply's {len(calls)} calls")
+        answered = list(zip(calls, results))
+    else:
+        raise TypeError(f"results must be a dict by call id or a list in the calls' order, got {type(results).__name__}")
+    for call, result in answered:
+        try:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the result for {call.name!r} cannot be sent as JSON ({exc})") from None
+    return answered
 
 
 # -- checks on JSON replies ------------------------------------------------------------------

@@ -32,7 +32,7 @@ import sys
 import threading
 import warnings
 from collections import OrderedDict
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Literal, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -60,7 +60,7 @@ from .version import __version__
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._chat.request import ChatBody
+    from ._chat.request import ChatBody, ParseBody
     from .config import Options
     from .coordination.fleet import Coordination
     from .coordination.limiter import Lease
@@ -78,6 +78,7 @@ Texts = Union[str, Sequence[str]]
 FileArg = Union[str, "os.PathLike[str]", IO[bytes]]
 _JSON = {"Accept": "application/json"}
 _S = TypeVar("_S", bound=ChatStream)
+_T = TypeVar("_T")
 
 
 def encode_body(body: Any) -> bytes:
@@ -331,6 +332,24 @@ class Session(requests.Session):
 
     # -- chat ----------------------------------------------------------------------------------
 
+    @overload
+    def chat(
+        self, messages: Messages, *, model: Optional[str] = ..., stream: Literal[True] = ..., update_interval: Optional[float] = ...,
+        api_version: Optional[str] = ..., **params: "Unpack[ChatBody]",
+    ) -> ChatStream: ...  # noqa: E704
+
+    @overload
+    def chat(
+        self, messages: Messages, *, model: Optional[str] = ..., stream: Literal[False], update_interval: Optional[float] = ...,
+        api_version: Optional[str] = ..., **params: "Unpack[ChatBody]",
+    ) -> ChatReply: ...  # noqa: E704
+
+    @overload
+    def chat(
+        self, messages: Messages, *, model: Optional[str] = ..., stream: bool, update_interval: Optional[float] = ...,
+        api_version: Optional[str] = ..., **params: "Unpack[ChatBody]",
+    ) -> Union[ChatStream, ChatReply]: ...  # noqa: E704
+
     def chat(
         self,
         messages: Messages,
@@ -354,7 +373,7 @@ class Session(requests.Session):
         prepared = prepare(
             messages, model=Config.check("model", model) or self.config.model, stream=stream, update_interval=update_interval,
             params=params, api_version=Config.check("api_version", api_version) or self.config.api_version,
-            defaults=self.chat_defaults,
+            defaults=self.chat_defaults, model_given=model is not None,
         )
         return self.send_chat(prepared)
 
@@ -402,6 +421,12 @@ class Session(requests.Session):
                 f" (request id {response.headers.get('x-request-id')})"
             )
         return stream_class(response, lease, max_event_size=self.config.max_event_size, deadline=deadline)
+
+    @overload
+    def parse(self, messages: Messages, response_format: Type[_T], **params: "Unpack[ParseBody]") -> _T: ...  # noqa: E704
+
+    @overload
+    def parse(self, messages: Messages, response_format: Any, **params: "Unpack[ParseBody]") -> Any: ...  # noqa: E704
 
     def parse(self, messages: Messages, response_format: Any, **params: Any) -> Any:
         """Structured output: ask with ``response_format=`` and return the parsed object.

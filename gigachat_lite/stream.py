@@ -90,6 +90,12 @@ class ChatStream(ChatResult):
     def __iter__(self) -> "ChatStream":
         return self
 
+    def __str__(self) -> str:
+        """The whole answer: what has not been read yet is read first (``print(chat("Привет"))`` prints the reply)."""
+        for _ in self:
+            pass
+        return self.text
+
     def __next__(self) -> str:
         return next(self._chunks)
 

@@ -13,7 +13,8 @@
   * ``{"text"}`` -> the answer (what iterating yields);
   * ``{"reasoning"}`` / ``{"reasoning_content"}`` (a str or ``{"text"}``), or a
     message-level ``reasoning_content`` -> ``reasoning``, never the answer;
-  * ``{"function_call"}`` -> ``function_call``; ``tool_state_id`` -> ``tools_state_id``;
+  * ``{"function_call"}`` (one part per call) -> ``tool_calls`` and, the first,
+    ``function_call``; ``tool_state_id`` -> ``tools_state_id``;
   * ``{"files": [{"id", "mime", "target"}]}`` -> ``files``;
   * ``{"inline_data": {"sources", "images", ...}}`` -> ``sources`` and ``inline_data``;
   * ``{"tool_execution"}`` -> ``tool_executions``.
@@ -26,14 +27,14 @@ stream, :class:`ValueError` for the caller to turn into its own error.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from ..errors import APIError, StreamError
 from .._redact import scrub, server_message
 from .._sse import ErrorEventData
 
 __all__ = [
-    "ChunkParser", "V2ChunkParser", "ReasoningChunk", "Feed", "DONE", "read_header", "read_messages", "normalize_usage",
+    "ChunkParser", "V2ChunkParser", "ReasoningChunk", "ToolCall", "Calls", "Usage", "Feed", "DONE", "read_header", "read_messages", "normalize_usage",
     "message_text",
 ]
 
@@ -44,6 +45,131 @@ _loads = json.loads
 # surrounding whitespace, which an event's data never has; anything raw_decode does not
 # take whole (whitespace, trailing text, invalid JSON) goes to json.loads, for its verdict.
 _raw_decode = json.JSONDecoder().raw_decode
+
+
+class ToolCall(NamedTuple):
+    """One function the model asked to call: its ``id`` (when the server gives one), ``name`` and ``arguments``.
+
+    ``arguments`` is what the function takes, read from JSON (a dict); text
+    that is not JSON stays text, for the caller to judge.
+    """
+
+    id: Optional[str]
+    name: str
+    arguments: Any
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The call as GigaChat writes it: ``{"id", "name", "arguments"}`` (``id`` only when there is one)."""
+        call: Dict[str, Any] = {"name": self.name, "arguments": self.arguments}
+        return {"id": self.id, **call} if self.id else call
+
+
+class Calls:
+    """A reply's function calls, put together from their parts or fragments in arrival order.
+
+    GigaChat sends a whole call at once (``arguments`` an object); a v2 stream
+    may send each call's ``arguments`` as JSON text in fragments, each naming
+    its call's ``id``; OpenAI-style servers send fragments naming nothing after
+    the first. A fragment with a new ``id``, or a new ``name`` and no ``id``,
+    starts a call; any other continues the last one. Text fragments are joined
+    once, at the end (linear in the reply's size).
+    """
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: List[Dict[str, Any]] = []  # {"id", "name", "arguments" (an object), "text" (fragments)}
+
+    def add(self, fragment: Any) -> None:
+        if not isinstance(fragment, dict):
+            return
+        call_id, name = fragment.get("id"), fragment.get("name")
+        current = self._find(call_id) if isinstance(call_id, str) and call_id else None
+        if current is None:
+            last = self._calls[-1] if self._calls else None
+            starts = last is None or (isinstance(call_id, str) and call_id and last["id"] not in (None, call_id)) or (
+                not call_id and isinstance(name, str) and name and last["name"] not in (None, name))
+            if starts:
+                current = {"id": None, "name": None, "arguments": None, "text": []}
+                self._calls.append(current)
+            else:
+                current = last
+        assert current is not None
+        if isinstance(call_id, str) and call_id:
+            current["id"] = call_id
+        if isinstance(name, str) and name:
+            current["name"] = name
+        arguments = fragment.get("arguments")
+        if isinstance(arguments, str):
+            current["text"].append(arguments)
+        elif arguments is not None:
+            current["arguments"] = arguments
+
+    def _find(self, call_id: str) -> Optional[Dict[str, Any]]:
+        for call in self._calls:
+            if call["id"] == call_id:
+                return call
+        return None
+
+    def publish(self, target: Any) -> None:
+        """Put the calls on ``target``: ``tool_calls`` (every one) and ``function_call`` (the first, as a dict)."""
+        found: List[ToolCall] = []
+        for call in self._calls:
+            arguments = call["arguments"]
+            if call["text"]:
+                text = "".join(call["text"])
+                try:
+                    arguments = json.loads(text) if text.strip() else {}
+                except (ValueError, RecursionError):
+                    arguments = text  # not JSON: the text as sent, for the caller to judge
+            if isinstance(call["name"], str):
+                found.append(ToolCall(call["id"], call["name"], {} if arguments is None else arguments))
+        if found:
+            target.tool_calls = found
+            target.function_call = found[0].as_dict()
+
+
+class Usage(Dict[str, Any]):
+    """A reply's token counts: the dict as the server sent it (v2's under v1's names), with typed attributes.
+
+    ``cached_tokens`` is the prompt tokens GigaChat took from its prompt cache
+    (``X-Session-ID``), on both contracts: v1 sends it as
+    ``precached_prompt_tokens``, v2 as ``input_tokens_details.cached_tokens``.
+    """
+
+    @classmethod
+    def of(cls, raw: Any) -> Optional["Usage"]:
+        """The usage of a v1 reply or chunk (``None`` when it has none)."""
+        if not isinstance(raw, dict):
+            return None
+        usage = cls(raw)
+        if "cached_tokens" not in usage and "precached_prompt_tokens" in usage:
+            usage["cached_tokens"] = usage["precached_prompt_tokens"]
+        return usage
+
+    @property
+    def prompt_tokens(self) -> Optional[int]:
+        """Tokens in the prompt (v2: ``input_tokens``), cached ones included on v2 and left out on v1, as sent."""
+        return _count(self.get("prompt_tokens"))
+
+    @property
+    def completion_tokens(self) -> Optional[int]:
+        """Tokens in the answer (v2: ``output_tokens``), reasoning included."""
+        return _count(self.get("completion_tokens"))
+
+    @property
+    def total_tokens(self) -> Optional[int]:
+        """Tokens billed for the call."""
+        return _count(self.get("total_tokens"))
+
+    @property
+    def cached_tokens(self) -> Optional[int]:
+        """Prompt tokens served from GigaChat's prompt cache (``None`` when the server did not say)."""
+        return _count(self.get("cached_tokens"))
+
+
+def _count(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class ReasoningChunk(str):
@@ -71,13 +197,13 @@ class ChunkParser:
     as a :class:`ReasoningChunk` first; otherwise reasoning is only recorded.
     """
 
-    __slots__ = ("target", "done", "events", "_fragments")
+    __slots__ = ("target", "done", "events", "_calls")
 
     def __init__(self, target: Any) -> None:
         self.target = target
         self.done = False  # [DONE] seen
         self.events = 0
-        self._fragments: List[str] = []  # OpenAI-style argument text, joined once at the end (linear time)
+        self._calls = Calls()  # the function calls, put together from their fragments
 
     @property
     def complete(self) -> bool:
@@ -154,7 +280,8 @@ class ChunkParser:
     def _choices(self, chunk: Dict[str, Any], choices: Any) -> Feed:
         target = self.target
         if "usage" in chunk and chunk["usage"]:
-            target.usage = chunk["usage"]
+            target.usage_raw = chunk["usage"]
+            target.usage = Usage.of(chunk["usage"])
         if target.model is None:
             target.model = chunk.get("model")
             target.created = chunk.get("created")
@@ -176,7 +303,7 @@ class ChunkParser:
             if "functions_state_id" in delta or "functions_state_id" in choice:
                 target.functions_state_id = delta.get("functions_state_id") or choice.get("functions_state_id")
             if delta.get("function_call"):
-                target.function_call = self.merge_function_call(target.function_call, delta["function_call"])
+                self._calls.add(delta["function_call"])
             content = delta.get("content")
             if content is not None and not isinstance(content, str):
                 raise StreamError(f"event #{self.events} has content that is not text ({type(content).__name__})")
@@ -188,36 +315,9 @@ class ChunkParser:
                 reasoning = thought
         return pieces(text, reasoning, getattr(target, "emit_reasoning", False))
 
-    def merge_function_call(self, call: Optional[Dict[str, Any]], part: Any) -> Optional[Dict[str, Any]]:
-        """``call`` with the fragment ``part`` merged in (a new dict).
-
-        GigaChat sends the whole call in one delta with ``arguments`` as an
-        object. OpenAI-style servers send ``arguments`` as JSON text in
-        fragments: those are kept here and joined once, by :meth:`finish`.
-        """
-        if not isinstance(part, dict):
-            return call
-        merged = dict(call or {})
-        for key, value in part.items():
-            if value is None:
-                continue
-            if key == "arguments" and isinstance(value, str):
-                self._fragments.append(value)
-            else:
-                merged[key] = value
-        return merged
-
     def finish(self) -> None:
-        """The stream has ended: join a function call's argument fragments and read them as JSON (once)."""
-        if not self._fragments:
-            return
-        text, self._fragments = "".join(self._fragments), []
-        call = dict(self.target.function_call or {})
-        try:
-            call["arguments"] = json.loads(text)
-        except (ValueError, RecursionError):
-            call["arguments"] = text  # not JSON: the text as sent, for the caller to judge
-        self.target.function_call = call
+        """The stream has ended: its function calls, put together, go on the target (``tool_calls``, ``function_call``)."""
+        self._calls.publish(self.target)
 
 
 class V2ChunkParser(ChunkParser):
@@ -270,7 +370,7 @@ class V2ChunkParser(ChunkParser):
         target = self.target
         read_header(target, event)
         try:
-            texts, thoughts = read_messages(target, event, self.merge_function_call)
+            texts, thoughts = read_messages(target, event, self._calls)
         except ValueError as exc:
             raise StreamError(f"event #{self.events}: {exc}") from None
         if event.get("finish_reason"):
@@ -311,15 +411,15 @@ def raise_error_event(data: str) -> None:
 # -- v2 replies: parts -> fields ---------------------------------------------------------------
 
 
-def normalize_usage(raw: Any) -> Optional[Dict[str, Any]]:
+def normalize_usage(raw: Any) -> Optional[Usage]:
     """v2 usage (``input_tokens``, ``output_tokens``, ...) under v1's names, ``cached_tokens`` when known."""
     if not isinstance(raw, dict):
         return None
-    usage: Dict[str, Any] = {
+    usage = Usage({
         "prompt_tokens": raw.get("input_tokens", raw.get("prompt_tokens")),
         "completion_tokens": raw.get("output_tokens", raw.get("completion_tokens")),
         "total_tokens": raw.get("total_tokens"),
-    }
+    })
     details = raw.get("input_tokens_details")
     if isinstance(details, dict) and details.get("cached_tokens") is not None:
         usage["cached_tokens"] = details["cached_tokens"]
@@ -344,11 +444,12 @@ def read_header(target: Any, payload: Dict[str, Any]) -> None:
         target.tools_state_id = state
 
 
-def read_messages(target: Any, payload: Dict[str, Any], merge_call: Any = None) -> Tuple[List[str], List[str]]:
+def read_messages(target: Any, payload: Dict[str, Any], calls: Optional["Calls"] = None) -> Tuple[List[str], List[str]]:
     """Spread the assistant parts of ``payload`` over ``target``; return (texts, reasonings) in order.
 
-    ``merge_call(old, fragment)`` joins a streamed function call's fragments;
-    without it the last call wins (a whole reply has one).
+    ``calls`` collects a stream's function-call fragments across events (the
+    parser publishes them at the end); without it the reply is whole, and its
+    calls go on ``target`` at once.
 
     Raises:
         ValueError: a message or a text part that is not what GigaChat sends
@@ -356,6 +457,9 @@ def read_messages(target: Any, payload: Dict[str, Any], merge_call: Any = None) 
     """
     texts: List[str] = []
     thoughts: List[str] = []
+    whole = calls is None
+    if calls is None:
+        calls = Calls()
     messages = payload.get("messages")
     for index, message in enumerate(messages if isinstance(messages, list) else []):
         if not isinstance(message, dict) or message.get("role", "assistant") != "assistant":
@@ -365,8 +469,8 @@ def read_messages(target: Any, payload: Dict[str, Any], merge_call: Any = None) 
             target.tools_state_id = state
         if isinstance(message.get("reasoning_content"), str) and message["reasoning_content"]:
             thoughts.append(message["reasoning_content"])
-        if message.get("function_call"):
-            target.function_call = _call(target.function_call, message["function_call"], merge_call)
+        if message.get("function_call"):  # the legacy place, outside the content
+            calls.add(message["function_call"])
         _read_inline(target, message.get("inline_data"))
         content = message.get("content")
         if isinstance(content, str):  # a v1 habit: the text itself rather than parts
@@ -389,14 +493,18 @@ def read_messages(target: Any, payload: Dict[str, Any], merge_call: Any = None) 
                 if isinstance(thought, str) and thought:
                     thoughts.append(thought)
             if part.get("function_call"):
-                target.function_call = _call(target.function_call, part["function_call"], merge_call)
+                calls.add(part["function_call"])
             if isinstance(part.get("files"), list):
                 target.files.extend(f for f in part["files"] if isinstance(f, dict))
             _read_inline(target, part.get("inline_data"))
             if isinstance(part.get("tool_execution"), dict):
                 target.tool_executions.append(part["tool_execution"])
+            if isinstance(part.get("logprobs"), list):
+                target.logprobs.extend(part["logprobs"])
     if thoughts:
         target.reasoning += "".join(thoughts)
+    if whole:
+        calls.publish(target)
     return texts, thoughts
 
 
@@ -412,12 +520,6 @@ def message_text(message: Any) -> str:
     if not isinstance(content, str):
         raise ValueError(f"the message content is a {type(content).__name__}, not text")
     return content
-
-
-def _call(old: Any, fragment: Any, merge_call: Any) -> Any:
-    if merge_call is not None:
-        return merge_call(old, fragment)
-    return dict(fragment) if isinstance(fragment, dict) else old
 
 
 def _read_inline(target: Any, inline: Any) -> None:

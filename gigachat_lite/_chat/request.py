@@ -47,7 +47,7 @@ from ..config import FIELD_NAMES, Options, unknown_keyword
 from ..structured import OutputSpec, output_spec
 
 __all__ = [
-    "Messages", "ChatParams", "V2Params", "CallOptions", "ChatBody", "ChatOptions", "Prepared", "prepare", "chat_url_v2",
+    "Messages", "ChatParams", "V2Params", "CallOptions", "ChatBody", "ChatOptions", "ParseBody", "ParseOptions", "Prepared", "prepare", "chat_url_v2",
     "normalize_messages", "PARAMS", "CALL_OPTIONS", "BUILTIN_TOOLS", "call_headers", "check_param",
 ]
 
@@ -70,7 +70,6 @@ class ChatParams(TypedDict, total=False):
     functions: Optional[Sequence[Mapping[str, Any]]]
     function_call: Optional[Union[str, Mapping[str, Any]]]
     flags: Optional[Sequence[str]]
-    response_format: Any  # a JSON schema dict, {"type": "regex", ...}, an re.Pattern, a dataclass/TypedDict/pydantic class
     reasoning_effort: Optional[str]  # any string GigaChat knows: "low", "medium", "high", "off", ...
     reasoning_max_tokens: Optional[int]  # the reasoning's token budget before the answer
     storage: Union[bool, Mapping[str, Any], None]
@@ -107,8 +106,18 @@ class CallOptions(TypedDict, total=False):
     trace_id: Optional[str]  # X-Trace-ID
 
 
-class ChatBody(ChatParams, V2Params, CallOptions, total=False):
+class ParseBody(ChatParams, V2Params, CallOptions, total=False):
+    """What :meth:`Session.parse` takes besides the messages and ``response_format``."""
+
+
+class ChatBody(ParseBody, total=False):
     """Every keyword :meth:`Session.chat` takes besides ``model``, ``stream``, ``update_interval`` and ``api_version``."""
+
+    response_format: Any  # a JSON schema dict, {"type": "regex", ...}, an re.Pattern, a dataclass/TypedDict/pydantic class
+
+
+class ParseOptions(Options, ParseBody, total=False):
+    """What :func:`gigachat_lite.parse` takes besides the messages and ``response_format``: configuration and body settings."""
 
 
 class ChatOptions(Options, ChatBody, total=False):
@@ -283,11 +292,15 @@ def prepare(
     params: Mapping[str, Any],
     api_version: Optional[str] = None,
     defaults: Optional[Mapping[str, Any]] = None,
+    model_given: bool = True,
 ) -> Prepared:
     """Choose the contract, check everything, build the body and the call's headers; no I/O.
 
     ``defaults``: body settings the session's configuration gives (``flags``,
     ``profanity_check``), used where the call does not set them.
+    ``model_given``: the call named its model; when it did not and an
+    assistant or a stored thread answers, v2 sends no model (the
+    assistant's or the thread's is used), as the official SDK does.
 
     Raises:
         TypeError, ValueError: naming the bad item (an unknown keyword with a suggestion).
@@ -316,6 +329,9 @@ def prepare(
         given.pop(name, None)
     if choose_contract(api_version, given) == "v2":
         body, output = _body_v2(messages, model, stream, update_interval, given)
+        if not model_given and ("assistant_id" in given or "thread_id" in given or
+                                isinstance(given.get("storage"), Mapping) and "thread_id" in given["storage"]):
+            del body["model"]
         version = "v2"
     else:
         body, output = _body_v1(messages, model, stream, update_interval, given)

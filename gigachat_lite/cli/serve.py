@@ -101,7 +101,7 @@ def demo(args: argparse.Namespace, status: Status) -> int:
             finally:
                 status.done()
                 out.end_line()
-        usage = stream.usage or {}
+        usage: Dict[str, Any] = stream.usage or {}
         note(
             f"--\nfinish_reason={stream.finish_reason}, tokens: {usage.get('prompt_tokens')} prompt"
             f" + {usage.get('completion_tokens')} completion = {usage.get('total_tokens')}\n"

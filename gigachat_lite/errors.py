@@ -80,16 +80,19 @@ class APIError(GigaChatError):
     """
 
     def __init__(
-        self, message: str, *, status_code: Optional[int] = None, request_id: Optional[str] = None, response: Any = None
+        self, message: str, *, status_code: Optional[int] = None, request_id: Optional[str] = None, response: Any = None,
+        hint: Optional[str] = None,
     ) -> None:
         self.status_code = status_code
         self.message = scrub(message)
         self.request_id = request_id
         self.response = response
+        self.hint = hint  # ours, not the server's: what to check, in the exception's text only
         super().__init__(self._describe())
 
     def _describe(self) -> str:
         text = self.message if self.status_code is None else f"{self.status_code}: {self.message}"
+        text += f": {self.hint}" if self.hint else ""
         return text + (f" (request id {self.request_id})" if self.request_id else "")
 
 
@@ -255,6 +258,10 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
         payload = None
     text = scrub(raw.decode("utf-8", "replace")).strip()[:200] if payload is None else ""  # scrubbed before it is cut
     message = server_message(payload, text or (response.reason or "HTTP error"))
+    hint = None
+    if status == 404 and "no such model" not in message.lower():
+        # Not GigaChat's "No such model": most likely a wrong base_url or auth_url, so name what answered.
+        hint = f"{_without_query(response.url or '')} answered 404 (check {'auth_url' if oauth else 'base_url'})"
     if status == 407:  # a proxy's own page, which may echo the credentials it was sent: not shown
         message = "the proxy refused the request (407 Proxy Authentication Required): check the proxy's user and password"
     request_id = response.headers.get("x-request-id")
@@ -266,7 +273,12 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
     else:
         cls = _BY_STATUS.get(status, APIError)
     extra = {"retry_after": parse_retry_after(response.headers.get("retry-after"))} if cls is RateLimitError else {}
-    return cls(message, status_code=status, request_id=request_id, response=response, **extra)
+    return cls(message, status_code=status, request_id=request_id, response=response, hint=hint, **extra)
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else url
 
 
 def translate(exc: BaseException, *, url: str, bundle: Any, whole: bool = False) -> GigaChatError:

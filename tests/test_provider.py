@@ -292,7 +292,7 @@ def test_openai_tool_turns_become_gigachat_function_turns() -> None:
 
 @pytest.mark.parametrize(
     "messages,match",
-    [([{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f"}}] * 2}], r"messages\[0\]: GigaChat takes one"),
+    [([{"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f"}}] * 2}], r"messages\[0\]: v1 takes one function call"),
      ([{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nobody", "content": "1"}], r"messages\[1\]: a tool result"),
      ([{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}], r"messages\[0\]: arguments is not JSON")],
 )

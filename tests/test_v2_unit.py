@@ -332,7 +332,7 @@ def test_chunk_parsers_write_only_public_fields_on_their_target() -> None:
 
 def test_async_stream_knows_reasoning_before_it_starts() -> None:
     stream = aio.chat("hi", api_version="v2", **CONFIG)
-    assert stream.reasoning is None and stream.tools_state_id is None
+    assert stream.reasoning == "" and stream.tools_state_id is None and stream.tool_calls == []
     asyncio.run(stream.aclose())
 
 

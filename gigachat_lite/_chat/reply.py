@@ -140,12 +140,7 @@ class Usage(Dict[str, Any]):
     @classmethod
     def of(cls, raw: Any) -> Optional["Usage"]:
         """The usage of a v1 reply or chunk (``None`` when it has none)."""
-        if not isinstance(raw, dict):
-            return None
-        usage = cls(raw)
-        if "cached_tokens" not in usage and "precached_prompt_tokens" in usage:
-            usage["cached_tokens"] = usage["precached_prompt_tokens"]
-        return usage
+        return cls(raw) if isinstance(raw, dict) else None
 
     @property
     def prompt_tokens(self) -> Optional[int]:
@@ -165,7 +160,7 @@ class Usage(Dict[str, Any]):
     @property
     def cached_tokens(self) -> Optional[int]:
         """Prompt tokens served from GigaChat's prompt cache (``None`` when the server did not say)."""
-        return _count(self.get("cached_tokens"))
+        return _count(self.get("cached_tokens", self.get("precached_prompt_tokens")))
 
 
 def _count(value: Any) -> Optional[int]:

@@ -39,7 +39,8 @@ def send(
         except (ValueError, TypeError) as exc:  # checked before any request
             raise UsageError(in_cli_words(str(exc), args)) from None
         except NotFoundError as exc:
-            exc.args = (f"{exc} (model {model!r}; `{PROG} models` lists the available ones)",)
+            if "no such model" in exc.message.lower():  # GigaChat's words; any other 404 names its URL already
+                exc.args = (f"{exc} (model {model!r}; `{PROG} models` lists the available ones)",)
             raise
         if stream:
             status.waiting("waiting for the first token")

@@ -177,6 +177,31 @@ def _plain_text(message: Any) -> Any:
     return message
 
 
+def _as_dict(value: Any) -> Any:
+    """An OpenAI-style message or tool call given as an object (gpt4free's reply message, a pydantic
+    model or, without pydantic, gpt4free's plain stand-in) as the dict it stands for."""
+    if isinstance(value, Mapping) or isinstance(value, (str, bytes)) or value is None:
+        return value
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump()
+    if hasattr(value, "__dict__") and (hasattr(value, "role") or hasattr(value, "function") or hasattr(value, "name")):
+        return {key: _as_dict(item) if not isinstance(item, list) else [_as_dict(i) for i in item]
+                for key, item in vars(value).items()}
+    return value
+
+
+def _message_dict(message: Any) -> Any:
+    if isinstance(message, Mapping):
+        return message
+    found = _as_dict(message)
+    if not isinstance(found, Mapping):
+        return message
+    # An object's dump has every field of the model (None for most): keep a message's own.
+    return {key: value for key, value in found.items()
+            if key in ("role", "content", "name", "tool_calls", "tool_call_id") and value is not None}
+
+
 def messages_from_openai(messages: Any, v2: bool = False) -> Any:
     """OpenAI-style messages as GigaChat's: content parts joined into text, tool turns translated.
 
@@ -192,7 +217,7 @@ def messages_from_openai(messages: Any, v2: bool = False) -> Any:
     """
     if not isinstance(messages, (list, tuple)):
         return messages
-    messages = [_plain_text(m) for m in messages]
+    messages = [_plain_text(_message_dict(m)) for m in messages]
     if not any(isinstance(m, Mapping) and (m.get("role") == "tool" or m.get("tool_calls")) for m in messages):
         return messages
     names: Dict[str, str] = {}
@@ -202,6 +227,9 @@ def messages_from_openai(messages: Any, v2: bool = False) -> Any:
             result.append(message)
             continue
         calls = message.get("tool_calls")
+        if isinstance(calls, list):
+            calls = [_as_dict(call) for call in calls]
+            message = {**message, "tool_calls": calls}
         if message.get("role") == "assistant" and calls and v2:
             result.append(_calls_v2(message, names, i))
         elif message.get("role") == "tool" and v2:

@@ -218,12 +218,128 @@ def dropped_streams() -> List[Tuple[str, Any]]:
                                                      f"{f['fds_after']} / {f['threads_after']}")]
 
 
+def coordination() -> List[Tuple[str, Any]]:
+    """Issue 20 items 9-11 (tests/coordination_reliability.py): pauses, clock steps, Redis restarts."""
+    import coordination_reliability
+
+    return [(str(name), value) for name, value in coordination_reliability.figures()]
+
+
+def command_line() -> List[Tuple[str, Any]]:
+    """Issue 20 item 14: a hostile reply cut at every size, through the command line on a terminal."""
+    import test_cli_hostile
+
+    from gigachat_lite.emulator import Emulator
+
+    with Emulator() as emu:
+        found = test_cli_hostile.every_split(emu)
+    return [(f"command line: a hostile reply cut at every size ({key})", value) for key, value in found.items()]
+
+
+def round_three() -> List[Tuple[str, Any]]:
+    """Issue 20's cases: cancellation, bounded caches, linear fragments, lying replies, tokens, paths, secrets."""
+    import asyncio
+    import base64
+    import gc
+    import json
+    import shutil
+    import socket
+    import ssl
+
+    import hostile_servers as h
+
+    import gigachat_lite
+    from gigachat_lite import InvalidResponseError, aio
+    from gigachat_lite.auth import TOKENS
+    from gigachat_lite.emulator import Emulator, Fault
+
+    rows: List[Tuple[str, Any]] = []
+    # 1. An aio call cancelled while its reply's headers are stalled (30 s): how soon the slot serves the next call.
+    with Emulator() as emu:
+        config = {**emu.client_config(), "coordination": "memory://", "max_concurrency": 1, "timeout": 10}
+        emu.add_fault(Fault(path="chat/completions", stall=30, times=1))
+
+        async def cancelled_then_next() -> float:
+            task = asyncio.ensure_future(aio.chat("stalled", **config).__anext__())
+            while not any(r.path.endswith("/chat/completions") for r in emu.requests):
+                await asyncio.sleep(0.01)
+            task.cancel()
+            started = time.monotonic()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            "".join([c async for c in aio.chat("next", **config)])
+            return time.monotonic() - started
+
+        rows.append(("aio chat cancelled before its headers (server stalls 30 s), personal key",
+                     f"next call served after {asyncio.run(cancelled_then_next()):.2f} s"))
+    # 2. Caches: 300 keys; 30 rewrites of a CA bundle.
+    keys = [base64.b64encode(f"client-{i}:secret".encode()).decode() for i in range(300)]
+    with Emulator(keys=keys) as emu:
+        for key in keys:
+            with gigachat_lite.Session(api_key=key, base_url=emu.base_url, auth_url=emu.auth_url) as session:
+                session.models()
+    rows.append(("token cache after 300 keys", f"{len(TOKENS)} kept (bound {TOKENS.max_keys})"))
+    with Emulator(tls=True) as emu, tempfile.TemporaryDirectory() as folder:
+        bundle = pathlib.Path(folder) / "bundle.pem"
+        assert emu.ca_bundle is not None
+        shutil.copy(emu.ca_bundle, bundle)
+        with gigachat_lite.Session(**{**emu.client_config(), "ca_bundle": str(bundle)}) as session:
+            session.models()
+            gc.collect()
+            before = sum(isinstance(o, ssl.SSLContext) for o in gc.get_objects())
+            for i in range(30):
+                bundle.write_bytes(pathlib.Path(emu.ca_bundle).read_bytes() + b"\n" * (i + 1))
+                session.models()
+            gc.collect()
+            after = sum(isinstance(o, ssl.SSLContext) for o in gc.get_objects())
+    rows.append(("SSL contexts after 30 rewrites of the CA bundle", f"+{after - before} (the adapter keeps 4 pools)"))
+    # 3. Function-call argument fragments: time for 4,000, 16,000 and 64,000 (linear: ~4x each).
+    timings = []
+    for count in (4000, 16000, 64000):
+        text = json.dumps({"text": "x" * count})[:count] or "{}"
+        events = [{"choices": [{"delta": {"function_call": {"name": "f", "arguments": piece}}, "index": 0}], "model": "m"}
+                  for piece in text]
+        events.append({"choices": [{"delta": {}, "index": 0, "finish_reason": "function_call"}], "model": "m"})
+        body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+        def handler(conn: socket.socket, request: Any, body: bytes = body) -> None:
+            conn.sendall(h.response(200, body, {"Content-Type": "text/event-stream"}))
+
+        with h.RawServer(handler) as server:
+            stream = gigachat_lite.chat("hi", **server.config())
+            started = time.process_time()
+            list(stream)
+            timings.append(time.process_time() - started)
+    rows.append(("argument fragments 4k / 16k / 64k: CPU s (linear: x4 each)",
+                 " / ".join(f"{t:.2f}" for t in timings) + f" (x{timings[1] / timings[0]:.1f}, x{timings[2] / timings[1]:.1f})"))
+    # 4. A reply declaring Content-Length: 10^15.
+    def huge(conn: socket.socket, request: Any) -> None:
+        conn.sendall(h.response(200, b"{}", {"Content-Type": "application/json"}).replace(b"Content-Length: 2",
+                                                                                          b"Content-Length: 1000000000000000"))
+
+    with h.RawServer(huge) as server:
+        started = time.monotonic()
+        typed = 0
+        for call in (lambda: gigachat_lite.models(**server.config()),
+                     lambda: gigachat_lite.chat("x", stream=False, **server.config()),
+                     lambda: gigachat_lite.file_content("f", **server.config())):
+            try:
+                call()
+            except InvalidResponseError:
+                typed += 1
+        rows.append(("replies declaring Content-Length 10^15 (models, chat, file)",
+                     f"{typed}/3 InvalidResponseError in {time.monotonic() - started:.2f} s"))
+    return rows
+
+
 def main() -> int:
     started = time.monotonic()
     logging.getLogger().addHandler(logging.NullHandler())  # urllib3's pool warnings under load: not on stderr
     cache = tempfile.mkdtemp(prefix="reliability-cache-")
     rows: List[Tuple[str, Any]] = []
-    for section in (faults, load, bad_inputs, secrets, files, hostile, dropped_streams):
+    for section in (faults, load, bad_inputs, secrets, files, hostile, dropped_streams, round_three, coordination, command_line):
         reset_state(cache)
         rows += section()
     width = max(len(name) for name, _ in rows)

@@ -10,7 +10,6 @@ value when the value is a secret.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict, Union
@@ -254,6 +253,8 @@ _OTHER_NAMES = {
 
 def unknown_keyword(name: str, known: Any, other_names: Optional[Mapping[str, str]] = None) -> TypeError:
     """The error for a keyword nobody takes: naming ours when it is another client's name, else the closest."""
+    import difflib  # only on a mistake: difflib costs ~2 ms at import time
+
     names = {**_OTHER_NAMES, **(other_names or {})}
     if name in names:
         return TypeError(f"{name!r} is not a gigachat_lite setting: it is called {names[name]} here")

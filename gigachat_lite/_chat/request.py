@@ -37,11 +37,10 @@ under ``model_options``; ``profanity_check`` becomes ``disable_filter``;
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, TypedDict, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
 from ..config import FIELD_NAMES, Options, unknown_keyword
 from ..structured import OutputSpec, output_spec
@@ -218,7 +217,7 @@ def _any(value: Any) -> Problem:
     return None  # response_format and tools: checked by the code that builds them
 
 
-class _Param(NamedTuple):
+class _Param:
     """One body setting: its check, and where it goes on each contract.
 
     ``v1``/``v2``: ``"top"`` (that key at the top of the body), ``"options"``
@@ -226,9 +225,10 @@ class _Param(NamedTuple):
     ``None`` (not on that contract).
     """
 
-    check: Check
-    v1: Optional[str]
-    v2: Optional[str]
+    __slots__ = ("check", "v1", "v2")
+
+    def __init__(self, check: Check, v1: Optional[str], v2: Optional[str]) -> None:
+        self.check, self.v1, self.v2 = check, v1, v2
 
 
 #: Every body setting, once.
@@ -274,13 +274,14 @@ _ARGUMENTS = ("messages", "model", "stream", "update_interval", "api_version", "
 _VERSION_SUFFIX = re.compile(r"/v\d+$")
 
 
-class Prepared(NamedTuple):
+class Prepared:
     """A checked chat request: its contract, its JSON body, its checked ``response_format`` and its own headers."""
 
-    api_version: str
-    body: Dict[str, Any]
-    output: Optional[OutputSpec]
-    headers: Optional[Dict[str, str]] = None
+    __slots__ = ("api_version", "body", "output", "headers")
+
+    def __init__(self, api_version: str, body: Dict[str, Any], output: Optional[OutputSpec],
+                 headers: Optional[Dict[str, str]] = None) -> None:
+        self.api_version, self.body, self.output, self.headers = api_version, body, output, headers
 
 
 def prepare(

@@ -7,7 +7,7 @@ cut, stall or corrupt them at an exact event.
 import logging
 import uuid
 from http.server import BaseHTTPRequestHandler
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 from urllib.parse import urlsplit
 
 from .faults import Fault
@@ -73,6 +73,10 @@ class Handler(BaseHTTPRequestHandler):
         if not admitted:
             self._send(limit_reply(emulator.retry_after))
             return
+        # The slot is given back just before the answer's last bytes go out: a client
+        # that has read them all and sends its next request at once must find it free,
+        # as it would on a server that counts a reply done when it has sent it.
+        self._release = None if key is None else _Once(lambda: emulator.ledger.leave(key))
         try:
             reply = route(emulator, self.command, path, self.headers, body, query)
             if reply.events is None:
@@ -81,8 +85,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream(reply, emulator.take_fault(path, streaming=True))
         finally:
             # However the answer ended (written, cut, client gone), the slot is free.
-            if key is not None:
-                emulator.ledger.leave(key)
+            if self._release is not None:
+                self._release()
+                self._release = None
 
     def _read_body(self) -> Optional[bytes]:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -135,6 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers:
             self.send_header(name, value)
         self.end_headers()
+        self._released()
         self.wfile.write(reply.body)
 
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
@@ -148,6 +154,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+
+    def _released(self) -> None:
+        release = getattr(self, "_release", None)
+        if release is not None:
+            release()
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0 and self.server.stopping.wait(seconds):
@@ -191,6 +202,7 @@ class Handler(BaseHTTPRequestHandler):
             if number and delay:
                 self._wait(delay)
             self._chunk(events[number])
+        self._released()
         self.wfile.write(b"0\r\n\r\n")
 
     def _stream_fault(self, fault: Fault, number: int, total: int, named: bool) -> bool:
@@ -208,3 +220,15 @@ class Handler(BaseHTTPRequestHandler):
             self._chunk(sse_event({"status": status, "message": message}, "error" if named else None))
             return True
         return False
+
+
+class _Once:
+    """A callable that runs its function the first time only."""
+
+    def __init__(self, function: Callable[[], None]) -> None:
+        self._function: Optional[Callable[[], None]] = function
+
+    def __call__(self) -> None:
+        function, self._function = self._function, None
+        if function is not None:
+            function()

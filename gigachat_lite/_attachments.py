@@ -47,7 +47,6 @@ import mimetypes
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from typing import (
     TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, NamedTuple, NoReturn, Optional, Protocol, Sequence,
@@ -483,7 +482,7 @@ class _Found:
             return item
         if item.format.kind != "document" and item.size is not None:
             self.media_bytes += item.size
-        placeholder = f"{_PLACEHOLDER}{uuid.uuid4()}"
+        placeholder = f"{_PLACEHOLDER}{os.urandom(8).hex()}"
         self.pending[placeholder] = item
         return placeholder
 

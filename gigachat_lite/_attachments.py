@@ -202,7 +202,7 @@ class Attachment:
             data = self._read()
         except OSError as exc:
             raise ValueError(f"{self.where}: cannot read {self.label}: {exc.strerror or exc}") from exc
-        except (binascii.Error, ValueError) as exc:
+        except binascii.Error as exc:
             raise ValueError(f"{self.where}: {self.label} is not valid base64 ({exc})") from None
         self.check_size(len(data))
         return data
@@ -224,7 +224,7 @@ class Attachment:
             self.value.seek(self._start)
         data = self.value.read(self.limit + 1)
         if not isinstance(data, bytes):
-            raise ValueError(f"{self.where}: {self.label} is not opened in binary mode")
+            raise TypeError(f"{self.where}: {self.label} gave {type(data).__name__}, not bytes: open it in binary mode ('rb')")
         if self._start is None:
             self._kept = data
         return data
@@ -240,7 +240,8 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
-        return base64.b64decode("".join(text.split()), validate=True)  # line-wrapped base64 is still base64
+        text = "".join(text.split())  # line-wrapped base64 is still base64, and so is base64 without its padding
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def _b64size(text: str) -> int:
@@ -281,8 +282,10 @@ def _format(where: str, label: str, *, mime: Optional[str] = None, filename: Opt
         found = _BY_MIME.get(mime.lower())
         what = None if found else mime
     if found is None and filename:
-        found = _BY_EXTENSION.get(_extension(filename))
-        what = what or (None if found else mimetypes.guess_type(filename)[0] or (_extension(filename) and f".{_extension(filename)}"))
+        extension = _extension(filename)
+        found = _BY_EXTENSION.get(extension)
+        if found is None and not what:
+            what = mimetypes.guess_type(filename)[0] or (extension and f".{extension}")
     if found is None and head is not None and not what:
         found, what = _sniff(head)
     if found is None:
@@ -398,7 +401,7 @@ def _data_uri(uri: str, where: str, filename: Optional[str], hint: Optional[str]
     label = filename or f"the {mime or 'untyped'} data: URI"
     if is_base64:
         try:
-            head = _b64decode(payload[:44])  # 44 letters: 33 bytes, enough to recognise a format
+            head = _b64decode("".join(payload[:64].split())[:44])  # 44 letters: 33 bytes, enough to recognise a format
         except (binascii.Error, ValueError):
             raise ValueError(f"{where}: {label} is not valid base64") from None
         fmt = _format(where, label, mime=mime if mime != "application/octet-stream" else None, filename=filename,
@@ -548,6 +551,12 @@ def _rewrite(message: Mapping[str, Any], where: str, v2: bool, found: _Found) ->
     return clean
 
 
+def _may_carry(message: Any) -> bool:
+    """Whether ``message`` may carry a file: it has ``attachments`` or content parts."""
+    return isinstance(message, Mapping) and (
+        isinstance(message.get("attachments"), (list, tuple)) or isinstance(message.get("content"), (list, tuple)))
+
+
 def find_attachments(messages: Any, api_version: str) -> Tuple[Any, Optional["Uploads"]]:
     """``messages`` with every file to upload replaced by a placeholder id, and the files (``None``: no upload).
 
@@ -558,18 +567,11 @@ def find_attachments(messages: Any, api_version: str) -> Tuple[Any, Optional["Up
     Raises:
         TypeError, ValueError: naming the bad item (``messages[1].attachments[0]: cat.png is 17.2 MB; ...``).
     """
-    if not isinstance(messages, (list, tuple)) or not any(
-        isinstance(m, Mapping) and (isinstance(m.get("attachments"), (list, tuple)) or isinstance(m.get("content"), (list, tuple)))
-        for m in messages
-    ):
+    if not isinstance(messages, (list, tuple)) or not any(_may_carry(m) for m in messages):
         return messages, None
     found = _Found()
-    rewritten = [
-        _rewrite(m, f"messages[{i}]", api_version == "v2", found)
-        if isinstance(m, Mapping) and (isinstance(m.get("attachments"), (list, tuple)) or isinstance(m.get("content"), (list, tuple)))
-        else m
-        for i, m in enumerate(messages)
-    ]
+    v2 = api_version == "v2"
+    rewritten = [_rewrite(m, f"messages[{i}]", v2, found) if _may_carry(m) else m for i, m in enumerate(messages)]
     if found.files > MAX_FILES:
         raise ValueError(f"messages: {found.files} files in one request; GigaChat takes at most {MAX_FILES}")
     if found.media_bytes > MAX_MEDIA_BYTES:
@@ -768,7 +770,7 @@ class Uploads:
         digest = hashlib.sha256(data).hexdigest()
         mime = attachment.format.mime
         # What makes two uploads the same file: the host, the X-Client-ID the file is bound to, its type and bytes.
-        content = hashlib.sha256("\0".join((session.config.base_url, client, "general", mime, digest)).encode("utf-8")).hexdigest()
+        content = hashlib.sha256("\0".join((session.config.base_url, client, "general", mime, digest)).encode()).hexdigest()
         key = (owner, content)
 
         def upload() -> str:

@@ -211,7 +211,8 @@ class Attachment:
         # Never more than the limit and one byte: a file that grew since it was checked is refused, not read whole.
         if self.source == "path":
             with open(self.value, "rb") as handle:
-                return handle.read(self.limit + 1)
+                # Bounded by the size it has, too: read(n) would allocate the whole limit first.
+                return handle.read(min(os.fstat(handle.fileno()).st_size, self.limit) + 1)
         if self.source == "bytes":
             return bytes(self.value)
         if self.source == "base64":
@@ -229,11 +230,44 @@ class Attachment:
             self._kept = data
         return data
 
+    def identity(self) -> Optional[Tuple[int, int, int, int]]:
+        """A path's device, inode, size and modification time (ns) now, its size checked; ``None`` for other sources."""
+        if self.source != "path":
+            return None
+        try:
+            info = os.stat(self.value)
+        except OSError as exc:
+            raise ValueError(f"{self.where}: cannot read {self.label}: {exc.strerror or exc}") from exc
+        self.check_size(info.st_size)
+        return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
     def upload_name(self, digest: str) -> str:
         """The file name sent with the upload: the caller's, else one made from the content's hash."""
         if self.filename:
             return os.path.basename(self.filename)
         return f"{digest[:16]}.{self.format.extensions[0]}"
+
+
+# A path's SHA-256 by what its stat says: a file attached again unchanged (with every turn of a conversation,
+# say) is neither read nor hashed again while its id is known.
+_DIGESTS: "OrderedDict[Tuple[int, int, int, int], str]" = OrderedDict()
+_DIGESTS_LOCK = threading.Lock()
+_DIGESTS_MAX = 256
+
+
+def _known_digest(identity: Optional[Tuple[int, int, int, int]]) -> Optional[str]:
+    if identity is None:
+        return None
+    with _DIGESTS_LOCK:
+        return _DIGESTS.get(identity)
+
+
+def _remember_digest(identity: Tuple[int, int, int, int], digest: str) -> None:
+    with _DIGESTS_LOCK:
+        _DIGESTS[identity] = digest
+        _DIGESTS.move_to_end(identity)
+        while len(_DIGESTS) > _DIGESTS_MAX:
+            _DIGESTS.popitem(last=False)
 
 
 def _b64decode(text: str) -> bytes:
@@ -669,6 +703,14 @@ class FileIds:
             entry.file_id, entry.expires = file_id, time.monotonic() + FILE_ID_TTL
             return file_id, fresh
 
+    def peek(self, key: Hashable) -> Optional[str]:
+        """``key``'s id if one is known and fresh, without uploading or waiting."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry.file_id is None or entry.expires <= time.monotonic():
+            return None
+        return entry.file_id
+
     def forget(self, key: Hashable, file_id: str) -> None:
         """Drop ``key``'s id if it is still ``file_id``."""
         with self._lock:
@@ -687,6 +729,8 @@ class FileIds:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+        with _DIGESTS_LOCK:
+            _DIGESTS.clear()
 
     def after_fork(self) -> None:
         """In a forked child: fresh locks (a parent thread may have held one); the ids stay valid."""
@@ -766,11 +810,24 @@ class Uploads:
     @staticmethod
     def _upload(session: "Session", attachment: Attachment, owner: str, client: str, headers: Mapping[str, str],
                 shared: Optional[Tuple[SharedFiles, Hashable]]) -> _Done:
+        mime = attachment.format.mime
+
+        def content_of(digest: str) -> str:
+            # What makes two uploads the same file: the host, the X-Client-ID the file is bound to, its type and bytes.
+            return hashlib.sha256("\0".join((session.config.base_url, client, "general", mime, digest)).encode()).hexdigest()
+
+        identity = attachment.identity()
+        digest = _known_digest(identity)
+        if digest is not None:
+            content = content_of(digest)
+            known = UPLOADS.peek((owner, content))
+            if known is not None:
+                return _Done(known, False, (owner, content), content)
         data = attachment.read()
         digest = hashlib.sha256(data).hexdigest()
-        mime = attachment.format.mime
-        # What makes two uploads the same file: the host, the X-Client-ID the file is bound to, its type and bytes.
-        content = hashlib.sha256("\0".join((session.config.base_url, client, "general", mime, digest)).encode()).hexdigest()
+        if identity is not None and attachment.identity() == identity:  # unchanged while it was read
+            _remember_digest(identity, digest)
+        content = content_of(digest)
         key = (owner, content)
 
         def upload() -> str:

@@ -518,8 +518,8 @@ def test_a_file_that_grew_past_its_limit_after_the_check_is_refused_before_any_r
     call = prepare_call([{"role": "user", "content": QUESTION, "attachments": [picture]}], stream=False, **emu.client_config())
     with open(picture, "ab") as handle:
         handle.truncate(16 * MiB)
-    with pytest.raises(ValueError, match=r"messages\[0\]\.attachments\[0\]: .*growing\.png is 15\.0 MB \(15,728,641 bytes\)"):
-        call.send()  # read at most one byte past the limit
+    with pytest.raises(ValueError, match=r"messages\[0\]\.attachments\[0\]: .*growing\.png is 16\.0 MB; GigaChat takes images"):
+        call.send()  # its size is checked again before it is read
     assert emu.requests == []
 
 
@@ -601,3 +601,27 @@ def test_the_emulator_counts_uploads_only(emu: Emulator) -> None:
         "tools": [{"image_generate": {}}]})
     assert drawn.status_code == 200 and len(emu.file_store.listing()) == 3
     assert emu.file_store.uploads == 2
+
+
+def test_a_known_file_is_not_read_again_until_it_changes(emu: Emulator, folder: pathlib.Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A conversation attaches its files with every turn: unchanged, they are neither read nor hashed again.
+    reads: List[str] = []
+    original = Attachment.read
+
+    def read(self: Attachment) -> bytes:
+        reads.append(self.label)
+        return original(self)
+
+    monkeypatch.setattr(Attachment, "read", read)
+    session = Session(**emu.client_config())
+    notes = folder / "notes.txt"
+    history = [{"role": "user", "content": "Summarise", "attachments": [notes]}]
+    for turn in range(3):
+        reply = session.chat(history, stream=False)
+        history += [{"role": "assistant", "content": reply.text}, {"role": "user", "content": f"And {turn}?"}]
+    assert len(reads) == 1 and emu.file_store.uploads == 1
+    notes.write_text("Купить хлеб и сыр.", encoding="utf-8")  # changed: a new file for GigaChat
+    session.chat(history, stream=False)
+    assert len(reads) == 2 and emu.file_store.uploads == 2
+    assert emu.file_store.get(referenced(chats(emu)[-1])[0])[1] == "Купить хлеб и сыр.".encode()

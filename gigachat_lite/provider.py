@@ -15,7 +15,9 @@ other caller gets ``str`` chunks only, installed or not.
 OpenAI-style ``tools``/``tool_choice`` and tool messages become GigaChat's
 ``functions``/``function_call`` and ``function`` messages, and a function call
 comes back as an OpenAI tool call whose id is the reply's
-``functions_state_id``, so the follow-up request can send it back.
+``functions_state_id``, so the follow-up request can send it back. Images and
+files, as OpenAI ``image_url``/``file`` parts or gpt4free's ``media=``, are
+uploaded (once per distinct file) and sent as attachments.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, 
 
 import requests
 
+from ._attachments import with_media
 from ._bridge import AsyncStream
 from ._chat.request import ChatParams, Prepared, V2Params, prepare
 from ._http.certs import russian_ca_pem
@@ -169,11 +172,12 @@ def _function_content(content: Any) -> str:
 
 
 def _plain_text(message: Any) -> Any:
-    # gpt4free messages may carry content as a list of parts; GigaChat wants text.
+    # gpt4free messages may carry content as a list of parts; GigaChat wants text. Parts with
+    # images or files stay: the request's checks upload them (_attachments.py).
     if isinstance(message, Mapping) and isinstance(message.get("content"), list):
         parts = message["content"]
-        text = "".join(p.get("text", "") for p in parts if isinstance(p, Mapping) and p.get("type", "text") == "text")
-        return {**message, "content": text}
+        if all(isinstance(p, Mapping) and p.get("type", "text") == "text" and "text" in p for p in parts):
+            return {**message, "content": "".join(p["text"] for p in parts if isinstance(p["text"], str))}
     return message
 
 
@@ -343,8 +347,8 @@ def _usage(usage: Mapping[str, Any]) -> Any:
 
 # -- the provider ------------------------------------------------------------------------------
 
-# Body parameters gpt4free callers may pass; its own keywords (provider, media,
-# conversation, ignore_stream, web_search, ...) never reach the request.
+# Body parameters gpt4free callers may pass; its own keywords (provider, conversation,
+# ignore_stream, web_search, ...) never reach the request, but media= is attached and uploaded.
 # (GigaChat's own "tools" list is not among them: gpt4free's tools are OpenAI's, translated below.)
 _BODY_KEYWORDS = frozenset(ChatParams.__annotations__) | frozenset(V2Params.__annotations__) - {"tools"}
 _V2_KEYWORDS = frozenset(V2Params.__annotations__) - {"tools"}
@@ -520,7 +524,11 @@ class GigaChat:
         update_interval: float,
         kwargs: Dict[str, Any],
     ) -> Tuple[Session, Prepared]:
-        """Validate everything now; return the session and the request for the call made later."""
+        """Validate everything now; return the session and request for the call made later.
+
+        gpt4free's ``media=`` (``[(data, filename), ...]``) is attached to the
+        last user message and uploaded when the call is made, as any attachment.
+        """
         session = cls._session(api_key=key_for(cls.__name__, api_key), proxy=proxy, scope=scope,
                                kwargs=kwargs, connector=connector)
         params = {k: v for k, v in kwargs.items() if k in _BODY_KEYWORDS}
@@ -529,14 +537,14 @@ class GigaChat:
                 raise ValueError("pass tools= or functions=, not both")
             params["functions"], choice = functions_from_tools(kwargs["tools"], kwargs.get("tool_choice"))
             params["function_call"] = choice if choice is not None else params.get("function_call")
-        dropped = sorted(set(kwargs) - _BODY_KEYWORDS - set(_CONFIG_KEYWORDS) - {"tools", "tool_choice"})
+        dropped = sorted(set(kwargs) - _BODY_KEYWORDS - set(_CONFIG_KEYWORDS) - {"tools", "tool_choice", "media"})
         if dropped:
             log.debug("not sent to GigaChat: %s", ", ".join(dropped))
         api_version = kwargs.get("api_version") or ("v2" if params.get("parallel_tool_calls") else None)
         v2 = api_version == "v2" or any(name in params for name in _V2_KEYWORDS)
         prepared = prepare(
-            messages_from_openai(messages, v2=v2), model=cls.get_model(model), stream=bool(stream),
-            update_interval=update_interval or None, params=params, api_version="v2" if v2 else "v1",
+            with_media(messages_from_openai(messages, v2=v2), kwargs.get("media")), model=cls.get_model(model),
+            stream=bool(stream), update_interval=update_interval or None, params=params, api_version="v2" if v2 else "v1",
         )
         return session, prepared
 

@@ -41,6 +41,7 @@ from requests.utils import get_environ_proxies
 from urllib3.exceptions import InsecureRequestWarning
 
 from ._assistants import Assistants
+from ._attachments import UPLOADS
 from ._chat.request import Messages, Prepared, chat_url_v2, prepare
 from ._http.adapter import GigaChatAdapter
 from ._http.body import read_body
@@ -383,9 +384,18 @@ class Session(requests.Session):
         return {"flags": self.config.flags and list(self.config.flags), "profanity_check": self.config.profanity_check}
 
     def send_chat(self, prepared: Union[Prepared, Dict[str, Any]]) -> Union[ChatStream, ChatReply]:
-        """Send a request prepared by :meth:`chat`'s checks (or a ready v1 body) and wrap the reply."""
+        """Send a request prepared by :meth:`chat`'s checks (or a ready v1 body) and wrap the reply.
+
+        Files the messages carry are uploaded first, once per distinct file
+        (for the whole fleet with ``coordination``), see :mod:`._attachments`.
+        """
         if not isinstance(prepared, Prepared):
             prepared = Prepared("v1", prepared, None)
+        if prepared.uploads is not None:
+            shared = None if self._coordination is None else (self._coordination.files, self._fleet_key)
+            version, output, headers = prepared.api_version, prepared.output, prepared.headers
+            return prepared.uploads.send(self, prepared.body, headers,
+                                         lambda body: self.send_chat(Prepared(version, body, output, headers)), shared)
         v2 = prepared.api_version == "v2"
         path = chat_url_v2(self.config.base_url) if v2 else "/chat/completions"
         result: Union[ChatStream, ChatReply]
@@ -522,7 +532,9 @@ class Session(requests.Session):
     def delete_file(self, file_id: str) -> Dict[str, Any]:
         """``POST /files/{id}/delete``: delete; return ``{"id": ..., "deleted": True}``."""
         path = f"/files/{_quote_id(file_id, 'file_id')}/delete"
-        return json_object(json_reply(self.call("POST", path, headers=_JSON)), "delete")
+        reply = json_object(json_reply(self.call("POST", path, headers=_JSON)), "delete")
+        UPLOADS.forget_id(file_id)  # the same bytes attached again are uploaded again
+        return reply
 
     def file_content(self, file_id: str) -> bytes:
         """``GET /files/{id}/content``: the file's bytes (e.g. an image the model drew)."""
@@ -700,7 +712,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def reset() -> None:
-    """Close the shared sessions, forget every cached token and close the coordination stores (tests, key rotation).
+    """Close the shared sessions, forget every cached token and uploaded file id, close the coordination stores (tests, key rotation).
 
     The next call builds a fresh session and fetches a fresh token. Tokens
     already in a shared store (file, Redis) stay there for the fleet.
@@ -711,5 +723,6 @@ def reset() -> None:
     for session in sessions:
         session.close()
     TOKENS.clear()
+    UPLOADS.clear()
     forget_resolved()
     _close_coordination()

@@ -93,7 +93,7 @@ def test_create_completion_is_a_plain_generator(env: Emulator) -> None:
 def test_gpt4free_keywords_never_reach_the_body(env: Emulator) -> None:
     gen = GigaChat.create_completion(
         "GigaChat", [{"role": "user", "content": "hi"}], api_key="key-one",
-        provider="GigaChat", ignore_stream=True, media=[("x", "y")], conversation=object(), stream_timeout=5,
+        provider="GigaChat", ignore_stream=True, media=None, conversation=object(), stream_timeout=5,
         web_search=True, temperature=0.5, max_tokens=50,
     )
     assert "".join(gen) == "Echo: hi"
@@ -107,7 +107,8 @@ def test_update_interval_is_sent_when_set(env: Emulator) -> None:
 
 
 def test_content_parts_become_text(env: Emulator) -> None:
-    msgs = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}, {"type": "text", "text": "b"}]}]
+    # Image parts are uploaded and attached (test_attachments.py); text parts are joined.
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]
     assert "".join(GigaChat.create_completion("GigaChat", msgs, api_key="key-one")) == "Echo: ab"
 
 
@@ -273,7 +274,7 @@ def test_openai_tool_turns_become_gigachat_function_turns() -> None:
     call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
     state = {**call, "id": "5b0d3c1e-7d4f-4a51-9e36-1c2f0a9b8e77"}
     out = messages_from_openai([
-        {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {}}]},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
         {"role": "assistant", "content": None, "tool_calls": [call], "reasoning_content": ""},
         # gpt4free may set "name" from the id; the call knows the real one.
         {"role": "tool", "tool_call_id": "call_1", "name": "call_1", "content": "plain text"},

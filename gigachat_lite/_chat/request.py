@@ -1,4 +1,5 @@
-"""What a chat call sends: the contract chosen, the messages checked, the JSON body built. No I/O.
+"""What a chat call sends: the contract chosen, the messages checked, the JSON body built. No I/O
+(but an ``os.stat`` of a file attached by path, to check its size: see :mod:`.._attachments`).
 
 Everything here runs before any request (and so can run on an event loop):
 bad input is a ``TypeError`` or ``ValueError`` that names the bad item
@@ -42,6 +43,7 @@ import math
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
 
+from .._attachments import Uploads, find_attachments
 from ..config import FIELD_NAMES, Options, unknown_keyword
 from ..structured import OutputSpec, output_spec
 
@@ -275,13 +277,14 @@ _VERSION_SUFFIX = re.compile(r"/v\d+$")
 
 
 class Prepared:
-    """A checked chat request: its contract, its JSON body, its checked ``response_format`` and its own headers."""
+    """A checked chat request: its contract, its JSON body, its checked ``response_format``, its own headers,
+    and the files to upload before it is sent (their ids in the body are placeholders until then)."""
 
-    __slots__ = ("api_version", "body", "output", "headers")
+    __slots__ = ("api_version", "body", "output", "headers", "uploads")
 
     def __init__(self, api_version: str, body: Dict[str, Any], output: Optional[OutputSpec],
-                 headers: Optional[Dict[str, str]] = None) -> None:
-        self.api_version, self.body, self.output, self.headers = api_version, body, output, headers
+                 headers: Optional[Dict[str, str]] = None, uploads: Optional[Uploads] = None) -> None:
+        self.api_version, self.body, self.output, self.headers, self.uploads = api_version, body, output, headers, uploads
 
 
 def prepare(
@@ -295,7 +298,7 @@ def prepare(
     defaults: Optional[Mapping[str, Any]] = None,
     model_given: bool = True,
 ) -> Prepared:
-    """Choose the contract, check everything, build the body and the call's headers; no I/O.
+    """Choose the contract, check everything, build the body and the call's headers; no I/O but a file's ``os.stat``.
 
     ``defaults``: body settings the session's configuration gives (``flags``,
     ``profanity_check``), used where the call does not set them.
@@ -328,18 +331,20 @@ def prepare(
     extra = given.pop("extra_body", None)
     for name in CALL_OPTIONS:
         given.pop(name, None)
-    if choose_contract(api_version, given) == "v2":
+    version = choose_contract(api_version, given)
+    # Files in the messages (paths, bytes, data: URIs, image parts): checked against GigaChat's limits now
+    # (an os.stat at most), read and uploaded when the call is sent (_attachments.py).
+    messages, uploads = find_attachments(messages, version)
+    if version == "v2":
         body, output = _body_v2(messages, model, stream, update_interval, given)
         if not model_given and ("assistant_id" in given or "thread_id" in given or
                                 isinstance(given.get("storage"), Mapping) and "thread_id" in given["storage"]):
             del body["model"]
-        version = "v2"
     else:
         body, output = _body_v1(messages, model, stream, update_interval, given)
-        version = "v1"
     if extra is not None:
         _merge_extra(body, extra)
-    return Prepared(version, body, output, headers)
+    return Prepared(version, body, output, headers, uploads)
 
 
 def check_param(name: str, value: Any) -> None:
@@ -528,18 +533,6 @@ def _body_v2(
     if storage is not None:
         body["storage"] = storage
     return body, spec
-
-
-def prepare_chat(
-    messages: Messages,
-    *,
-    model: str,
-    stream: bool,
-    update_interval: Optional[float],
-    params: Mapping[str, Any],
-) -> Dict[str, Any]:
-    """A v1 body (the gpt4free provider's contract is v1): :func:`prepare` for that contract."""
-    return prepare(messages, model=model, stream=stream, update_interval=update_interval, params=params, api_version="v1").body
 
 
 def chat_url_v2(base_url: str) -> str:

@@ -7,6 +7,8 @@ every worker using one key share:
 * the access token (:class:`SharedTokenCache`: one OAuth call per lifetime),
 * the in-flight limit (:class:`ConcurrencyLimiter` handing out leases, first
   come, first served, to callers waiting in a queue kept in the store),
+* the ids of files attached to messages (:class:`SharedFileIds`: one upload
+  per distinct file),
 * a 429 cool-down (:class:`CoolDown`, capped by ``max_cool_down``) and the
   OAuth rate (:class:`OAuthRateGuard`),
 
@@ -17,6 +19,7 @@ in-process (default), a folder (``file:///...``) or Redis (``redis://...``).
 from __future__ import annotations
 
 from .errors import ConcurrencyLimitTimeout, CoordinationError
+from .files import SharedFileIds
 from .fleet import Coordination, close_all, coordination_for
 from .keys import DEFAULT_LIMITS, FleetKey, default_limit, fleet_key
 from .limiter import ConcurrencyLimiter, Lease
@@ -37,6 +40,7 @@ __all__ = [
     "Lease",
     "MemoryStore",
     "OAuthRateGuard",
+    "SharedFileIds",
     "SharedTokenCache",
     "Store",
     "check_store_url",

@@ -11,6 +11,9 @@ How the core uses it (:mod:`gigachat_lite.session`, lazily, only when
   and :func:`identity` of its key, and passes ``.tokens`` as
   ``TokenAuth(cache=...)``: single-flight OAuth across the fleet, behind the
   OAuth rate guard.
+* ``Session.send_chat`` passes ``.files`` (:class:`~.files.SharedFileIds`) and
+  the identity to the upload of a message's files: one upload per distinct
+  file for the fleet, its id kept beside the token.
 * ``Session.call``, before sending: :meth:`Coordination.take_slot` (the
   cool-down, then a lease, both within the call's timeout). A non-streamed
   reply releases the lease as soon as it is read; a streamed one hands it to
@@ -31,6 +34,7 @@ from typing import Dict, Hashable, Optional, Tuple
 
 from ..config import DEFAULT_MAX_COOL_DOWN
 from .errors import CoordinationError
+from .files import SharedFileIds
 from .keys import FleetKey, fleet_key
 from .limiter import ConcurrencyLimiter, Lease
 from .opener import check_store_url, open_store, process_store
@@ -59,7 +63,7 @@ def identity(auth_url: str, api_key: Optional[str], access_token: Optional[str],
 
 
 class Coordination:
-    """The shared token cache, the concurrency limiter, the cool-down and the OAuth guard of one store.
+    """The shared token cache and file ids, the concurrency limiter, the cool-down and the OAuth guard of one store.
 
     Args:
         store: from :func:`open_store`.
@@ -81,6 +85,7 @@ class Coordination:
         self.store = store
         self.oauth_guard = OAuthRateGuard(store, rate=oauth_rate)
         self.tokens = SharedTokenCache(store, lock_ttl=lock_ttl, rate_guard=self.oauth_guard)
+        self.files = SharedFileIds(store)
         self.limiter = ConcurrencyLimiter(store, limit=limit, ttl=lease_ttl)
         self.cooldown = CoolDown(store)
 

@@ -8,7 +8,8 @@ in an assistant's context and a stored thread (see ``chat_context``); the
 ``X-Session-ID`` header feeds the prompt cache (``prompt_cache``). v2-only fields
 (``model_options``, ``tools``, ``tool_config``, ``disable_filter``, ``user_info``) are
 refused with 422, naming the field: the real v1 endpoint would ignore them, hiding
-the mistake.
+the mistake. Files the messages reference (``attachments``) are checked as ``files`` says:
+known, the caller's, within GigaChat's counts and sizes.
 """
 
 import json
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
 from .chat_context import ChatState, Context, instructions, open_thread, resolve, session_of, storage_problem, units
+from .files import files_problem
 from .function_calls import arguments_for, call_reply, default_reply, last_user_text, pick_function
 from .replies import DONE_EVENT, completion_body, count_tokens, reply_text, stream_events, truncate, usage
 from .thread_store import Message
@@ -166,6 +168,9 @@ def _chat(state: ChatState, data: Dict[str, Any], headers: Any) -> Reply:
     why = _problem(data)
     if why is not None:
         return error_reply(422, why)
+    refused = files_problem(state.file_store, data["messages"], False, (headers or {}).get("X-Client-ID"))
+    if refused is not None:
+        return refused
     body = effective(data, context)
     try:
         turn = answer(state, body, session_of(headers))

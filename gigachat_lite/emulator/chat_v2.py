@@ -22,7 +22,8 @@ reasoning text (see ``replies_v2``; ``off`` adds none), cut to ``reasoning.max_t
 carries a fresh ``tool_state_id``; follow-ups send it back as ``tools_state_id``,
 which is accepted as is, and their results are checked against the calls
 (``tool_calls``). ``assistant_id`` and ``storage`` work as ``chat_context`` says; the
-``X-Session-ID`` header feeds the prompt cache (``prompt_cache``).
+``X-Session-ID`` header feeds the prompt cache (``prompt_cache``). Files the ``files`` parts
+reference are checked as ``files`` says: known, the caller's, within GigaChat's counts and sizes.
 """
 
 import json
@@ -34,6 +35,7 @@ from .builtin_tools import STAND_INS
 from .chat_context import ChatState, Context, open_thread, resolve, session_of, units
 from .chat_v1 import MODEL_VERSION, reasoning_for
 from .checks_v2 import builtin_names, request_problem, schema_of, specifications
+from .files import files_problem
 from .logprobs import for_text
 from .replies import count_tokens, reply_text, truncate
 from .replies_v2 import completion_body, message, output_tokens, stream_events, usage
@@ -160,6 +162,9 @@ def _chat(state: ChatState, data: Dict[str, Any], headers: Any) -> Reply:
     why = request_problem(data)
     if why is not None:
         return error_reply(422, why)
+    refused = files_problem(state.file_store, data["messages"], True, (headers or {}).get("X-Client-ID"))
+    if refused is not None:
+        return refused
     seen = dict(data, messages=_history(context) + data["messages"])  # the request as the model sees it
     text = text_of(data["messages"][-1])
     state_id = str(uuid.uuid4())

@@ -68,7 +68,8 @@ class Emulator:
             reply makes several, as the SDK expects; a lone call has none, as recorded.
             ``"always"``: every call has one, v1's too (settable).
 
-    Uploaded files live in :attr:`file_store`, assistants in :attr:`assistants`,
+    Uploaded files live in :attr:`file_store` (``file_store.uploads`` counts them; chats
+    referencing files are checked against GigaChat's limits, see ``files``), assistants in :attr:`assistants`,
     threads in :attr:`threads` and batch jobs in :attr:`batches` (its
     ``start_delay``, ``line_time`` and ``drop_ids`` are settable) until the emulator
     is dropped; issued tokens and the per-key counters in :attr:`ledger`.

@@ -18,6 +18,8 @@ from .wire import JSON_TYPE, SSE_TYPE, Reply, api_error, phrase, sse_event
 log = logging.getLogger("gigachat_lite.emulator")
 
 MAX_BODY = 16 * 1024 * 1024
+# POST /files takes a 40 MB document (GigaChat's largest file) and its multipart framing.
+MAX_UPLOAD = 41 * 1024 * 1024
 # Frees threads held by clients that vanished without closing; stop() does not wait for it.
 IDLE_TIMEOUT = 120.0
 HTML_PAGE = (
@@ -102,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.send_error(400, "Bad Content-Length")
             return None
-        if size > MAX_BODY:
+        if size > (MAX_UPLOAD if urlsplit(self.path).path.endswith("/files") else MAX_BODY):
             self.send_error(413, "Payload Too Large")
             return None
         return self.rfile.read(size)

@@ -1,4 +1,4 @@
-"""Properties of the public stream path (``ChatStream`` over a fake body), whatever the SSE parser.
+"""Properties of the public stream path (``ChatStream.from_chunks``: each item one network read), whatever the SSE parser.
 
 1. Any split of a valid stream into network reads gives the same chunks,
    finish reason and usage as the events that were encoded.
@@ -15,14 +15,14 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gigachat_lite import APIError, StreamError
+from gigachat_lite import APIError, ChatStream, StreamError
 
-from fakes import stream_of
+stream_of = ChatStream.from_chunks
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200)
 
 
 @contextmanager

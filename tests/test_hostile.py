@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import select
 import socket
+import subprocess
+import sys
 import threading
 import time
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 
@@ -13,6 +18,7 @@ import gigachat_lite
 from gigachat_lite import (
     APIError, APITimeoutError, DeadlineExceeded, RateLimitError, Session, StreamDeadlineExceeded, StreamTimeoutError,
 )
+from gigachat_lite.auth import TOKENS, Token
 from gigachat_lite.emulator import Emulator
 
 from hostile_servers import TOKEN, RawServer, Request, response, sse_events, trickle
@@ -55,10 +61,79 @@ def _child(config: dict, results: Any, index: int, parent_made: Any) -> None:
         results.put((index, repr(exc)))
 
 
-def test_forked_children_and_the_parent_each_get_their_own_replies(emu: Emulator) -> None:
+def hold_the_shared_session_lock(emu: Emulator, folder: pathlib.Path) -> Callable[[], None]:
+    """Have a thread hold the lock around the process's shared sessions; return what lets it go.
+
+    The thread asks for a shared session the process does not have yet, and the
+    session's CA bundle is to be written where a FIFO stands: reading the old
+    file blocks, with the lock held, until the FIFO's only writer (another
+    process, so that forked children do not inherit it) goes away.
+    """
+    fifo = folder / "russian_trusted_root_ca.crt"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen([sys.executable, "-c", "import os, sys, time\n"
+                               "os.open(sys.argv[1], os.O_WRONLY)  # returns once the reader has it open\n"
+                               "print('ready', flush=True)\ntime.sleep(120)", str(fifo)], stdout=subprocess.PIPE)
+    previous = os.environ.get("GIGACHAT_LITE_CACHE_DIR")
+    os.environ["GIGACHAT_LITE_CACHE_DIR"] = str(folder)
+    thread = threading.Thread(target=lambda: "".join(gigachat_lite.chat("held", **emu.client_config(), timeout=7)),
+                              daemon=True)
+    thread.start()
+    try:
+        assert writer.stdout is not None
+        ready, _, _ = select.select([writer.stdout], [], [], 30)
+        assert ready and writer.stdout.readline() == b"ready\n", "the shared session was never made"
+    except BaseException:
+        writer.kill()
+        raise
+    finally:
+        if previous is None:
+            del os.environ["GIGACHAT_LITE_CACHE_DIR"]
+        else:
+            os.environ["GIGACHAT_LITE_CACHE_DIR"] = previous
+
+    def release() -> None:
+        writer.kill()  # its end of the FIFO closes: the read ends, the session is made, the lock let go
+        writer.wait(10)
+        writer.stdout.close()  # type: ignore[union-attr]
+        thread.join(10)
+        assert not thread.is_alive()
+
+    return release
+
+
+def hold_the_token_lock(session: Session) -> Callable[[], None]:
+    """Have a thread hold the lock of ``session``'s token in the process's token cache (fetching, as far
+    as anyone can tell); return what lets it go."""
+    config = session.config
+    key = (config.auth_url, config.api_key, config.scope)  # the cache's documented key
+    token = session.token
+    assert token is not None
+    TOKENS.invalidate(key, token.value)
+    assert session.token is None  # the very slot the session (and chat(), same key) uses
+    fetching, done = threading.Event(), threading.Event()
+
+    def fetch() -> Token:
+        fetching.set()
+        done.wait(20)
+        return token
+
+    thread = threading.Thread(target=TOKENS.get, args=(key, fetch, 60.0), daemon=True)
+    thread.start()
+    assert fetching.wait(20)  # inside the fetch: the slot's lock is held
+
+    def release() -> None:
+        done.set()
+        thread.join(10)
+        assert not thread.is_alive()
+
+    return release
+
+
+def test_forked_children_and_the_parent_each_get_their_own_replies(emu: Emulator, tmp_path: pathlib.Path) -> None:
     import multiprocessing
 
-    from gigachat_lite import auth, chat, session as session_module
+    from gigachat_lite import chat
 
     config = {**emu.client_config(), "timeout": 5}
     assert "".join(chat("warm", **config)) == "Echo: warm"  # a warm keep-alive socket and a cached token
@@ -66,21 +141,13 @@ def test_forked_children_and_the_parent_each_get_their_own_replies(emu: Emulator
     "".join(parent_made.chat("warm too"))
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    # Locks held by another parent thread at the moment of the fork: the children must not wait on them.
-    slot = next(iter(auth.TOKENS._slots.values()))
-    release = threading.Event()
-
-    def hold_locks() -> None:
-        with session_module._SHARED_LOCK, slot.lock:
-            release.wait(20)
-
-    holder = threading.Thread(target=hold_locks, daemon=True)
-    holder.start()
+    # Locks held by other parent threads at the moment of the fork: the children must not wait on them.
+    releases = [hold_the_shared_session_lock(emu, tmp_path), hold_the_token_lock(parent_made)]
     children = [context.Process(target=_child, args=(config, results, i, parent_made)) for i in range(4)]
     for child in children:
         child.start()
-    release.set()
-    holder.join(5)
+    for release in reversed(releases):  # the token first: the held chat needs it too
+        release()
     try:
         parent_replies = [guarded(lambda n=n: "".join(chat(f"parent {n}", **config)), timeout=20) for n in range(10)]
         outcomes = dict(results.get(timeout=60) for _ in children)

@@ -425,21 +425,21 @@ def _read_lines(proc: subprocess.Popen, count: int) -> bytes:
 
 
 @posix_only
-def test_ctrl_c_mid_stream_exits_130_quietly(cache_dir: str) -> None:
-    with Emulator(reply="y" * 400, delay=0.2) as slow:  # 50 events, 10 s: far longer than the test
-        proc = popen_cli("chat", "hi", env=cli_env(cache_dir, slow))
-        try:
-            first = _read_until(proc, lambda data: len(data) >= 8)
-            assert first.startswith(b"y" * 8)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=5)
-        finally:
-            proc.kill()
-        assert proc.returncode == 130
-        assert b"Traceback" not in err
-        assert err.decode() == "gigachat-lite: interrupted\n"
-        text = (first + out).decode()
-        assert text.endswith("\n") and set(text.strip()) == {"y"} and len(text.strip()) < 400
+@pytest.mark.gigachat_emulator(reply="y" * 400, delay=0.2)  # 50 events, 10 s: far longer than the test
+def test_ctrl_c_mid_stream_exits_130_quietly(emu: Emulator, cache_dir: str) -> None:
+    proc = popen_cli("chat", "hi", env=cli_env(cache_dir, emu))
+    try:
+        first = _read_until(proc, lambda data: len(data) >= 8)
+        assert first.startswith(b"y" * 8)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert b"Traceback" not in err
+    assert err.decode() == "gigachat-lite: interrupted\n"
+    text = (first + out).decode()
+    assert text.endswith("\n") and set(text.strip()) == {"y"} and len(text.strip()) < 400
 
 
 @posix_only
@@ -593,25 +593,26 @@ def test_interactive_ctrl_d_leaves_with_0(emu: Emulator, cache_dir: str, pexpect
 
 
 @posix_only
-def test_interactive_ctrl_c_stops_the_reply_not_the_conversation(cache_dir: str, pexpect) -> None:
-    with Emulator(delay=0.2) as slow:
-        slow.set_reply(lambda body: "z" * 400 if body["messages"][-1]["content"] == "long" else "short")
-        child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, slow), encoding="utf-8", timeout=10)
-        try:
-            child.expect_exact("> ")
-            child.sendline("long")
-            child.expect_exact("zzzzzzzz")
-            child.sendintr()
-            child.expect_exact("(reply interrupted)")
-            child.expect_exact("> ")
-            child.sendline("again")
-            child.expect_exact("short")
-            child.expect_exact("> ")
-            # The interrupted turn was forgotten: the next request did not carry it.
-            assert [m["content"] for m in chat_requests(slow)[-1]["messages"]] == ["again"]
-            child.sendintr()  # at the prompt: leave
-            child.expect(pexpect.EOF)
-        finally:
-            child.close()
-        assert child.exitstatus == 130
-        assert "Traceback" not in (child.before or "")
+@pytest.mark.gigachat_emulator(delay=0.2)
+def test_interactive_ctrl_c_stops_the_reply_not_the_conversation(emu: Emulator, cache_dir: str, pexpect) -> None:
+    emu.set_reply(lambda body: "z" * 400 if body["messages"][-1]["content"] == "long" else "short")
+    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10)
+    try:
+        child.expect_exact("> ")
+        child.sendline("long")
+        child.expect_exact("zzzzzzzz")
+        child.sendintr()
+        child.expect_exact("(reply interrupted)")
+        child.expect_exact("> ")
+        child.sendline("again")
+        child.expect_exact("short")
+        child.expect_exact("> ")
+        # The interrupted turn was forgotten: the next request did not carry it.
+        assert [m["content"] for m in chat_requests(emu)[-1]["messages"]] == ["again"]
+        child.sendintr()  # at the prompt: leave
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 130
+    assert "Traceback" not in (child.before or "")
+

@@ -16,7 +16,7 @@ import os
 import pathlib
 import signal
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -25,15 +25,12 @@ from gigachat_lite import ConcurrencyLimitTimeout, CoordinationError, Session
 from gigachat_lite.emulator import Emulator
 from redis_server import RedisServer, own_redis_server, redis_server, store_url  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl"),
+    pytest.mark.gigachat_emulator(max_in_flight=1, retry_after=1, delay=0.005, reply="a short reply, streamed"),
+]
 
 SPAWN = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(max_in_flight=1, retry_after=1, delay=0.005, reply="a short reply, streamed") as emulator:
-        yield emulator
 
 
 def fleet_env(emu: Emulator, coordination: str = "") -> Dict[str, str]:

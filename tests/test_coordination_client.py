@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,11 +27,8 @@ from gigachat_lite.emulator import Emulator, Fault
 MEMORY = "memory://"
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    # 0.02 s between events and a long reply: a stream stays in flight while the test looks.
-    with Emulator(max_in_flight=1, retry_after=1, delay=0.02, reply="word " * 20) as emulator:
-        yield emulator
+# 0.02 s between events and a long reply: a stream stays in flight while the test looks.
+pytestmark = pytest.mark.gigachat_emulator(max_in_flight=1, retry_after=1, delay=0.02, reply="word " * 20)
 
 
 def in_flight(emu: Emulator) -> int:
@@ -228,16 +225,27 @@ def test_the_cli_coordinates_through_the_environment(emu: Emulator, tmp_path) ->
     assert emu.ledger.oauth_calls(emu.api_key) == 1  # the second run took the first one's token from the folder
 
 
-def test_a_dropped_stream_takes_no_lock_to_give_its_slot_back(emu: Emulator) -> None:
+def test_a_dropped_stream_takes_no_lock_to_give_its_slot_back(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # The cycle collector may finalise a stream inside any call, even one holding the
     # store's own (non-reentrant) lock: releasing there directly would deadlock.
+    # Every operation of the store is made to take one (non-reentrant) lock of the
+    # test's: a finaliser that went to the store would wait on its own thread.
     store = coordination_for(MEMORY).store
+    gate = threading.Lock()
+    for name in ("get", "set", "add", "delete", "extend", "remaining", "lease_acquire", "lease_renew",
+                 "lease_release", "lease_count", "rate_hit"):
+        def through_the_gate(*args: Any, _operation: Any = getattr(store, name), **kwargs: Any) -> Any:
+            with gate:
+                return _operation(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, through_the_gate)
     finished = threading.Event()
 
     def drop_while_holding_the_lock() -> None:
         stream = chat("hi", coordination=MEMORY, **emu.client_config())
         next(stream)
-        with store._lock:  # type: ignore[attr-defined]
+        assert in_flight(emu) == 1
+        with gate:  # as if inside a store operation when the cycle collector runs
             del stream
             gc.collect()
         finished.set()

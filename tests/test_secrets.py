@@ -67,7 +67,7 @@ def run_scenarios(emu: Emulator) -> List[Tuple[str, str]]:
             texts += _error_texts(f"fault {row.name}", outcome.error)
     for entry, case in test_bad_input.all_cases():
         try:
-            test_bad_input._call(entry, case, emu)
+            test_bad_input.call_entry(entry, case, emu)
         except BaseException as exc:
             texts += _error_texts(f"bad input {entry} {case.name}", exc)
 

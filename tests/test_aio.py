@@ -119,6 +119,7 @@ def no_stream_threads() -> bool:
     return _wait_for(lambda: _stream_threads() == 0, timeout=30)
 
 
+@pytest.mark.slow
 def test_aclose_mid_stream_frees_the_thread_promptly(emu: Emulator) -> None:
     emu.add_fault(STALL)
 
@@ -136,6 +137,7 @@ def test_aclose_mid_stream_frees_the_thread_promptly(emu: Emulator) -> None:
         emu.clear_faults()
 
 
+@pytest.mark.slow
 def test_cancellation_frees_the_thread(emu: Emulator) -> None:
     emu.add_fault(STALL)
 
@@ -160,6 +162,7 @@ def test_cancellation_frees_the_thread(emu: Emulator) -> None:
         emu.clear_faults()
 
 
+@pytest.mark.slow
 def test_break_then_garbage_collection_frees_the_thread(emu: Emulator) -> None:
     emu.add_fault(STALL)
 

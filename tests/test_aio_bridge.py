@@ -63,6 +63,7 @@ async def settled(source: Counted) -> int:
     return source.produced
 
 
+@pytest.mark.slow
 def test_the_thread_waits_for_a_slow_consumer_and_resumes() -> None:
     # An unbounded buffer would hold all 200,000 items: the thread must stop
     # a bounded distance ahead of the consumer, then go on as it catches up.

@@ -11,6 +11,8 @@ import asyncio
 import threading
 from typing import Iterator, List, Set
 
+import pytest
+
 from gigachat_lite import AsyncStream
 
 from reliability_support import wait_for
@@ -34,6 +36,7 @@ def no_idle_threads() -> None:
     assert wait_for(lambda: _workers() == 0, timeout=30), "stream threads never exit after idling"
 
 
+@pytest.mark.slow
 def test_back_to_back_streams_reuse_one_thread() -> None:
     no_idle_threads()
 
@@ -62,6 +65,7 @@ def test_streams_in_flight_each_have_their_own_thread() -> None:
     assert len({ident for (ident,) in got}) == 4
 
 
+@pytest.mark.slow
 def test_idle_threads_exit_and_new_ones_start_after() -> None:
     no_idle_threads()
 

@@ -20,7 +20,7 @@ from gigachat_lite.emulator import Emulator, Fault
 from test_cli import cache_dir, chat_requests, cli_env, posix_only, run_cli  # noqa: F401  (fixtures)
 
 pexpect = pytest.importorskip("pexpect")
-pytestmark = posix_only
+pytestmark = [posix_only, pytest.mark.slow]  # a pty and a process each
 
 SPINNER_FRAMES = ("| ", "/ ", "- ", "\\ ")
 

@@ -136,6 +136,7 @@ def run_async_cancel(emu: Emulator, streams: int = 100, settle: float = 15.0) ->
 pytestmark = pytest.mark.gigachat_emulator(shared=True, tls=True)
 
 
+@pytest.mark.slow
 def test_64_threads_x_20_calls_with_short_tokens(emu: Emulator) -> None:
     figures = run_thread_load(emu)
     assert figures["errors"] == 0, figures["first_error"]
@@ -146,6 +147,7 @@ def test_64_threads_x_20_calls_with_short_tokens(emu: Emulator) -> None:
     assert figures["oauth"] < THREADS // 2  # one per lifetime, not one per thread
 
 
+@pytest.mark.slow
 def test_200_concurrent_async_streams_complete_and_the_loop_stays_free(emu: Emulator) -> None:
     # Every reply waits until the loop itself opens a gate, once all 200 requests
     # have reached the server: a stream that read (or sent) on the loop would hold
@@ -177,6 +179,7 @@ def test_200_concurrent_async_streams_complete_and_the_loop_stays_free(emu: Emul
     assert results == ["held"] * 200
 
 
+@pytest.mark.slow
 def test_cancelling_100_streams_returns_threads_and_sockets(emu: Emulator) -> None:
     figures = run_async_cancel(emu)
     assert figures["cancelled"] == 100

@@ -149,6 +149,7 @@ def test_acquire_times_out_with_the_typed_error_and_release_is_idempotent(store:
     assert limiter.in_flight(B2B) == 0
 
 
+@pytest.mark.slow
 def test_a_held_lease_outlives_its_ttl_while_its_holder_lives(store: Store) -> None:
     limiter = ConcurrencyLimiter(store, ttl=1.0)
     lease = limiter.acquire(PERS, 1)
@@ -189,6 +190,7 @@ def test_token_auth_takes_the_shared_cache(store: Store) -> None:
     assert SharedTokenCache(store).peek(PERS).value == "shared-tok"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_a_cool_down_is_shared_and_the_longer_one_wins(store: Store) -> None:
     cool = CoolDown(store)
     cool.cool_down(PERS, 0.6)
@@ -203,6 +205,7 @@ def test_a_cool_down_is_shared_and_the_longer_one_wins(store: Store) -> None:
     assert caught.value.retry_after is not None and caught.value.retry_after > 25
 
 
+@pytest.mark.slow
 def test_the_oauth_guard_keeps_any_window_under_the_rate(store: Store) -> None:
     guard = OAuthRateGuard(store, rate=4, window=0.5, name="oauth.rate.test")
     stamps = []

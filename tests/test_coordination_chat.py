@@ -26,6 +26,7 @@ from gigachat_lite.emulator import Emulator
 from redis_server import RedisServer, own_redis_server, redis_server, store_url  # noqa: F401  (fixtures)
 
 pytestmark = [
+    pytest.mark.slow,  # fleets of processes
     pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl"),
     pytest.mark.gigachat_emulator(max_in_flight=1, retry_after=1, delay=0.005, reply="a short reply, streamed"),
 ]

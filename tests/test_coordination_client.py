@@ -60,6 +60,7 @@ def test_settings_are_checked_before_any_request(monkeypatch: pytest.MonkeyPatch
     assert (unset.coordination, unset.coordination_fallback, unset.max_concurrency) == (None, False, None)
 
 
+@pytest.mark.slow
 def test_unset_costs_nothing() -> None:
     code = (
         "import sys, gigachat_lite; s = gigachat_lite.Session(api_key='k'); gigachat_lite.reset();"
@@ -70,6 +71,7 @@ def test_unset_costs_nothing() -> None:
     assert out.stdout.strip() == "[]", out.stderr
 
 
+@pytest.mark.slow
 def test_threads_of_one_process_share_the_limit(emu: Emulator) -> None:
     config = dict(emu.client_config(), max_retries=0)
     emu.set_reply("short")
@@ -136,6 +138,7 @@ def test_an_error_reply_gives_the_slot_back(emu: Emulator) -> None:
     assert in_flight(emu) == 0
 
 
+@pytest.mark.slow
 def test_waiting_for_a_slot_respects_the_timeout(emu: Emulator) -> None:
     stream = chat("hi", coordination=MEMORY, **emu.client_config())
     started = time.monotonic()
@@ -211,6 +214,7 @@ def test_the_gpt4free_provider_coordinates_from_the_environment(emu: Emulator, m
     assert eventually(lambda: in_flight(emu) == 0)
 
 
+@pytest.mark.slow
 def test_the_cli_coordinates_through_the_environment(emu: Emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "coordination"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIGACHAT_")}

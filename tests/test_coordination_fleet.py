@@ -21,7 +21,8 @@ from gigachat_lite.auth import Token
 from gigachat_lite.coordination import ConcurrencyLimiter, SharedTokenCache, open_store
 from redis_server import RedisServer, redis_server, store_url  # noqa: F401  (a fixture)
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: the file backend needs fcntl"),
+              pytest.mark.slow]  # fleets of processes
 
 SPAWN = multiprocessing.get_context("spawn")  # no fork with threads alive; like real separate workers
 AUTH = "https://ngw.test:9443/api/v2/oauth"

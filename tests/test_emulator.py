@@ -742,6 +742,7 @@ def test_stream_error_fault(emu, auth):
     assert parts[1] == b'data: {"status":503,"message":"Service Unavailable"}'
 
 
+@pytest.mark.slow
 def test_stall_fault_times_out_client_then_stop_is_prompt():
     emulator = Emulator(faults=[Fault(path="chat", stall=60, after=1)]).start()
     auth = bearer(emulator)

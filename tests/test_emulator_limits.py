@@ -56,6 +56,7 @@ def wait_for(condition, seconds: float = 5.0) -> bool:
 pytestmark = pytest.mark.gigachat_emulator(keys=[DEFAULT_KEY, OTHER_KEY], max_in_flight=1, retry_after=2, delay=0.2, reply="a reply long enough for several stream events")
 
 
+@pytest.mark.slow
 def test_over_the_limit_is_429_with_retry_after(emu):
     auth = bearer(emu, emu.api_key)
     conn, stream = open_stream(emu, auth)
@@ -82,6 +83,7 @@ def test_keys_have_their_own_limits(emu):
     conn.close()
 
 
+@pytest.mark.slow
 def test_a_dropped_stream_frees_its_slot(emu):
     auth = bearer(emu, emu.api_key)
     conn, stream = open_stream(emu, auth)

@@ -374,6 +374,7 @@ def test_stream_error_and_malformed_are_named_events_on_v2(emu, auth):
     assert raw.endswith(b"\n\n") and b"response.message.done" in raw
 
 
+@pytest.mark.slow
 def test_reset_and_stall_on_v2(emu):
     auth = bearer(emu)
     emu.add_fault(Fault(path="v2/chat", reset=True, times=1))

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.gigachat_emulator(piece_size=2)
 
 
 # What queue.Queue.get/put call while holding the queue's mutex (urllib3's pool is a LifoQueue).
+@pytest.mark.slow
 def test_streams_dropped_in_cycles_never_deadlock_and_leak_nothing(emu: Emulator) -> None:
     # Dropped inside a cycle of the caller's, a stream is freed only by the cycle
     # collector, which a profile hook runs at random calls: some of them inside
@@ -130,6 +131,7 @@ def hold_the_token_lock(session: Session) -> Callable[[], None]:
     return release
 
 
+@pytest.mark.slow
 def test_forked_children_and_the_parent_each_get_their_own_replies(emu: Emulator, tmp_path: pathlib.Path) -> None:
     import multiprocessing
 
@@ -175,6 +177,7 @@ def _trickled_headers(conn: socket.socket, request: Request) -> None:
 # (guarded(..., timeout=...)) turns a deadline that never fires into a failure, and
 # the error type and message say which bound ended the call. No test times the call.
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_server_trickling_headers_cannot_outlast_the_deadline(stream: bool) -> None:
     with RawServer(_trickled_headers) as server:  # ~140 s of headers, a byte every 0.1 s
@@ -183,6 +186,7 @@ def test_a_server_trickling_headers_cannot_outlast_the_deadline(stream: bool) ->
         assert isinstance(caught.value, APITimeoutError)
 
 
+@pytest.mark.slow
 def test_a_stream_past_its_deadline_keeps_the_chunks_received() -> None:
     head = response(200, b"", {"Content-Type": "text/event-stream"}, length=False)
 
@@ -201,6 +205,7 @@ def test_a_stream_past_its_deadline_keeps_the_chunks_received() -> None:
 
 # (status, Retry-After, max_retries) -> the most requests that fit in deadline=2.5 s: a Retry-After of
 # 25 s does not fit at all; of 2 s, once; the backoff (0.5-0.75 s, 1-1.25 s, 2-2.25 s, ...) twice.
+@pytest.mark.slow
 @pytest.mark.parametrize("status, retry_after, retries, most", [(503, "25", 3, 1), (500, None, 10, 3), (429, "2", 5, 2)])
 def test_retries_never_sleep_past_the_deadline(status: int, retry_after: Optional[str], retries: int, most: int,
                                                caplog: pytest.LogCaptureFixture) -> None:
@@ -219,6 +224,7 @@ def test_retries_never_sleep_past_the_deadline(status: int, retry_after: Optiona
     assert len(waits) == len(server.requests) - 1 and sum(waits) < 2.5, waits
 
 
+@pytest.mark.slow
 def test_first_byte_timeout_caps_the_wait_for_the_first_event() -> None:
     go = threading.Event()
 
@@ -236,6 +242,7 @@ def test_first_byte_timeout_caps_the_wait_for_the_first_event() -> None:
             go.set()
 
 
+@pytest.mark.slow
 def test_first_byte_timeout_on_a_whole_reply_counts_the_token_fetch_in() -> None:
     go = threading.Event()
 
@@ -269,6 +276,7 @@ def test_a_deadline_not_reached_changes_nothing_over_tls(emu: Emulator) -> None:
 
 # -- Retry-After ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["-5", "abc", "nan", "inf", "", "1e999", "Wed, 99 Foo 2026"])
 def test_an_unusable_retry_after_is_ignored(value: str) -> None:
     replies = iter([429, 200, 429])

@@ -57,6 +57,7 @@ def test_a_corrupt_compressed_stream_is_a_stream_error_that_says_so() -> None:
 
 # -- bounded memory -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framing", ["fast path", "fallback"])
 def test_an_endless_line_fails_fast_naming_the_limit(framing: str) -> None:
     line = (b"data: " if framing == "fast path" else b": a comment first\n\ndata:") + b"x" * (50 << 20)
@@ -173,6 +174,7 @@ if given is not None:
         framing=st.sampled_from(["length", "chunked", "close"]),
         cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=8),
     )
+    @pytest.mark.slow
     def test_any_bytes_any_split_any_compression_gives_chunks_or_a_typed_error_in_time(
         texts: List[str], mangle: str, cut_at: int, garbage: bytes, encoding: str, framing: str, cuts: List[int]
     ) -> None:

@@ -263,10 +263,12 @@ def _python(code: str, emu: Emulator) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_without_gpt4free_the_provider_works_alone(emu: Emulator) -> None:
     assert _python(_NO_G4F + _STANDALONE, emu) == "['Echo: hi'] ['Echo: hi'] True"
 
 
+@pytest.mark.slow
 def test_import_gigachat_lite_does_not_import_gpt4free(emu: Emulator) -> None:
     code = "import sys, gigachat_lite\nassert 'g4f' not in sys.modules\ngigachat_lite.GigaChat\nprint('g4f' in sys.modules)"
     installed = importlib.util.find_spec("g4f") is not None

@@ -26,6 +26,7 @@ def _calls(emu: Emulator) -> int:
     return sum(1 for r in emu.requests if r.path.endswith("/chat/completions"))
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(tls=True)
 @pytest.mark.parametrize("how", ["argument", "environment"])
 def test_tls_goes_through_a_connect_tunnel_and_nothing_bypasses_it(emu: Emulator, how: str,

@@ -151,6 +151,7 @@ def recorded() -> Iterator[Tuple[Emulator, List[str]]]:
         yield emu, issued
 
 
+@pytest.mark.slow
 def test_no_secret_in_logs_reprs_errors_tracebacks_or_files(recorded: Tuple[Emulator, List[str]],
                                                             caplog: pytest.LogCaptureFixture) -> None:
     emu, issued = recorded

@@ -168,6 +168,7 @@ def test_same_events_as_sseclient_on_framing_tokens(tokens: List[bytes], points:
     check(b"".join(tokens), points)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(gigachat_event(), min_size=1, max_size=8), st.data())
 def test_common_framing_at_every_split_stays_on_the_fast_path(events: List[bytes], data: st.DataObject) -> None:
@@ -180,6 +181,7 @@ def test_common_framing_at_every_split_stays_on_the_fast_path(events: List[bytes
     assert not delegated  # sseclient-py was not needed
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(gigachat_v2_event(), min_size=1, max_size=8), st.data())
 def test_v2_named_events_at_every_split_match_sseclient(events: List[bytes], data: st.DataObject) -> None:
@@ -230,6 +232,7 @@ V2_BODY = (
 )
 
 
+@pytest.mark.slow
 def test_recorded_v2_framing_at_every_split_stays_on_the_fast_path() -> None:
     """The framing recorded in test_primary_chat_stream_simple.yaml, cut at every one and two points."""
     whole = outcome(ChatStreamV2.from_chunks([V2_BODY], request_id="rid"))

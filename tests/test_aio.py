@@ -99,7 +99,7 @@ def _stream_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name == "gigachat_lite-stream")
 
 
-def _wait_for(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -36,7 +36,7 @@ def in_flight(emu: Emulator) -> int:
     return coordination_for(MEMORY).limiter.in_flight(identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS"))
 
 
-def eventually(condition, seconds: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+def eventually(condition, seconds: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:

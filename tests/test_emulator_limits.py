@@ -43,7 +43,7 @@ def open_stream(emu: Emulator, auth: Dict[str, str]) -> Tuple[http.client.HTTPCo
     return conn, conn.getresponse()
 
 
-def wait_for(condition, seconds: float = 5.0) -> bool:
+def wait_for(condition, seconds: float = 15.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from typing import Any, Callable, List, Optional
 
 import pytest

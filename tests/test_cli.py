@@ -66,9 +66,13 @@ def run_cli(*args: str, env: Dict[str, str], input: Optional[str] = None, timeou
     )
 
 
-def _sigint_default() -> None:
-    # A shell that started us in the background may ignore SIGINT, and an ignored
-    # signal stays ignored across exec: Python would then never raise KeyboardInterrupt.
+def sigint_default() -> None:
+    """``preexec_fn`` for a CLI process that is sent Ctrl-C: SIGINT handled as usual.
+
+    A shell that started the tests in the background (``pytest &``, nohup) may ignore
+    SIGINT, and an ignored signal stays ignored across exec: Python would then never
+    raise KeyboardInterrupt, and every Ctrl-C test would fail for how it was started.
+    """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -79,7 +83,7 @@ def popen_cli(*args: str, env: Dict[str, str]) -> subprocess.Popen:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_sigint_default if sys.platform != "win32" else None,
+        preexec_fn=sigint_default if sys.platform != "win32" else None,
     )
 
 
@@ -559,7 +563,7 @@ def pexpect():
 def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> None:
     child = pexpect.spawn(
         sys.executable, ["-m", "gigachat_lite", "chat", "--system", "Будь краток"],
-        env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+        env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10, preexec_fn=sigint_default,
     )
     try:
         child.expect_exact("chatting with GigaChat")
@@ -610,7 +614,8 @@ def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> Non
 @pytest.mark.slow
 @posix_only
 def test_interactive_ctrl_d_leaves_with_0(emu: Emulator, cache_dir: str, pexpect) -> None:
-    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10)
+    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+                          preexec_fn=sigint_default)
     try:
         child.expect_exact("> ")
         child.sendeof()
@@ -625,7 +630,8 @@ def test_interactive_ctrl_d_leaves_with_0(emu: Emulator, cache_dir: str, pexpect
 @pytest.mark.gigachat_emulator(delay=0.2)
 def test_interactive_ctrl_c_stops_the_reply_not_the_conversation(emu: Emulator, cache_dir: str, pexpect) -> None:
     emu.set_reply(lambda body: "z" * 400 if body["messages"][-1]["content"] == "long" else "short")
-    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10)
+    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+                          preexec_fn=sigint_default)
     try:
         child.expect_exact("> ")
         child.sendline("long")

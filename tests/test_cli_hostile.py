@@ -29,7 +29,7 @@ from gigachat_lite.cli import main
 from gigachat_lite.emulator import Emulator, Fault
 
 import hostile_servers as h
-from test_cli import cache_dir, cli_env, posix_only  # noqa: F401  (fixtures)
+from test_cli import cache_dir, cli_env, posix_only, sigint_default  # noqa: F401  (fixtures)
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = posix_only
@@ -59,7 +59,8 @@ DIM, UNDIM = "\x1b[2m", "\x1b[22m"
 
 
 def spawn(*args: str, env: dict, timeout: float = 10) -> Any:
-    return pexpect.spawn(sys.executable, ["-m", "gigachat_lite", *args], env=env, encoding="utf-8", timeout=timeout)
+    return pexpect.spawn(sys.executable, ["-m", "gigachat_lite", *args], env=env, encoding="utf-8", timeout=timeout,
+                         preexec_fn=sigint_default)
 
 
 def terminal_output(*args: str, env: dict) -> tuple:

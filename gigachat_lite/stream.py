@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import http.client
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterable, Iterator, List, Optional, Type, TypeVar, cast
 
 import requests
 
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from .coordination.limiter import Lease
 
 __all__ = ["ChatStream", "ChatStreamV2"]
+
+S = TypeVar("S", bound="ChatStream")
 
 _READ_SIZE = 65536
 _DRAIN_LIMIT = 65536  # bytes read after the last event so the connection can be reused; past that, closed
@@ -81,6 +83,28 @@ class ChatStream(ChatResult):
         self._response = response
         self._parts: List[str] = []
         self._chunks: Generator[str, None, None] = _read(response, state, self._parts, self._parser_class(state), max_event_size)
+
+    @classmethod
+    def from_chunks(
+        cls: Type[S],
+        chunks: Iterable[bytes],
+        *,
+        request_id: Optional[str] = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    ) -> S:
+        """A stream that reads its body from ``chunks`` (any iterable of ``bytes``) instead of a connection.
+
+        Each item is taken as one network read, through the same SSE framing,
+        parser, attributes and errors as a stream read from GigaChat: a body
+        saved to a file replays exactly (``ChatStream.from_chunks(open(path,
+        "rb"))``; :meth:`ChatStreamV2.from_chunks` for the v2 contract), and
+        tests cut a body into any reads they like. An exception raised by the
+        iterable is a failed read (``OSError`` -> :class:`StreamError`, a
+        timeout -> :class:`StreamTimeoutError`); however the stream ends, the
+        iterable's ``close()``, if it has one, is called. ``request_id`` is
+        what the stream and its errors report.
+        """
+        return cls(cast(requests.Response, _ChunkBody(chunks, request_id)), max_event_size=max_event_size)
 
     @property
     def text(self) -> str:
@@ -165,6 +189,33 @@ class ChatStreamV2(V2Result, ChatStream):
 
     def __iter__(self) -> "ChatStreamV2":
         return self
+
+
+class _ChunkBody:
+    """What :meth:`ChatStream.from_chunks` reads: the parts of a ``requests.Response`` the reader uses, over an iterable."""
+
+    def __init__(self, chunks: Iterable[bytes], request_id: Optional[str]) -> None:
+        self.headers: Dict[str, str] = {} if request_id is None else {"x-request-id": request_id}
+        self.raw = self
+        self._source = chunks
+        self._chunks = iter(chunks)
+
+    def read1(self, amt: int = -1, decode_content: bool = True) -> bytes:
+        for chunk in self._chunks:
+            if chunk:  # b"" would read as the end of the body
+                return bytes(chunk)
+        return b""
+
+    def shutdown(self) -> None:
+        pass  # no socket: nothing blocks in another thread
+
+    def release_conn(self) -> None:
+        pass
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
 
 
 class _State(ReplyFields):

@@ -1,4 +1,13 @@
-"""Shared fixtures: a clean environment, a private cache folder, helpers for recorded traffic."""
+"""Shared fixtures: a clean environment, a private cache folder, helpers for recorded traffic.
+
+The emulator comes from the package's own pytest plugin (``gigachat_emulator``,
+registered by the ``pytest11`` entry point of the installed package; from a
+checkout that is not installed, run ``pytest -p gigachat_lite.emulator.pytest_plugin``).
+
+Property tests run Hypothesis's fixed, derandomized profile ``ci`` (the same
+examples every run: what CI runs); ``HYPOTHESIS_PROFILE=random pytest`` draws
+new ones each run and keeps any failure it finds in ``.hypothesis/`` to replay it.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +17,17 @@ import pathlib
 from typing import Any, Dict, List
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import gigachat_lite
 from gigachat_lite.emulator import Emulator
 
-# The shipped plugin's fixtures and marker (registered by the pytest11 entry point
-# when installed; imported here too so that a checkout's tests find them).
-from gigachat_lite.emulator.pytest_plugin import _gigachat_emulators, gigachat_emulator, pytest_configure  # noqa: F401
+# No deadline in either: a wall-clock bound per example is a timed assertion, flaky on a loaded machine.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("random", derandomize=False, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 DATA = pathlib.Path(__file__).parent / "data"
 KEY = "dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQ="  # base64("test-client:test-secret"), not a real key

@@ -4,7 +4,10 @@
 (head and Content-Length body), calls ``handler(conn, request)`` which writes
 whatever bytes it likes (trickled, compressed, cut, oversized, ...). A handler
 returns True to keep the connection for another request. Every socket has a
-timeout, and the server stops with its ``with`` block.
+timeout, and the server stops with its ``with`` block. ``accepted`` counts the
+connections it took (keep-alive reuse shows as fewer connections than
+requests) and ``hangups`` those the client closed while the server waited for
+its next request.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class RawServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._conns: List[socket.socket] = []
+        self._count = threading.Lock()
+        self.accepted = 0
+        self.hangups = 0
 
     @property
     def base_url(self) -> str:
@@ -88,6 +94,8 @@ class RawServer:
             except OSError:
                 continue
             self._conns.append(conn)
+            with self._count:
+                self.accepted += 1
             threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
 
     def _connection(self, conn: socket.socket) -> None:
@@ -96,8 +104,13 @@ class RawServer:
         try:
             while not self._stop.is_set():
                 while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
+                    try:
+                        more = conn.recv(65536)
+                    except ConnectionError:  # a reset: closed with our reply unread
+                        more = b""
                     if not more:
+                        with self._count:
+                            self.hangups += 1
                         return
                     data += more
                 head, _, data = data.partition(b"\r\n\r\n")

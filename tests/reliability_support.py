@@ -58,8 +58,10 @@ def pools(s: requests.Session) -> List[Any]:
     for adapter in set(s.adapters.values()):
         managers = [adapter.poolmanager] + list(getattr(adapter, "proxy_manager", {}).values())
         for manager in managers:
-            with manager.pools.lock:
-                found.extend(manager.pools._container.values())
+            for key in manager.pools.keys():  # a copy, taken under the container's lock
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    found.append(pool)
     return found
 
 
@@ -88,18 +90,95 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def record_peers(emu: Any) -> List[Tuple[str, int]]:
-    """Record the client address of every connection the emulator accepts from now on."""
-    server = emu._server
-    peers: List[Tuple[str, int]] = []
-    original = server.process_request
+class Relay:
+    """A TCP relay on 127.0.0.1 in front of a loopback server: ``peers`` lists the (host, port) of every
+    client connection it accepted, which it pipes to ``target_port``.
 
-    def process_request(request: Any, client_address: Any) -> None:
-        peers.append(client_address)
-        original(request, client_address)
+    Put it in front of the emulator (``relay.config(emu)``) to see every connection a client makes
+    (a proxy's, or a direct one that bypassed it).
+    """
 
-    server.process_request = process_request
-    return peers
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.peers: List[Tuple[str, int]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(128)
+        self._listener.settimeout(0.1)  # so stop() is not stuck behind a blocking accept()
+        self.port = self._listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._sockets: Set[socket.socket] = set()
+        self._thread = threading.Thread(target=self._accept, name="test-relay", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def before(cls, emu: Any) -> "Relay":
+        """A relay in front of the (started) emulator ``emu``."""
+        return cls(int(emu.url.rsplit(":", 1)[1]))
+
+    def url(self, emu_url: str) -> str:
+        """``emu_url`` with the emulator's port replaced by the relay's."""
+        base, _, rest = emu_url.partition(f":{self.target_port}")
+        return f"{base}:{self.port}{rest}"
+
+    def config(self, emu: Any) -> Dict[str, Any]:
+        """``emu.client_config()`` pointed at the relay."""
+        return {k: self.url(v) if k.endswith("_url") else v for k, v in emu.client_config().items()}
+
+    def __enter__(self) -> "Relay":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self._listener.close()
+        with self._lock:
+            for sock in list(self._sockets):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, peer = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.peers.append(peer)
+            threading.Thread(target=self._serve, args=(client,), name="test-relay-conn", daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        client.settimeout(None)
+        upstream: Optional[socket.socket] = None
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets.update((client, upstream))
+            peers = {client: upstream, upstream: client}
+            while not self._stopping.is_set():
+                readable, _, _ = select.select([client, upstream], [], [], 0.5)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with self._lock:
+                        self._sockets.discard(sock)
+                    try:
+                        sock.close()
+                    except OSError:
+                        pass
 
 
 class Proxy:

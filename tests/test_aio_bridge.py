@@ -1,17 +1,20 @@
-"""bridge.AsyncStream's hand-over between the thread and the loop: no lost wake-up, back-pressure, the two ways to iterate."""
+"""AsyncStream's hand-over between the thread and the loop: no lost wake-up, back-pressure, the two ways to iterate.
+
+Everything here goes through the public :class:`gigachat_lite.AsyncStream` and
+the event loop's own ``call_later`` (which the consumer's gathering timer uses):
+no test waits a fixed time for a thread to get somewhere.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import threading
 import time
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
-from gigachat_lite import _bridge as bridge
 from gigachat_lite import AsyncStream
 
 
@@ -34,24 +37,50 @@ def test_streams_that_pause_and_flow_at_random_never_hang() -> None:
     assert asyncio.run(asyncio.wait_for(main(), 60)) == [list(range(400))] * 12
 
 
-def test_the_thread_waits_at_the_high_water_mark_and_resumes() -> None:
-    total = bridge._HIGH_WATER * 3 + 7
-    seen: List[int] = []
+class Counted:
+    """An endless source that counts what the stream's thread has taken from it."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.produced = 0
+
+    def __iter__(self) -> Iterator[int]:
+        for i in range(self.total):
+            self.produced = i + 1
+            yield i
+
+
+async def settled(source: Counted) -> int:
+    """Wait (on the loop, which must stay free) until the thread stops taking items: it waits for room."""
+    last, still = -1, 0
+    for _ in range(2000):
+        await asyncio.sleep(0.005)
+        now = source.produced
+        still = still + 1 if now == last else 0
+        if still >= 10 or now == source.total:
+            return now
+        last = now
+    return source.produced
+
+
+@pytest.mark.slow
+def test_the_thread_waits_for_a_slow_consumer_and_resumes() -> None:
+    # An unbounded buffer would hold all 200,000 items: the thread must stop
+    # a bounded distance ahead of the consumer, then go on as it catches up.
+    source = Counted(200_000)
 
     async def main() -> List[int]:
-        stream = AsyncStream(lambda: iter(range(total)))
+        stream = AsyncStream(lambda: source)
         got = [await stream.__anext__()]
-        await asyncio.sleep(0.2)  # the thread fills the buffer and must stop there
-        seen.append(len(stream._channel.items))
+        ahead = await settled(source)
+        assert 0 < ahead - len(got) <= 4096, ahead  # stopped well short of the end, with items ready
         async for x in stream:
             got.append(x)
-            seen.append(len(stream._channel.items))
-            if x % 500 == 0:
-                await asyncio.sleep(0.01)  # let it refill while we are slow
+            if x == 100_000:
+                assert source.produced - len(got) <= 4096, source.produced  # and again after refilling
         return got
 
-    assert asyncio.run(asyncio.wait_for(main(), 20)) == list(range(total))
-    assert seen[0] == bridge._HIGH_WATER and max(seen) <= bridge._HIGH_WATER
+    assert asyncio.run(asyncio.wait_for(main(), 60)) == list(range(200_000))
 
 
 def test_anext_and_async_for_share_one_stream() -> None:
@@ -118,69 +147,103 @@ def test_the_error_comes_after_every_chunk_in_both_forms() -> None:
     assert asyncio.run(with_anext()) == list(range(2500))
 
 
-def test_a_woken_consumer_runs_before_the_thread_reads_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The thread stands aside after waking a waiting consumer (the first chunk's
-    # latency) until the consumer has run and taken the gate; with a generous
-    # bound, the bound is not what ended the wait.
-    monkeypatch.setattr(bridge, "_HAND_OVER_WAIT", 5.0)
-    streams: List[AsyncStream[str]] = []
-    gate_taken: List[bool] = []
+def record_timers(loop: asyncio.AbstractEventLoop, stretch: Callable[[float], float] = lambda d: d,
+                  before: Callable[[], Callable[[], None]] = lambda: lambda: None) -> List[float]:
+    """Every ``loop.call_later`` delay asked for from now on; ``stretch`` changes the delay used;
+    ``before()`` is called when a timer is set and what it returns runs (on the loop) when it fires."""
+    asked: List[float] = []
+    call_later = loop.call_later
 
-    def source() -> Iterator[str]:
-        time.sleep(0.05)  # the consumer is waiting by now
-        yield "a"
-        gate_taken.append(streams[0]._channel.gate is None)
-        yield "b"
+    def recording(delay: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(delay)
+        first = before()
 
-    async def main() -> List[str]:
-        streams.append(AsyncStream(source))
-        return [x async for x in streams[0]]
+        def fire(*args: Any) -> None:
+            first()
+            callback(*args)
 
-    started = time.monotonic()
-    assert asyncio.run(main()) == ["a", "b"]
-    assert gate_taken == [True] and time.monotonic() - started < 4.0
+        return call_later(stretch(delay), fire, *args, **kwargs)
+
+    loop.call_later = recording  # type: ignore[method-assign,assignment]
+    return asked
 
 
 def test_a_firehose_gathers_longer_and_a_pause_brings_the_short_wait_back() -> None:
-    waits: List[float] = []
+    # While chunks flow the consumer lets them gather on a loop timer: a short one,
+    # a longer one once a look finds many chunks, the short one again when they slow.
+    acks = threading.Semaphore(0)
+    firehose = Counted(5000)
 
     def source() -> Iterator[int]:
-        yield from range(5000)  # as fast as it goes: each look finds a full buffer
-        time.sleep(0.05)  # a pause: the consumer waits to be woken
-        for i in range(5000, 5100):
-            time.sleep(0.0005)  # a few chunks per look
+        yield from firehose  # as fast as it goes
+        for i in range(5000, 5100):  # then one at a time, each after the consumer has the last
+            acks.acquire(timeout=10)
             yield i
 
-    async def main() -> List[int]:
-        loop = asyncio.get_running_loop()
-        call_later = loop.call_later
+    def plenty() -> Callable[[], None]:
+        # A timer set during the firehose: when it fires, let the thread add 100 more
+        # first, so the look finds many chunks however busy the machine is (it has
+        # room: the consumer emptied the buffer before it set the timer).
+        target = min(firehose.total, firehose.produced + 100)
 
-        def recording(delay: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
-            if callback is bridge._wake:  # the consumer's gathering timer
-                waits.append(delay)
-            return call_later(delay, callback, *args, **kwargs)
+        def wait() -> None:
+            deadline = time.monotonic() + 10
+            while firehose.produced < target and time.monotonic() < deadline:
+                time.sleep(0.0005)
 
-        loop.call_later = recording  # type: ignore[method-assign,assignment]
-        return [x async for x in AsyncStream(source)]
+        return wait
 
-    assert asyncio.run(asyncio.wait_for(main(), 20)) == list(range(5100))
-    assert waits[0] == bridge._BATCH_WAIT and bridge._BATCH_WAIT_FAST in waits
-    after_pause = waits[len(waits) - 1 - waits[::-1].index(bridge._BATCH_WAIT_FAST) + 1:]
-    assert len(after_pause) > 10 and set(after_pause) == {bridge._BATCH_WAIT}, waits
+    async def main() -> List[float]:
+        waits = record_timers(asyncio.get_running_loop(), before=plenty)
+        got = []
+        async for x in AsyncStream(source):
+            got.append(x)
+            if x >= 4999:
+                acks.release()
+        assert got == list(range(5100))
+        return waits
+
+    waits = asyncio.run(asyncio.wait_for(main(), 60))
+    short, long = waits[0], max(waits)
+    assert long > short, waits  # the firehose gathered longer
+    after = waits[len(waits) - 1 - waits[::-1].index(long) + 1:]
+    assert len(after) > 10 and set(after) == {short}, waits  # one chunk a look: back to the short wait
 
 
-def test_the_end_of_a_flowing_stream_is_seen_at_once_not_after_the_gathering_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_end_of_a_flowing_stream_is_seen_at_once_not_after_the_gathering_wait() -> None:
     # A non-stream reply is one chunk and the end: the consumer, gathering after
-    # that chunk, must be woken by the end rather than sleep out its timer.
-    monkeypatch.setattr(bridge, "_BATCH_WAIT", 2.0)
-
-    def two() -> Iterator[str]:
-        time.sleep(0.02)  # the consumer waits for the first chunk
+    # that chunk, must be woken by the end rather than sleep out its timer; here
+    # the timer is an hour, so a consumer that waited for it would never finish.
+    def whole() -> Iterator[str]:
+        time.sleep(0.02)  # the consumer is waiting for the first chunk, then gathers
         yield "whole reply"
 
     async def main() -> List[str]:
-        return [x async for x in AsyncStream(two)]
+        record_timers(asyncio.get_running_loop(), stretch=lambda delay: 3600.0)
+        return [x async for x in AsyncStream(whole)]
 
-    started = time.monotonic()
-    assert asyncio.run(main()) == ["whole reply"]
-    assert time.monotonic() - started < 1.0
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == ["whole reply"]
+
+
+def test_a_chunk_while_the_consumer_gathers_is_taken_by_its_timer_and_the_end_still_wakes_it() -> None:
+    # Chunks arriving while the consumer sleeps on its gathering timer do not wake
+    # it (that is the batching); the end does, at once, with a timer of an hour.
+    gate = threading.Event()
+
+    def source() -> Iterator[str]:
+        yield "a"
+        gate.wait(10)  # the consumer has "a" and gathers
+        yield "b"
+        yield "c"
+
+    async def main() -> List[str]:
+        loop = asyncio.get_running_loop()
+        record_timers(loop, stretch=lambda delay: 3600.0)
+        got = []
+        async for x in AsyncStream(source):
+            got.append(x)
+            if x == "a":
+                gate.set()
+        return got
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == ["a", "b", "c"]

@@ -44,17 +44,19 @@ def test_repr_hides_the_token() -> None:
 def test_concurrent_callers_collapse_into_one_fetch() -> None:
     cache = TokenCache()
     calls: List[int] = []
-    gate = threading.Barrier(32)
+    entered = threading.Semaphore(0)
 
     def fetch() -> Token:
         calls.append(1)
-        time.sleep(0.05)  # long enough for every other thread to pile up on the lock
+        for _ in range(31):  # every other caller is inside get() by now...
+            assert entered.acquire(timeout=30)
+        time.sleep(0.2)  # ...and past its first look: waiting on the lock
         return Token("t", time.time() + 1800)
 
     got: List[str] = []
 
     def worker() -> None:
-        gate.wait()
+        entered.release()
         got.append(cache.get("k", fetch, 60).value)
 
     threads = [threading.Thread(target=worker) for _ in range(32)]
@@ -68,17 +70,20 @@ def test_concurrent_callers_collapse_into_one_fetch() -> None:
 def test_a_failed_fetch_is_shared_by_the_callers_that_waited_for_it() -> None:
     cache = TokenCache()
     calls: List[int] = []
-    gate = threading.Barrier(8)
+    entered = threading.Semaphore(0)
 
     def fetch() -> Token:
         calls.append(1)
-        time.sleep(0.05)
+        if len(calls) == 1:
+            for _ in range(7):  # every other caller is inside get() by now...
+                assert entered.acquire(timeout=30)
+            time.sleep(0.2)  # ...and past its first look: waiting on the lock, so it shares this failure
         raise AuthenticationError("refused", status_code=401)
 
     errors: List[BaseException] = []
 
     def worker() -> None:
-        gate.wait()
+        entered.release()
         try:
             cache.get("k", fetch, 60)
         except AuthenticationError as exc:

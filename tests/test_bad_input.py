@@ -88,7 +88,7 @@ CASES: List[Case] = [
 ]
 
 
-def _call(entry: str, case: Case, emu: Emulator) -> Any:
+def call_entry(entry: str, case: Case, emu: Emulator) -> Any:
     config: Dict[str, Any] = dict(emu.client_config())
     kwargs = dict(case.kwargs)
     for key, value in list(kwargs.items()):
@@ -118,7 +118,7 @@ def run_case(entry: str, case: Case, emu: Emulator) -> Tuple[bool, str]:
     """(refused as expected and locally, detail). Nothing is iterated: refusal must come at the call."""
     before = len(emu.requests)
     try:
-        result = _call(entry, case, emu)
+        result = call_entry(entry, case, emu)
     except BaseException as exc:
         sent = len(emu.requests) - before
         expected = case.provider_exc if entry in PROVIDER and case.provider_exc else case.exc

@@ -1,17 +1,21 @@
-"""bridge's stream threads: one per stream in flight, reused back to back, gone after idling."""
+"""AsyncStream's threads: one per stream in flight, reused back to back, gone after idling.
+
+The threads are seen through ``threading`` (they are named ``gigachat_lite-stream``);
+a test that needs none left over from earlier tests waits for them to idle out
+(half a second) rather than replacing the library's pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Iterator, List, Set
 
 import pytest
 
-from gigachat_lite import _bridge as bridge
-from gigachat_lite import _bridge as stream_threads
 from gigachat_lite import AsyncStream
+
+from reliability_support import wait_for
 
 
 def _idents(count: int) -> Iterator[int]:
@@ -27,10 +31,14 @@ def _workers() -> int:
     return sum(1 for t in threading.enumerate() if t.name == "gigachat_lite-stream")
 
 
-def test_back_to_back_streams_reuse_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Own workers: idle threads left by earlier tests (test_aio's 24 streams) would
-    # each take a stream, and the set would hold several.
-    monkeypatch.setattr(bridge, "_WORKERS", stream_threads._Workers())
+def no_idle_threads() -> None:
+    """Wait until the stream threads earlier tests left have idled out (an idle one would take a stream)."""
+    assert wait_for(lambda: _workers() == 0, timeout=30), "stream threads never exit after idling"
+
+
+@pytest.mark.slow
+def test_back_to_back_streams_reuse_one_thread() -> None:
+    no_idle_threads()
 
     async def main() -> Set[int]:
         seen: Set[int] = set()
@@ -43,7 +51,7 @@ def test_back_to_back_streams_reuse_one_thread(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_streams_in_flight_each_have_their_own_thread() -> None:
-    gate = threading.Barrier(4, timeout=5)  # passes only if all four run at once
+    gate = threading.Barrier(4, timeout=10)  # passes only if all four run at once
 
     def held() -> Iterator[int]:
         gate.wait()
@@ -53,29 +61,24 @@ def test_streams_in_flight_each_have_their_own_thread() -> None:
         streams = [AsyncStream(held) for _ in range(4)]
         return list(await asyncio.gather(*(_drain(s) for s in streams)))
 
-    got = asyncio.run(asyncio.wait_for(main(), 10))
+    got = asyncio.run(asyncio.wait_for(main(), 20))
     assert len({ident for (ident,) in got}) == 4
 
 
-def test_idle_threads_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stream_threads._Workers, "idle_exit", 0.05)
-    workers = stream_threads._Workers()
-    monkeypatch.setattr(bridge, "_WORKERS", workers)
-    before = _workers()
+@pytest.mark.slow
+def test_idle_threads_exit_and_new_ones_start_after() -> None:
+    no_idle_threads()
 
-    async def main() -> int:
-        gate = threading.Barrier(3, timeout=5)  # three streams in flight: three threads
+    async def main() -> Set[int]:
+        gate = threading.Barrier(3, timeout=10)  # three streams in flight: three threads
 
         def held() -> Iterator[int]:
             gate.wait()
             yield threading.get_ident()
 
         got = await asyncio.gather(*(_drain(AsyncStream(held)) for _ in range(3)))
-        return len({ident for idents in got for ident in idents})
+        return {ident for idents in got for ident in idents}
 
-    assert asyncio.run(main()) == 3
-    deadline = time.monotonic() + 3
-    while _workers() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _workers() <= before
-    assert asyncio.run(main()) == 3  # new threads once the idle ones have gone
+    assert len(asyncio.run(main())) == 3
+    no_idle_threads()  # all three leave once idle
+    assert len(asyncio.run(main())) == 3  # and new threads start once the idle ones have gone

@@ -66,9 +66,13 @@ def run_cli(*args: str, env: Dict[str, str], input: Optional[str] = None, timeou
     )
 
 
-def _sigint_default() -> None:
-    # A shell that started us in the background may ignore SIGINT, and an ignored
-    # signal stays ignored across exec: Python would then never raise KeyboardInterrupt.
+def sigint_default() -> None:
+    """``preexec_fn`` for a CLI process that is sent Ctrl-C: SIGINT handled as usual.
+
+    A shell that started the tests in the background (``pytest &``, nohup) may ignore
+    SIGINT, and an ignored signal stays ignored across exec: Python would then never
+    raise KeyboardInterrupt, and every Ctrl-C test would fail for how it was started.
+    """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -79,7 +83,7 @@ def popen_cli(*args: str, env: Dict[str, str]) -> subprocess.Popen:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_sigint_default if sys.platform != "win32" else None,
+        preexec_fn=sigint_default if sys.platform != "win32" else None,
     )
 
 
@@ -110,6 +114,7 @@ def refusing_port() -> Iterator[int]:
 # -- chat, one shot --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chat_argument_streams_the_reply(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "Привет", env=cli_env(cache_dir, emu))
     assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет\n", "")
@@ -119,6 +124,7 @@ def test_chat_argument_streams_the_reply(emu: Emulator, cache_dir: str) -> None:
     assert body["messages"] == [{"role": "user", "content": "Привет"}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["--api-version", "GIGACHAT_API_VERSION"])
 def test_chat_speaks_the_v2_contract_when_asked(emu: Emulator, cache_dir: str, how: str) -> None:
     env = cli_env(cache_dir, emu)
@@ -134,6 +140,7 @@ def test_chat_speaks_the_v2_contract_when_asked(emu: Emulator, cache_dir: str, h
     assert request.json["messages"] == [{"role": "user", "content": [{"text": "Привет"}]}]
 
 
+@pytest.mark.slow
 def test_a_bad_api_version_names_the_flag(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "hi", "--api-version", "v3", env=cli_env(cache_dir, emu))
     assert result.returncode == 2 and "--api-version" in result.stderr and not emu.requests
@@ -155,6 +162,7 @@ def test_chat_words_are_joined_and_options_reach_the_body(emu: Emulator, cache_d
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [[], ["--no-stream"], ["--api-version", "v2"]], ids=["stream", "whole", "v2"])
 def test_a_reply_cut_by_max_tokens_says_so_on_stderr(emu: Emulator, cache_dir: str, args: List[str]) -> None:
     env = cli_env(cache_dir, emu)
@@ -169,11 +177,13 @@ def test_a_reply_cut_by_max_tokens_says_so_on_stderr(emu: Emulator, cache_dir: s
     assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет мир\n", "")
 
 
+@pytest.mark.slow
 def test_chat_prompt_from_piped_stdin(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", env=cli_env(cache_dir, emu), input="Привет из stdin\n")
     assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет из stdin\n", "")
 
 
+@pytest.mark.slow
 def test_chat_empty_stdin_is_a_usage_error(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", env=cli_env(cache_dir, emu), input="  \n")
     assert result.returncode == 2
@@ -181,6 +191,7 @@ def test_chat_empty_stdin_is_a_usage_error(emu: Emulator, cache_dir: str) -> Non
     assert chat_requests(emu) == []
 
 
+@pytest.mark.slow
 def test_chat_stdin_that_is_not_text_is_a_usage_error(emu: Emulator, cache_dir: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu),
@@ -190,6 +201,7 @@ def test_chat_stdin_that_is_not_text_is_a_usage_error(emu: Emulator, cache_dir: 
     assert assert_one_error_line(result.stderr.decode()) == "gigachat-lite: error: stdin is not utf-8 text (byte 0)"
 
 
+@pytest.mark.slow
 def test_chat_no_stream(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--no-stream", "Привет", env=cli_env(cache_dir, emu))
     assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: Привет\n", "")
@@ -197,6 +209,7 @@ def test_chat_no_stream(emu: Emulator, cache_dir: str) -> None:
     assert "stream" not in body
 
 
+@pytest.mark.slow
 def test_chat_json_lines(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "Привет мир", env=cli_env(cache_dir, emu))
     assert result.returncode == 0, result.stderr
@@ -210,6 +223,7 @@ def test_chat_json_lines(emu: Emulator, cache_dir: str) -> None:
     }
 
 
+@pytest.mark.slow
 def test_chat_json_no_stream_is_one_content_line(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "--no-stream", "Привет", env=cli_env(cache_dir, emu))
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -239,12 +253,14 @@ def test_credentials_file_wins_over_the_environment(emu: Emulator, cache_dir: st
 # -- models ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_models_lists_ids(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("models", env=cli_env(cache_dir, emu))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [model_id for model_id, _ in emu.model_list()]
 
 
+@pytest.mark.slow
 def test_models_json(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("models", "--json", env=cli_env(cache_dir, emu))
     first = json.loads(result.stdout.splitlines()[0])
@@ -254,6 +270,7 @@ def test_models_json(emu: Emulator, cache_dir: str) -> None:
 # -- demo, version, help ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_needs_no_configuration_at_all(cache_dir: str, refusing_port: int) -> None:
     # A proxy that does not answer: the demo's loopback traffic must not go through it.
     proxy = f"http://127.0.0.1:{refusing_port}"
@@ -267,11 +284,13 @@ def test_demo_needs_no_configuration_at_all(cache_dir: str, refusing_port: int) 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_default_prompt(cache_dir: str) -> None:
     result = run_cli("demo", env=cli_env(cache_dir))
     assert (result.returncode, result.stdout) == (0, "Echo: Привет! Что ты умеешь?\n")
 
 
+@pytest.mark.slow
 def test_version_and_help(cache_dir: str) -> None:
     from gigachat_lite import __version__
 
@@ -339,6 +358,7 @@ def test_broken_stream_exits_1(emu: Emulator, cache_dir: str) -> None:
     assert "the stream was cut" in assert_one_error_line(result.stderr, emu.api_key)
 
 
+@pytest.mark.slow
 def test_stalled_stream_is_a_network_error(emu: Emulator, cache_dir: str) -> None:
     # StreamTimeoutError is both a StreamError and a TransportError: a stall is the network's, 4.
     emu.set_reply("x" * 40)
@@ -359,6 +379,7 @@ def test_stalled_stream_is_a_network_error(emu: Emulator, cache_dir: str) -> Non
         (["--scope", "NOPE"], "argument --scope: invalid choice: 'NOPE'"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_exits_2(emu: Emulator, cache_dir: str, args: List[str], fragment: str) -> None:
     result = run_cli("chat", *args, "hi", env=cli_env(cache_dir, emu))
     assert (result.returncode, result.stdout) == (2, "")
@@ -366,6 +387,7 @@ def test_bad_input_exits_2(emu: Emulator, cache_dir: str, args: List[str], fragm
     assert chat_requests(emu) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", ["--api-key", "--credentials", "--key"])
 def test_a_key_on_the_command_line_is_refused_and_not_echoed(emu: Emulator, cache_dir: str, option: str) -> None:
     secret = "c2VjcmV0LWtleS1vbi10aGUtY29tbWFuZC1saW5l"
@@ -375,6 +397,7 @@ def test_a_key_on_the_command_line_is_refused_and_not_echoed(emu: Emulator, cach
         assert "GIGACHAT_CREDENTIALS" in assert_one_error_line(result.stderr, secret)
 
 
+@pytest.mark.slow
 def test_unreadable_credentials_file_exits_2(cache_dir: str, tmp_path) -> None:
     missing = tmp_path / "nope"
     result = run_cli("models", "--credentials-file", str(missing), env=cli_env(cache_dir))
@@ -386,6 +409,7 @@ def test_unreadable_credentials_file_exits_2(cache_dir: str, tmp_path) -> None:
     assert (result.returncode, result.stderr) == (2, f"gigachat-lite: error: the credentials file {empty} is empty\n")
 
 
+@pytest.mark.slow
 def test_models_errors_share_the_exit_codes(emu: Emulator, cache_dir: str) -> None:
     assert run_cli("models", env=cli_env(cache_dir)).returncode == 3
     assert run_cli("models", env=cli_env(cache_dir, emu, GIGACHAT_CREDENTIALS=WRONG_KEY)).returncode == 3
@@ -422,24 +446,26 @@ def _read_lines(proc: subprocess.Popen, count: int) -> bytes:
     return _read_until(proc, lambda data: data.count(b"\n") >= count)
 
 
+@pytest.mark.slow
 @posix_only
-def test_ctrl_c_mid_stream_exits_130_quietly(cache_dir: str) -> None:
-    with Emulator(reply="y" * 400, delay=0.2) as slow:  # 50 events, 10 s: far longer than the test
-        proc = popen_cli("chat", "hi", env=cli_env(cache_dir, slow))
-        try:
-            first = _read_until(proc, lambda data: len(data) >= 8)
-            assert first.startswith(b"y" * 8)
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=5)
-        finally:
-            proc.kill()
-        assert proc.returncode == 130
-        assert b"Traceback" not in err
-        assert err.decode() == "gigachat-lite: interrupted\n"
-        text = (first + out).decode()
-        assert text.endswith("\n") and set(text.strip()) == {"y"} and len(text.strip()) < 400
+@pytest.mark.gigachat_emulator(reply="y" * 400, delay=0.2)  # 50 events, 10 s: far longer than the test
+def test_ctrl_c_mid_stream_exits_130_quietly(emu: Emulator, cache_dir: str) -> None:
+    proc = popen_cli("chat", "hi", env=cli_env(cache_dir, emu))
+    try:
+        first = _read_until(proc, lambda data: len(data) >= 8)
+        assert first.startswith(b"y" * 8)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert b"Traceback" not in err
+    assert err.decode() == "gigachat-lite: interrupted\n"
+    text = (first + out).decode()
+    assert text.endswith("\n") and set(text.strip()) == {"y"} and len(text.strip()) < 400
 
 
+@pytest.mark.slow
 @posix_only
 def test_serve_prints_exports_and_stops_on_sigint(cache_dir: str) -> None:
     proc = popen_cli("serve", "--piece-size", "4", env=cli_env(cache_dir))
@@ -463,6 +489,7 @@ def test_serve_prints_exports_and_stops_on_sigint(cache_dir: str) -> None:
     assert b"Traceback" not in err and err.decode().endswith("gigachat-lite: emulator stopped\n")
 
 
+@pytest.mark.slow
 @posix_only
 def test_serve_tls_exports_the_ca_bundle(cache_dir: str) -> None:
     pytest.importorskip("trustme")
@@ -488,6 +515,7 @@ def test_serve_tls_exports_the_ca_bundle(cache_dir: str) -> None:
     assert not os.path.exists(ca_file)  # the throwaway CA goes with the server
 
 
+@pytest.mark.slow
 @posix_only
 def test_serve_stops_on_sigterm(cache_dir: str) -> None:
     proc = popen_cli("serve", env=cli_env(cache_dir))
@@ -500,6 +528,7 @@ def test_serve_stops_on_sigterm(cache_dir: str) -> None:
     assert proc.returncode == 0 and b"Traceback" not in err
 
 
+@pytest.mark.slow
 def test_serve_with_faults_and_bad_settings(cache_dir: str) -> None:
     result = run_cli("serve", "--fault", "chat:nonsense", env=cli_env(cache_dir))
     assert result.returncode == 2
@@ -509,6 +538,7 @@ def test_serve_with_faults_and_bad_settings(cache_dir: str) -> None:
     assert "loopback" in assert_one_error_line(result.stderr)
 
 
+@pytest.mark.slow
 def test_serve_on_a_taken_port_exits_4(cache_dir: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -526,11 +556,12 @@ def pexpect():
     return pytest.importorskip("pexpect")
 
 
+@pytest.mark.slow
 @posix_only
 def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> None:
     child = pexpect.spawn(
         sys.executable, ["-m", "gigachat_lite", "chat", "--system", "Будь краток"],
-        env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+        env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10, preexec_fn=sigint_default,
     )
     try:
         child.expect_exact("chatting with GigaChat")
@@ -578,9 +609,11 @@ def test_interactive_conversation(emu: Emulator, cache_dir: str, pexpect) -> Non
     assert len(chat_requests(emu)) == 4
 
 
+@pytest.mark.slow
 @posix_only
 def test_interactive_ctrl_d_leaves_with_0(emu: Emulator, cache_dir: str, pexpect) -> None:
-    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10)
+    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+                          preexec_fn=sigint_default)
     try:
         child.expect_exact("> ")
         child.sendeof()
@@ -590,26 +623,29 @@ def test_interactive_ctrl_d_leaves_with_0(emu: Emulator, cache_dir: str, pexpect
     assert child.exitstatus == 0
 
 
+@pytest.mark.slow
 @posix_only
-def test_interactive_ctrl_c_stops_the_reply_not_the_conversation(cache_dir: str, pexpect) -> None:
-    with Emulator(delay=0.2) as slow:
-        slow.set_reply(lambda body: "z" * 400 if body["messages"][-1]["content"] == "long" else "short")
-        child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, slow), encoding="utf-8", timeout=10)
-        try:
-            child.expect_exact("> ")
-            child.sendline("long")
-            child.expect_exact("zzzzzzzz")
-            child.sendintr()
-            child.expect_exact("(reply interrupted)")
-            child.expect_exact("> ")
-            child.sendline("again")
-            child.expect_exact("short")
-            child.expect_exact("> ")
-            # The interrupted turn was forgotten: the next request did not carry it.
-            assert [m["content"] for m in chat_requests(slow)[-1]["messages"]] == ["again"]
-            child.sendintr()  # at the prompt: leave
-            child.expect(pexpect.EOF)
-        finally:
-            child.close()
-        assert child.exitstatus == 130
-        assert "Traceback" not in (child.before or "")
+@pytest.mark.gigachat_emulator(delay=0.2)
+def test_interactive_ctrl_c_stops_the_reply_not_the_conversation(emu: Emulator, cache_dir: str, pexpect) -> None:
+    emu.set_reply(lambda body: "z" * 400 if body["messages"][-1]["content"] == "long" else "short")
+    child = pexpect.spawn(sys.executable, ["-m", "gigachat_lite", "chat"], env=cli_env(cache_dir, emu), encoding="utf-8", timeout=10,
+                          preexec_fn=sigint_default)
+    try:
+        child.expect_exact("> ")
+        child.sendline("long")
+        child.expect_exact("zzzzzzzz")
+        child.sendintr()
+        child.expect_exact("(reply interrupted)")
+        child.expect_exact("> ")
+        child.sendline("again")
+        child.expect_exact("short")
+        child.expect_exact("> ")
+        # The interrupted turn was forgotten: the next request did not carry it.
+        assert [m["content"] for m in chat_requests(emu)[-1]["messages"]] == ["again"]
+        child.sendintr()  # at the prompt: leave
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 130
+    assert "Traceback" not in (child.before or "")
+

@@ -3,7 +3,6 @@ per-command exit codes, "did you mean", examples and shell completion."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -14,7 +13,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from gigachat_lite.cli import build_parser, main
+from gigachat_lite.cli import main
 from gigachat_lite.cli.exitcodes import EXIT_CODES
 from gigachat_lite.emulator import Emulator, Fault
 
@@ -33,6 +32,7 @@ def json_error(stdout: str) -> Dict[str, Any]:
 # -- rate limits -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_429_says_how_long_to_wait(emu: Emulator, cache_dir: str) -> None:
     # 60 s is over the 30 s the client sleeps on by itself: it comes back at once as RateLimitError.
     emu.add_fault(Fault(path="chat/completions", status=429, retry_after="60"))
@@ -43,6 +43,7 @@ def test_429_says_how_long_to_wait(emu: Emulator, cache_dir: str) -> None:
     assert "; wait 60 s before trying again (request id " in line
 
 
+@pytest.mark.slow
 def test_429_without_retry_after_says_so(emu: Emulator, cache_dir: str) -> None:
     emu.add_fault(Fault(path="chat/completions", status=429))
     result = run_cli("chat", "hi", env=cli_env(cache_dir, emu, GIGACHAT_MAX_RETRIES="0"))
@@ -50,6 +51,7 @@ def test_429_without_retry_after_says_so(emu: Emulator, cache_dir: str) -> None:
     assert "the server did not say how long to wait" in assert_one_error_line(result.stderr)
 
 
+@pytest.mark.slow
 def test_429_as_json(emu: Emulator, cache_dir: str) -> None:
     emu.add_fault(Fault(path="chat/completions", status=429, retry_after="45"))
     result = run_cli("chat", "--json", "hi", env=cli_env(cache_dir, emu))
@@ -62,6 +64,7 @@ def test_429_as_json(emu: Emulator, cache_dir: str) -> None:
 # -- --json errors -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_json_errors_keep_the_exit_codes(emu: Emulator, cache_dir: str, refusing_port: int) -> None:
     cases = [
         (["chat", "--json", "hi"], cli_env(cache_dir), 3, "MissingAuthError"),
@@ -104,6 +107,7 @@ def test_json_api_error_carries_status_and_request_id(emu: Emulator, cache_dir: 
         (["--base-url", ""], {}, "--base-url is empty"),
     ],
 )
+@pytest.mark.slow
 def test_errors_name_the_flag_or_variable(emu: Emulator, cache_dir: str, args: List[str], env: Dict[str, str], expected: str) -> None:
     result = run_cli("chat", *args, "hi", env=cli_env(cache_dir, emu, **env))
     assert (result.returncode, result.stdout) == (2, "")
@@ -118,17 +122,18 @@ def test_missing_key_names_variables_and_flag_not_keywords(cache_dir: str) -> No
     assert "GIGACHAT_CREDENTIALS" in line and "--credentials-file" in line and "api_key=" not in line
 
 
-def test_tls_failure_names_the_flag(cache_dir: str) -> None:
-    pytest.importorskip("trustme")
-    with Emulator(tls=True) as secure:
-        env = cli_env(cache_dir, secure, GIGACHAT_MAX_RETRIES="0")
-        del env["GIGACHAT_CA_BUNDLE_FILE"]
-        result = run_cli("chat", "hi", env=env)
+@pytest.mark.slow
+@pytest.mark.gigachat_emulator(tls=True)
+def test_tls_failure_names_the_flag(emu: Emulator, cache_dir: str) -> None:
+    env = cli_env(cache_dir, emu, GIGACHAT_MAX_RETRIES="0")
+    del env["GIGACHAT_CA_BUNDLE_FILE"]
+    result = run_cli("chat", "hi", env=env)
     assert result.returncode == 4
-    line = assert_one_error_line(result.stderr, secure.api_key)
+    line = assert_one_error_line(result.stderr, emu.api_key)
     assert "TLS failed" in line and "--ca-bundle or GIGACHAT_CA_BUNDLE_FILE" in line and "ca_bundle=" not in line
 
 
+@pytest.mark.slow
 def test_serve_tls_without_trustme_names_the_flags_and_the_extra(cache_dir: str) -> None:
     code = "import sys; sys.modules['trustme'] = None; from gigachat_lite.cli import main; sys.exit(main(['serve', '--tls']))"
     result = subprocess.run([sys.executable, "-c", code], env=cli_env(cache_dir), capture_output=True, text=True, timeout=20)
@@ -140,6 +145,7 @@ def test_serve_tls_without_trustme_names_the_flags_and_the_extra(cache_dir: str)
 # -- -v and --debug -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_verbose_shows_request_ids_retries_and_timings_but_no_secret(emu: Emulator, cache_dir: str) -> None:
     emu.add_fault(Fault(path="chat/completions", status=503, times=1))
     result = run_cli("chat", "-v", "hi", env=cli_env(cache_dir, emu))
@@ -153,12 +159,14 @@ def test_verbose_shows_request_ids_retries_and_timings_but_no_secret(emu: Emulat
     assert not any(emu.token_valid(word.strip("(),'\"")) for word in err.split())  # no access token either
 
 
+@pytest.mark.slow
 def test_quiet_without_verbose(emu: Emulator, cache_dir: str) -> None:
     emu.add_fault(Fault(path="chat/completions", status=503, times=1))
     result = run_cli("chat", "hi", env=cli_env(cache_dir, emu))
     assert (result.returncode, result.stdout, result.stderr) == (0, "Echo: hi\n", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["flag", "variable"])
 def test_debug_shows_the_traceback(emu: Emulator, cache_dir: str, refusing_port: int, how: str) -> None:
     env = cli_env(cache_dir, emu, GIGACHAT_MAX_RETRIES="0", GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1")
@@ -181,6 +189,7 @@ def exit_codes_in(help_text: str) -> List[int]:
     return [int(line.split()[0]) for line in block.splitlines()]
 
 
+@pytest.mark.slow
 def test_each_command_lists_its_own_exit_codes_and_examples(cache_dir: str) -> None:
     expected = {"chat": [0, 1, 2, 3, 4, 130, 141], "models": [0, 1, 2, 3, 4, 130, 141], "serve": [0, 2, 4, 130],
                 "demo": [0, 1, 2, 130], "completion": [0, 2, 130, 141]}
@@ -217,6 +226,7 @@ def test_did_you_mean(cache_dir: str, args: List[str], expected: str) -> None:
     assert expected in assert_one_error_line(result.stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_global_options_go_before_or_after_the_command(emu: Emulator, cache_dir: str, refusing_port: int, where: str) -> None:
     def placed(option: str, command: str, *rest: str) -> List[str]:
@@ -248,6 +258,7 @@ def test_global_options_go_before_or_after_the_command(emu: Emulator, cache_dir:
         (["--credentials=c2VjcmV0", "chat", "hi"], "unknown option --credentials"),
     ],
 )
+@pytest.mark.slow
 def test_a_commands_option_before_the_command_says_where_it_goes(cache_dir: str, args: List[str], expected: str) -> None:
     result = run_cli(*args, env=cli_env(cache_dir))
     assert result.returncode == 2
@@ -258,27 +269,46 @@ def test_a_commands_option_before_the_command_says_where_it_goes(cache_dir: str,
     assert expected in line and "invalid choice" not in line
 
 
+# Caught but not offered (argparse would echo a key given this way): in no help, no completion.
+HIDDEN_OPTIONS = ("--api-key", "--credentials", "--key")
+
+
+def offered_options(script: str) -> Dict[str, List[str]]:
+    """The options the bash completion script offers: at the top (key "") and after each command."""
+    offered: Dict[str, List[str]] = {}
+    command = ""
+    for line in script.splitlines():
+        match = re.match(r"\s+(\w+)\)$", line)
+        if match:
+            command = match.group(1)
+        words = re.search(r'compgen -W "([^"]*)" -- "\$cur"\)\);;', line)
+        if words:
+            offered[command if not line.lstrip().startswith('"")') else ""] = words.group(1).split()
+    return offered
+
+
 def test_no_suggestion_is_the_option_typed(capsys: pytest.CaptureFixture) -> None:
     # Every option of every command, put before the command: the message says where it goes,
     # never "unknown option X (did you mean X?)".
-    parser = build_parser()
-    top = {option for action in parser._actions for option in action.option_strings}
-    commands: Dict[str, Any] = getattr(parser, "commands")
+    assert main(["completion", "bash"]) == 0
+    offered = offered_options(capsys.readouterr().out)
+    top = set(offered.pop("")) | {"-h", "-v"}  # the short forms are not offered, but are global
+    assert {"chat", "models", "--verbose"} <= top and "chat" in offered and "--model" in offered["chat"]
     tried = 0
-    for command, sub in commands.items():
-        for action in sub._actions:
-            for option in action.option_strings:
-                if option in top:
-                    continue
-                assert main([option, command]) == 2
-                err = "".join(capsys.readouterr())  # stderr, or stdout for --json
-                assert f"did you mean {option}?" not in err, err
-                if action.help != argparse.SUPPRESS:
-                    assert f"{option} is an option of " in err and command in err, err
-                tried += 1
+    for command, options in offered.items():
+        for option in options + [o for o in HIDDEN_OPTIONS if command in ("chat", "models")]:
+            if option in top:
+                continue
+            assert main([option, command]) == 2
+            err = "".join(capsys.readouterr())  # stderr, or stdout for --json
+            assert f"did you mean {option}?" not in err, err
+            if option not in HIDDEN_OPTIONS:
+                assert f"{option} is an option of " in err and command in err, err
+            tried += 1
     assert tried > 30
 
 
+@pytest.mark.slow
 def test_a_mistyped_key_option_does_not_echo_the_key(cache_dir: str) -> None:
     secret = "c2VjcmV0LWtleS1vbi10aGUtY29tbWFuZC1saW5l"
     for args in (["models", "--apikey", secret], ["models", f"--apikey={secret}"]):
@@ -301,6 +331,7 @@ def complete(cache_dir: str, words: List[str]) -> List[str]:
     return result.stdout.split()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the completion script is run by bash")
 def test_bash_completion(cache_dir: str) -> None:
     assert complete(cache_dir, ["gigachat-lite", "c"]) == ["chat", "completion"]
@@ -312,6 +343,7 @@ def test_bash_completion(cache_dir: str) -> None:
     assert "--api-key" not in complete(cache_dir, ["gigachat-lite", "chat", "--"])
 
 
+@pytest.mark.slow
 def test_zsh_completion_loads_the_same_function(cache_dir: str) -> None:
     result = run_cli("completion", "zsh", env=cli_env(cache_dir))
     assert result.returncode == 0

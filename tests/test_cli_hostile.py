@@ -29,7 +29,7 @@ from gigachat_lite.cli import main
 from gigachat_lite.emulator import Emulator, Fault
 
 import hostile_servers as h
-from test_cli import cache_dir, cli_env, posix_only  # noqa: F401  (fixtures)
+from test_cli import cache_dir, cli_env, posix_only, sigint_default  # noqa: F401  (fixtures)
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = posix_only
@@ -59,7 +59,8 @@ DIM, UNDIM = "\x1b[2m", "\x1b[22m"
 
 
 def spawn(*args: str, env: dict, timeout: float = 10) -> Any:
-    return pexpect.spawn(sys.executable, ["-m", "gigachat_lite", *args], env=env, encoding="utf-8", timeout=timeout)
+    return pexpect.spawn(sys.executable, ["-m", "gigachat_lite", *args], env=env, encoding="utf-8", timeout=timeout,
+                         preexec_fn=sigint_default)
 
 
 def terminal_output(*args: str, env: dict) -> tuple:
@@ -125,10 +126,12 @@ def every_split(emulator: Emulator) -> Dict[str, int]:
     return {"splits": len(HOSTILE), "wrong": wrong, "leaked": leaked}
 
 
+@pytest.mark.slow
 def test_every_split_of_a_hostile_reply_shows_the_same(emu: Emulator) -> None:
     assert every_split(emu) == {"splits": len(HOSTILE), "wrong": 0, "leaked": 0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [[], ["--no-stream"]], ids=["stream", "whole"])
 def test_a_reply_cannot_command_the_terminal(emu: Emulator, env: dict, mode: List[str]) -> None:
     emu.set_reply(HOSTILE)
@@ -138,6 +141,7 @@ def test_a_reply_cannot_command_the_terminal(emu: Emulator, env: dict, mode: Lis
     assert not CONTROLS.search(out.replace("\n", ""))
 
 
+@pytest.mark.slow
 def test_escapes_are_dimmed_where_the_terminal_has_styles(emu: Emulator, env: dict) -> None:
     emu.set_reply(HOSTILE)
     code, out = terminal_output("chat", "hi", env=dict(env, TERM="xterm"))
@@ -149,6 +153,7 @@ def test_escapes_are_dimmed_where_the_terminal_has_styles(emu: Emulator, env: di
     assert out == SHOWN
 
 
+@pytest.mark.slow
 def test_raw_and_pipes_keep_the_bytes(emu: Emulator, env: dict) -> None:
     emu.set_reply(HOSTILE)
     code, out = terminal_output("chat", "--raw", "hi", env=env)
@@ -163,6 +168,7 @@ def test_raw_and_pipes_keep_the_bytes(emu: Emulator, env: dict) -> None:
     assert b"\xc2\x9b" not in result.stdout  # C1 is escaped in JSON too (\u009b): same data, inert on a terminal
 
 
+@pytest.mark.slow
 def test_an_error_message_cannot_command_the_terminal(emu: Emulator, env: dict) -> None:
     emu.add_fault(Fault(path="chat/completions", status=400, message="bad\x1b]0;pwned\x07 request\x1b[2J\x9b"))
     code, out = terminal_output("chat", "hi", env=env)
@@ -176,6 +182,7 @@ def test_an_error_message_cannot_command_the_terminal(emu: Emulator, env: dict) 
 EVIL_MODEL = "Evil\x1b]0;pwned\x07\x9b2J"
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(models=["GigaChat", EVIL_MODEL])
 def test_model_ids_cannot_command_the_terminal(emu: Emulator, env: dict) -> None:
     code, out = terminal_output("models", env=env)
@@ -189,6 +196,7 @@ def test_model_ids_cannot_command_the_terminal(emu: Emulator, env: dict) -> None
     assert b"\x1b" not in result.stdout and b"\xc2\x9b" not in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(models=["GigaChat", EVIL_MODEL])
 def test_the_conversation_shows_the_server_harmlessly(emu: Emulator, env: dict) -> None:
     emu.set_reply(HOSTILE)
@@ -221,6 +229,7 @@ def _verbose_handler(conn: Any, request: h.Request) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_status_lines_and_lone_surrogates(tmp_path) -> None:
     with h.RawServer(_verbose_handler) as server:
         env = cli_env(str(tmp_path), GIGACHAT_BASE_URL=server.base_url, GIGACHAT_ACCESS_TOKEN=h.TOKEN, GIGACHAT_MAX_RETRIES="0")
@@ -265,6 +274,7 @@ def mode(path: str) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
+@pytest.mark.slow
 def test_an_open_folder_is_tightened_and_a_planted_symlink_not_followed(env: dict, tmp_path) -> None:
     folder = history_folder(env)
     victim = tmp_path / "victim.txt"
@@ -279,6 +289,7 @@ def test_an_open_folder_is_tightened_and_a_planted_symlink_not_followed(env: dic
     assert os.path.islink(os.path.join(folder, "history.jsonl"))  # refused, not removed
 
 
+@pytest.mark.slow
 def test_a_planted_hard_link_is_neither_written_nor_emptied(env: dict, tmp_path) -> None:
     folder = history_folder(env)
     victim = tmp_path / "victim.jsonl"
@@ -291,6 +302,7 @@ def test_a_planted_hard_link_is_neither_written_nor_emptied(env: dict, tmp_path)
     assert "history.jsonl has 1 other hard link(s); no history is kept this session" in out
 
 
+@pytest.mark.slow
 def test_a_planted_fifo_does_not_hang_the_prompt(env: dict) -> None:
     folder = history_folder(env)
     os.mkfifo(os.path.join(folder, "history.jsonl"))
@@ -298,6 +310,7 @@ def test_a_planted_fifo_does_not_hang_the_prompt(env: dict) -> None:
     assert "history.jsonl is not a regular file; no history is kept this session" in out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making another user's file needs root")
 @pytest.mark.parametrize("whose", ["file", "folder"])
 def test_another_users_history_is_not_used(env: dict, whose: str) -> None:
@@ -314,6 +327,7 @@ def test_another_users_history_is_not_used(env: dict, whose: str) -> None:
     assert mode(folder) == (0o700 if whose == "file" else 0o777)  # another user's folder is not ours to change
 
 
+@pytest.mark.slow
 def test_the_history_works_in_a_tightened_folder(env: dict) -> None:
     folder = history_folder(env)
     converse(env, "первое")

@@ -31,6 +31,7 @@ def first_screen_commands() -> list:
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the README's shell lines are run by bash")
+@pytest.mark.slow  # a pty
 def test_the_first_screen_conversation_runs_as_written(cache_dir: str, tmp_path) -> None:
     serve_line, chat_line = first_screen_commands()
     assert serve_line.startswith("gigachat-lite serve") and chat_line == "gigachat-lite chat"

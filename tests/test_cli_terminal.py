@@ -17,16 +17,17 @@ import pytest
 
 from gigachat_lite.emulator import Emulator, Fault
 
-from test_cli import cache_dir, chat_requests, cli_env, posix_only, run_cli  # noqa: F401  (fixtures)
+from test_cli import cache_dir, chat_requests, cli_env, posix_only, run_cli, sigint_default  # noqa: F401  (fixtures)
 
 pexpect = pytest.importorskip("pexpect")
-pytestmark = posix_only
+pytestmark = [posix_only, pytest.mark.slow]  # a pty and a process each
 
 SPINNER_FRAMES = ("| ", "/ ", "- ", "\\ ")
 
 
 def spawn(*args: str, env: dict, timeout: float = 10) -> Any:
-    return pexpect.spawn(sys.executable, ["-m", "gigachat_lite", *args], env=env, encoding="utf-8", timeout=timeout)
+    return pexpect.spawn(sys.executable, ["-m", "gigachat_lite", *args], env=env, encoding="utf-8", timeout=timeout,
+                         preexec_fn=sigint_default)
 
 
 @pytest.fixture

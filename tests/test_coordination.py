@@ -139,7 +139,7 @@ def test_acquire_times_out_with_the_typed_error_and_release_is_idempotent(store:
     started = time.monotonic()
     with pytest.raises(ConcurrencyLimitTimeout, match=r"concurrency slot for GIGACHAT_API_B2B \(limit 2\)") as caught:
         limiter.acquire(B2B, timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 1.5 and caught.value.limit == 2
+    assert time.monotonic() - started >= 0.3 and caught.value.limit == 2  # it waited its timeout (a lower bound only)
     assert KEY not in str(caught.value)
     first.release()
     first.release()  # a second release gives nothing back twice
@@ -149,6 +149,7 @@ def test_acquire_times_out_with_the_typed_error_and_release_is_idempotent(store:
     assert limiter.in_flight(B2B) == 0
 
 
+@pytest.mark.slow
 def test_a_held_lease_outlives_its_ttl_while_its_holder_lives(store: Store) -> None:
     limiter = ConcurrencyLimiter(store, ttl=1.0)
     lease = limiter.acquire(PERS, 1)
@@ -189,13 +190,14 @@ def test_token_auth_takes_the_shared_cache(store: Store) -> None:
     assert SharedTokenCache(store).peek(PERS).value == "shared-tok"  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_a_cool_down_is_shared_and_the_longer_one_wins(store: Store) -> None:
     cool = CoolDown(store)
     cool.cool_down(PERS, 0.6)
     cool.cool_down(PERS, 0.1)
     started = time.monotonic()
     slept = CoolDown(store).wait_cooldown(PERS, time.monotonic() + 5)
-    assert 0.4 <= time.monotonic() - started < 1.5 and slept > 0.3
+    assert time.monotonic() - started >= 0.4 and slept > 0.3  # the longer cool-down (a lower bound only)
     assert CoolDown(store).wait_cooldown(PERS) == 0.0
     cool.cool_down(PERS, 30)
     with pytest.raises(RateLimitError) as caught:  # at once, not after waiting to the deadline
@@ -203,6 +205,7 @@ def test_a_cool_down_is_shared_and_the_longer_one_wins(store: Store) -> None:
     assert caught.value.retry_after is not None and caught.value.retry_after > 25
 
 
+@pytest.mark.slow
 def test_the_oauth_guard_keeps_any_window_under_the_rate(store: Store) -> None:
     guard = OAuthRateGuard(store, rate=4, window=0.5, name="oauth.rate.test")
     stamps = []

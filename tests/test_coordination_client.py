@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,11 +27,8 @@ from gigachat_lite.emulator import Emulator, Fault
 MEMORY = "memory://"
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    # 0.02 s between events and a long reply: a stream stays in flight while the test looks.
-    with Emulator(max_in_flight=1, retry_after=1, delay=0.02, reply="word " * 20) as emulator:
-        yield emulator
+# 0.02 s between events and a long reply: a stream stays in flight while the test looks.
+pytestmark = pytest.mark.gigachat_emulator(max_in_flight=1, retry_after=1, delay=0.02, reply="word " * 20)
 
 
 def in_flight(emu: Emulator) -> int:
@@ -39,7 +36,7 @@ def in_flight(emu: Emulator) -> int:
     return coordination_for(MEMORY).limiter.in_flight(identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS"))
 
 
-def eventually(condition, seconds: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+def eventually(condition, seconds: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
@@ -63,6 +60,7 @@ def test_settings_are_checked_before_any_request(monkeypatch: pytest.MonkeyPatch
     assert (unset.coordination, unset.coordination_fallback, unset.max_concurrency) == (None, False, None)
 
 
+@pytest.mark.slow
 def test_unset_costs_nothing() -> None:
     code = (
         "import sys, gigachat_lite; s = gigachat_lite.Session(api_key='k'); gigachat_lite.reset();"
@@ -73,6 +71,7 @@ def test_unset_costs_nothing() -> None:
     assert out.stdout.strip() == "[]", out.stderr
 
 
+@pytest.mark.slow
 def test_threads_of_one_process_share_the_limit(emu: Emulator) -> None:
     config = dict(emu.client_config(), max_retries=0)
     emu.set_reply("short")
@@ -139,12 +138,13 @@ def test_an_error_reply_gives_the_slot_back(emu: Emulator) -> None:
     assert in_flight(emu) == 0
 
 
+@pytest.mark.slow
 def test_waiting_for_a_slot_respects_the_timeout(emu: Emulator) -> None:
     stream = chat("hi", coordination=MEMORY, **emu.client_config())
     started = time.monotonic()
     with pytest.raises(ConcurrencyLimitTimeout, match="GIGACHAT_API_PERS.*limit 1") as caught:
         chat("hi", stream=False, coordination=MEMORY, timeout=0.3, **emu.client_config())
-    assert 0.25 < time.monotonic() - started < 2
+    assert time.monotonic() - started > 0.25  # it waited its timeout (a lower bound only)
     assert emu.api_key not in str(caught.value)
     stream.close()
 
@@ -244,6 +244,7 @@ def test_the_gpt4free_provider_coordinates_from_the_environment(emu: Emulator, m
     assert eventually(lambda: in_flight(emu) == 0)
 
 
+@pytest.mark.slow
 def test_the_cli_coordinates_through_the_environment(emu: Emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "coordination"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIGACHAT_")}
@@ -258,16 +259,27 @@ def test_the_cli_coordinates_through_the_environment(emu: Emulator, tmp_path) ->
     assert emu.ledger.oauth_calls(emu.api_key) == 1  # the second run took the first one's token from the folder
 
 
-def test_a_dropped_stream_takes_no_lock_to_give_its_slot_back(emu: Emulator) -> None:
+def test_a_dropped_stream_takes_no_lock_to_give_its_slot_back(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # The cycle collector may finalise a stream inside any call, even one holding the
     # store's own (non-reentrant) lock: releasing there directly would deadlock.
+    # Every operation of the store is made to take one (non-reentrant) lock of the
+    # test's: a finaliser that went to the store would wait on its own thread.
     store = coordination_for(MEMORY).store
+    gate = threading.Lock()
+    for name in ("get", "set", "add", "delete", "extend", "remaining", "lease_acquire", "lease_renew",
+                 "lease_release", "lease_count", "rate_hit"):
+        def through_the_gate(*args: Any, _operation: Any = getattr(store, name), **kwargs: Any) -> Any:
+            with gate:
+                return _operation(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, through_the_gate)
     finished = threading.Event()
 
     def drop_while_holding_the_lock() -> None:
         stream = chat("hi", coordination=MEMORY, **emu.client_config())
         next(stream)
-        with store._lock:  # type: ignore[attr-defined]
+        assert in_flight(emu) == 1
+        with gate:  # as if inside a store operation when the cycle collector runs
             del stream
             gc.collect()
         finished.set()

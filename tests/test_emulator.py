@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from gigachat_lite.emulator import DEFAULT_KEY, Emulator, Fault, parse_fault
 from gigachat_lite.emulator import replies
-from gigachat_lite.emulator.pytest_plugin import gigachat_emulator  # noqa: F401 (fixture)
+
+from reliability_support import wait_for
 
 DATA = Path(__file__).parent / "data"
 USER = [{"role": "user", "content": "hi"}]
@@ -61,6 +62,11 @@ def oauth(emu: Emulator, key: Optional[str] = None, **overrides: Any) -> request
                          verify=emu.ca_bundle or True)
 
 
+def port(emu: Emulator) -> int:
+    """The port the emulator listens on."""
+    return int(emu.url.rsplit(":", 1)[1])
+
+
 def token(emu: Emulator) -> str:
     response = oauth(emu)
     assert response.status_code == 200, response.text
@@ -92,7 +98,7 @@ def event_json(event: bytes) -> Any:
 
 def raw_stream(emu: Emulator, auth: Dict[str, str], body: Dict[str, Any]):
     """POST a stream with http.client and return the open response."""
-    conn = http.client.HTTPConnection("127.0.0.1", emu._bound_port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", port(emu), timeout=TIMEOUT)
     payload = json.dumps(dict(body, stream=True)).encode()
     conn.request("POST", "/api/v1/chat/completions", payload,
                  {"Content-Type": "application/json", **auth})
@@ -162,7 +168,7 @@ def test_start_and_stop_are_idempotent():
         requests.get(emulator.base_url + "/models", timeout=TIMEOUT)
 
 
-def test_pytest_fixture_serves(gigachat_emulator):  # noqa: F811 (imported fixture)
+def test_pytest_fixture_serves(gigachat_emulator):
     response = oauth(gigachat_emulator)
     assert response.status_code == 200
     assert gigachat_emulator.oauth_calls == 1
@@ -191,10 +197,10 @@ def test_oauth_accepts_every_scope(emu, scope):
     assert oauth(emu, data={"scope": scope}).status_code == 200
 
 
-def test_oauth_accepts_any_configured_key():
-    with Emulator(keys=("first", "second")) as emulator:
-        assert emulator.api_key == "first"
-        assert oauth(emulator, key="second").status_code == 200
+@pytest.mark.gigachat_emulator(keys=("first", "second"))
+def test_oauth_accepts_any_configured_key(emu):
+    assert emu.api_key == "first"
+    assert oauth(emu, key="second").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -223,20 +229,20 @@ def test_oauth_needs_post(emu):
     assert response.headers["Allow"] == "POST"
 
 
-def test_expired_token_is_refused():
-    with Emulator(token_ttl=-1) as emulator:  # already expired when issued
-        response = chat(emulator, {"messages": USER})
-        assert response.status_code == 401
-        assert response.content == b'{"status":401,"message":"Token has expired"}\n'
-        emulator.token_ttl = 1800
-        assert chat(emulator, {"messages": USER}).status_code == 200
+@pytest.mark.gigachat_emulator(token_ttl=-1)  # already expired when issued
+def test_expired_token_is_refused(emu):
+    response = chat(emu, {"messages": USER})
+    assert response.status_code == 401
+    assert response.content == b'{"status":401,"message":"Token has expired"}\n'
+    emu.token_ttl = 1800
+    assert chat(emu, {"messages": USER}).status_code == 200
 
 
-def test_short_lived_token_expires():
-    with Emulator(token_ttl=0.05) as emulator:
-        auth = bearer(emulator)
-        time.sleep(0.2)
-        assert chat(emulator, {"messages": USER}, auth).status_code == 401
+@pytest.mark.gigachat_emulator(token_ttl=0.05)
+def test_short_lived_token_expires(emu):
+    auth = bearer(emu)
+    time.sleep(0.2)  # only lets the token's lifetime pass: no thread to race
+    assert chat(emu, {"messages": USER}, auth).status_code == 401
 
 
 def test_revoke_tokens(emu, auth):
@@ -400,12 +406,12 @@ def test_stream_of_empty_reply(emu, auth):
         {"content": "", "role": "assistant"}, {"content": ""}]
 
 
-def test_stream_delay_between_events():
-    with Emulator(delay=0.05, reply="x" * 24) as emulator:
-        started = time.monotonic()
-        parts = events(stream_body(emulator, bearer(emulator)))
-        assert len(parts) == 5
-        assert time.monotonic() - started >= 0.05 * 3  # a lower bound only
+@pytest.mark.gigachat_emulator(delay=0.05, reply="x" * 24)
+def test_stream_delay_between_events(emu):
+    started = time.monotonic()
+    parts = events(stream_body(emu, bearer(emu)))
+    assert len(parts) == 5
+    assert time.monotonic() - started >= 0.05 * 3  # a lower bound only: a busy machine only adds
 
 
 @settings(max_examples=60, deadline=None)
@@ -500,13 +506,13 @@ def test_get_model_matches_recording(emu, auth):
     assert len(response.content) == int(missing["headers"]["Content-Length"][0])
 
 
-def test_custom_models():
-    with Emulator(models=["Only", ("Vec", "embedder")]) as emulator:
-        auth = bearer(emulator)
-        body = requests.get(emulator.base_url + "/models", headers=auth, timeout=TIMEOUT).json()
-        assert [(m["id"], m["type"]) for m in body["data"]] == [("Only", "chat"), ("Vec", "embedder")]
-        assert chat(emulator, {"model": "GigaChat", "messages": USER}, auth).status_code == 404
-        assert chat(emulator, {"model": "Only", "messages": USER}, auth).status_code == 200
+@pytest.mark.gigachat_emulator(models=["Only", ("Vec", "embedder")])
+def test_custom_models(emu):
+    auth = bearer(emu)
+    body = requests.get(emu.base_url + "/models", headers=auth, timeout=TIMEOUT).json()
+    assert [(m["id"], m["type"]) for m in body["data"]] == [("Only", "chat"), ("Vec", "embedder")]
+    assert chat(emu, {"model": "GigaChat", "messages": USER}, auth).status_code == 404
+    assert chat(emu, {"model": "Only", "messages": USER}, auth).status_code == 200
 
 
 def test_tokens_count_and_embeddings_shapes(emu, auth):
@@ -549,7 +555,7 @@ def test_session_id_is_echoed(emu, auth):
 
 
 def test_keep_alive_reuses_one_connection(emu, auth):
-    conn = http.client.HTTPConnection("127.0.0.1", emu._bound_port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", port(emu), timeout=TIMEOUT)
     body = json.dumps({"messages": USER}).encode()
     headers = {"Content-Type": "application/json", **auth}
     sockets = []
@@ -568,7 +574,7 @@ def test_keep_alive_reuses_one_connection(emu, auth):
 
 
 def test_chunked_request_body(emu, auth):
-    conn = http.client.HTTPConnection("127.0.0.1", emu._bound_port, timeout=TIMEOUT)
+    conn = http.client.HTTPConnection("127.0.0.1", port(emu), timeout=TIMEOUT)
     parts = iter([b'{"messages": [{"role": "user", ', b'"content": "chunked"}]}'])
     conn.request("POST", "/api/v1/chat/completions", parts, {"Content-Type": "application/json", **auth},
                  encode_chunked=True)
@@ -578,7 +584,7 @@ def test_chunked_request_body(emu, auth):
 
 
 def test_malformed_http_gets_json_error_and_close(emu):
-    with socket.create_connection(("127.0.0.1", emu._bound_port), timeout=TIMEOUT) as raw:
+    with socket.create_connection(("127.0.0.1", port(emu)), timeout=TIMEOUT) as raw:
         raw.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nContent-Length: lots\r\n\r\n")
         reply = b""
         while True:  # the server closes after an unparsable request
@@ -617,14 +623,15 @@ def stop_promptly(emulator: Emulator) -> None:
 def test_stop_with_idle_keep_alive_and_stalled_clients():
     emulator = Emulator(faults=[Fault(path="*/models", stall=60)]).start()
     auth = bearer(emulator)
-    idle = http.client.HTTPConnection("127.0.0.1", emulator._bound_port, timeout=TIMEOUT)
+    idle = http.client.HTTPConnection("127.0.0.1", port(emulator), timeout=TIMEOUT)
     idle.request("GET", "/api/v1/models/GigaChat", headers=auth)  # the glob spares it
     assert idle.getresponse().read()
-    half = socket.create_connection(("127.0.0.1", emulator._bound_port), timeout=TIMEOUT)
+    half = socket.create_connection(("127.0.0.1", port(emulator)), timeout=TIMEOUT)
     half.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
-    stalled = http.client.HTTPConnection("127.0.0.1", emulator._bound_port, timeout=TIMEOUT)
+    stalled = http.client.HTTPConnection("127.0.0.1", port(emulator), timeout=TIMEOUT)
     stalled.request("GET", "/api/v1/models", headers=auth)
-    time.sleep(0.1)  # let the handlers block
+    # The stalled request has reached its handler (and the half-sent one, accepted before it, its own).
+    assert wait_for(lambda: sum(r.path == "/api/v1/models" for r in emulator.requests) == 1)
     stop_promptly(emulator)
     with pytest.raises((http.client.HTTPException, OSError)):
         stalled.getresponse().read()
@@ -733,6 +740,7 @@ def test_stream_error_fault(emu, auth):
     assert parts[1] == b'data: {"status":503,"message":"Service Unavailable"}'
 
 
+@pytest.mark.slow
 def test_stall_fault_times_out_client_then_stop_is_prompt():
     emulator = Emulator(faults=[Fault(path="chat", stall=60, after=1)]).start()
     auth = bearer(emulator)
@@ -840,7 +848,7 @@ def test_tls_with_trustme_ca():
             with pytest.raises(requests.exceptions.SSLError):
                 requests.get(emulator.base_url + "/models", timeout=TIMEOUT, verify=True)
             # one silent client (no handshake) must not block the others
-            with socket.create_connection(("127.0.0.1", emulator._bound_port)):
+            with socket.create_connection(("127.0.0.1", port(emulator))):
                 response = session.post(emulator.base_url + "/chat/completions", headers=auth,
                                         json={"messages": USER, "stream": True},
                                         verify=str(bundle), timeout=TIMEOUT)
@@ -869,12 +877,12 @@ def test_tls_without_trustme_is_a_clear_error(monkeypatch):
 # -- secrets stay out of logs and reprs ----------------------------------------------------
 
 
-def test_keys_and_tokens_are_never_logged(caplog):
+@pytest.mark.gigachat_emulator(keys=("S3CRET-KEY",))
+def test_keys_and_tokens_are_never_logged(emu, caplog):
     caplog.set_level(logging.DEBUG)
-    with Emulator(keys=("S3CRET-KEY",)) as emulator:
-        access = token(emulator)
-        chat(emulator, {"messages": USER}, {"Authorization": "Bearer " + access})
-        text = caplog.text + repr(emulator) + repr(emulator.requests)
+    access = token(emu)
+    chat(emu, {"messages": USER}, {"Authorization": "Bearer " + access})
+    text = caplog.text + repr(emu) + repr(emu.requests)
     assert "POST /api/v1/chat/completions" in caplog.text  # the access log is there...
     assert "S3CRET-KEY" not in text and access not in text  # ...without secrets
 

@@ -401,15 +401,16 @@ def test_stream_error_and_malformed_are_named_events_on_v2(emu, auth):
     assert raw.endswith(b"\n\n") and b"response.message.done" in raw
 
 
-def test_reset_and_stall_on_v2():
-    with Emulator(models=MODELS, faults=[Fault(path="v2/chat", reset=True, times=1)]) as emu:
-        auth = bearer(emu)
-        with pytest.raises(requests.ConnectionError):
-            v2(emu, auth, {"model": MODEL, "messages": USER})
-        emu.add_fault(Fault(path="v2/chat", stall=2.0, times=1))
-        with pytest.raises(requests.Timeout):
-            requests.post(emu.url + "/api/v2/chat/completions", json={"model": MODEL, "messages": USER},
-                          headers=auth, timeout=0.5)
+@pytest.mark.slow
+def test_reset_and_stall_on_v2(emu):
+    auth = bearer(emu)
+    emu.add_fault(Fault(path="v2/chat", reset=True, times=1))
+    with pytest.raises(requests.ConnectionError):
+        v2(emu, auth, {"model": MODEL, "messages": USER})
+    emu.add_fault(Fault(path="v2/chat", stall=2.0, times=1))
+    with pytest.raises(requests.Timeout):
+        requests.post(emu.url + "/api/v2/chat/completions", json={"model": MODEL, "messages": USER},
+                      headers=auth, timeout=0.5)
 
 
 # -- ai/check and functions/convert ------------------------------------------------------

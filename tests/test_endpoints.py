@@ -35,7 +35,6 @@ from gigachat_lite import (
     tokens_count,
     upload_file,
 )
-from gigachat_lite._chat.request import normalize_messages
 from gigachat_lite.emulator import Emulator
 from gigachat_lite.emulator.replies import embedding_vector
 
@@ -347,15 +346,18 @@ def test_function_result_needs_json(rsps: responses.RequestsMock) -> None:
         reply.function_result({"when": object()})
 
 
-def test_follow_up_messages_pass_validation() -> None:
+def test_follow_up_messages_pass_validation(rsps: responses.RequestsMock) -> None:
+    rsps.post(f"{BASE}/chat/completions", json=fixture_json("chat_completion.json"))
     messages = [
         {"role": "user", "content": "погода?"},
         {"role": "assistant", "content": None, "function_call": {"name": "fc", "arguments": {}}, "functions_state_id": "s"},
         {"role": "function", "name": "fc", "content": "{}"},
     ]
-    assert normalize_messages(messages)[1] == {"role": "assistant", "content": "", "function_call": {"name": "fc", "arguments": {}},
-                                               "functions_state_id": "s"}
-    assert normalize_messages(messages)[2] == messages[2]
+    gigachat_lite.chat(messages, stream=False, **CFG)
+    sent = json.loads(rsps.calls[-1].request.body)["messages"]
+    assert sent[1] == {"role": "assistant", "content": "", "function_call": {"name": "fc", "arguments": {}},
+                       "functions_state_id": "s"}
+    assert sent[2] == messages[2]
 
 
 # -- files -----------------------------------------------------------------------------------

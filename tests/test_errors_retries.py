@@ -23,6 +23,7 @@ def chat_calls(emu: Emulator, since: int) -> int:
     return sum(1 for r in emu.requests[since:] if r.path.endswith("/chat/completions"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_then_success_are_retried(emu: Emulator, status: int) -> None:
     with Session(**emu.client_config(), max_retries=2) as s:
@@ -33,6 +34,7 @@ def test_server_errors_then_success_are_retried(emu: Emulator, status: int) -> N
         assert chat_calls(emu, before) == 3
 
 
+@pytest.mark.slow
 def test_retries_are_bounded_and_the_last_error_is_typed(emu: Emulator) -> None:
     emu.add_fault(Fault(path="chat/completions", status=503))
     with Session(**emu.client_config(), max_retries=1) as s:
@@ -52,6 +54,7 @@ def test_max_retries_zero_sends_once(emu: Emulator) -> None:
         assert chat_calls(emu, before) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retry_after", ["1", "date"])
 def test_429_retry_after_in_seconds_and_as_http_date_is_honoured(emu: Emulator, retry_after: str) -> None:
     value = email.utils.formatdate(time.time() + 2, usegmt=True) if retry_after == "date" else retry_after
@@ -86,6 +89,7 @@ def test_a_stream_cut_after_its_first_bytes_is_never_retried(emu: Emulator) -> N
     assert len(got) == 2 and len(set(got)) == len(got)
 
 
+@pytest.mark.slow
 def test_reset_before_the_reply_is_retried(emu: Emulator) -> None:
     with Session(**emu.client_config(), max_retries=2) as s:
         s.chat("warm up", stream=False)
@@ -95,6 +99,7 @@ def test_reset_before_the_reply_is_retried(emu: Emulator) -> None:
         assert chat_calls(emu, before) == 2
 
 
+@pytest.mark.slow
 def test_connection_refused_is_a_typed_error() -> None:
     import socket
 

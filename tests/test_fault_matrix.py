@@ -312,6 +312,7 @@ def check(outcome: Outcome) -> None:
 pytestmark = pytest.mark.gigachat_emulator(shared=True, **EMULATOR)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_fault(row: Row, emu: Emulator) -> None:
     check(run_row(row, emu))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
+import threading
 import traceback
 import tracemalloc
 from typing import Any, List
@@ -57,28 +57,31 @@ def test_a_corrupt_compressed_stream_is_a_stream_error_that_says_so() -> None:
 
 # -- bounded memory -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framing", ["fast path", "fallback"])
 def test_an_endless_line_fails_fast_naming_the_limit(framing: str) -> None:
     line = (b"data: " if framing == "fast path" else b": a comment first\n\ndata:") + b"x" * (50 << 20)
     payload = response(200, b"", {"Content-Type": "text/event-stream"}, length=False) + line  # made before tracing
 
+    sent_it_all = threading.Event()
+
     def handler(conn: socket.socket, request: Request) -> None:
         try:
             conn.sendall(payload)
+            sent_it_all.set()
         except OSError:
             pass  # the client gave up, as it should
 
     with RawServer(handler) as server:
         tracemalloc.start()
-        started = time.monotonic()
         try:
             with pytest.raises(StreamError, match=r"limit of 4194304 bytes .*max_event_size= or GIGACHAT_MAX_EVENT_SIZE"):
                 guarded(lambda: list(gigachat_lite.chat("hi", **server.config())), timeout=20)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        assert time.monotonic() - started < 5
-        assert peak < 24 << 20, f"peak {peak >> 20} MiB"
+    assert not sent_it_all.is_set()  # it failed fast: long before the 50 MB line was all sent
+    assert peak < 24 << 20, f"peak {peak >> 20} MiB"
 
 
 def test_max_event_size_is_configurable() -> None:
@@ -171,11 +174,12 @@ if given is not None:
         framing=st.sampled_from(["length", "chunked", "close"]),
         cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=8),
     )
+    @pytest.mark.slow
     def test_any_bytes_any_split_any_compression_gives_chunks_or_a_typed_error_in_time(
         texts: List[str], mangle: str, cut_at: int, garbage: bytes, encoding: str, framing: str, cuts: List[int]
     ) -> None:
         outcome = stream_case(texts, mangle, cut_at, garbage, encoding, framing, cuts)
-        assert outcome.kind in ("complete", "typed"), (outcome.kind, outcome.received)  # never a hang or a short reply
-        assert outcome.elapsed < 8
+        # Never a hang (no outcome within stream_case's guard, twice the deadline) or a short reply.
+        assert outcome.kind in ("complete", "typed"), (outcome.kind, outcome.received)
         if mangle == "whole":
             assert outcome.kind == "complete"

@@ -201,18 +201,22 @@ def test_seed_example_shows_the_token_asyncio_run_obtained(env: Emulator) -> Non
 
 def test_concurrent_tasks_with_different_keys_see_only_their_own_token(env: Emulator) -> None:
     def run() -> object:
-        async def call(key: str) -> str:
-            async for _ in GigaChat.create_async_generator("GigaChat", [{"role": "user", "content": key}], api_key=key):
-                await asyncio.sleep(0)
-            await asyncio.sleep(0.05)  # the sibling has finished by now
-            return GigaChat.access_token
-
-        async def idle() -> str:
-            await asyncio.sleep(0.3)
-            return GigaChat.access_token
-
         async def main() -> List[str]:
-            return list(await asyncio.gather(call("key-one"), call("key-two"), idle()))
+            done = {"key-one": asyncio.Event(), "key-two": asyncio.Event()}
+
+            async def call(key: str, sibling: str) -> str:
+                async for _ in GigaChat.create_async_generator("GigaChat", [{"role": "user", "content": key}], api_key=key):
+                    await asyncio.sleep(0)
+                done[key].set()
+                await done[sibling].wait()  # the sibling has its own token by now
+                return GigaChat.access_token
+
+            async def idle() -> str:
+                for event in done.values():
+                    await event.wait()
+                return GigaChat.access_token
+
+            return list(await asyncio.gather(call("key-one", "key-two"), call("key-two", "key-one"), idle()))
 
         return asyncio.run(main())
 
@@ -260,10 +264,12 @@ def _python(code: str, emu: Emulator) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_without_gpt4free_the_provider_works_alone(emu: Emulator) -> None:
     assert _python(_NO_G4F + _STANDALONE, emu) == "['Echo: hi'] ['Echo: hi'] True"
 
 
+@pytest.mark.slow
 def test_import_gigachat_lite_does_not_import_gpt4free(emu: Emulator) -> None:
     code = "import sys, gigachat_lite\nassert 'g4f' not in sys.modules\ngigachat_lite.GigaChat\nprint('g4f' in sys.modules)"
     installed = importlib.util.find_spec("g4f") is not None

@@ -1,4 +1,8 @@
-"""``proxy=`` and ``HTTPS_PROXY``/``HTTP_PROXY`` are honoured, over TLS (CONNECT) and plain HTTP, with no bypass."""
+"""``proxy=`` and ``HTTPS_PROXY``/``HTTP_PROXY`` are honoured, over TLS (CONNECT) and plain HTTP, with no bypass.
+
+A relay in front of the emulator sees every connection made to it: each must
+come from the proxy, none straight from the client.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import pytest
 from gigachat_lite import APIConnectionError, Session, chat
 from gigachat_lite.emulator import Emulator
 
-from reliability_support import Proxy, free_port, record_peers
+from reliability_support import Proxy, Relay, free_port
 
 
 @pytest.fixture(autouse=True)
@@ -22,13 +26,13 @@ def _calls(emu: Emulator) -> int:
     return sum(1 for r in emu.requests if r.path.endswith("/chat/completions"))
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(tls=True)
 @pytest.mark.parametrize("how", ["argument", "environment"])
 def test_tls_goes_through_a_connect_tunnel_and_nothing_bypasses_it(emu: Emulator, how: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    peers = record_peers(emu)
-    with Proxy() as proxy:
-        config = dict(emu.client_config())
+    with Relay.before(emu) as relay, Proxy() as proxy:
+        config = relay.config(emu)
         if how == "argument":
             config["proxy"] = proxy.url
         else:
@@ -36,28 +40,27 @@ def test_tls_goes_through_a_connect_tunnel_and_nothing_bypasses_it(emu: Emulator
         with Session(**config) as s:
             for i in range(5):
                 assert "".join(s.chat(f"p{i}")) == f"Echo: p{i}"
-        assert proxy.tunnels >= 1 and proxy.targets[0] == f"CONNECT 127.0.0.1:{emu.url.rsplit(':', 1)[1]}"
+        assert proxy.tunnels >= 1 and proxy.targets[0] == f"CONNECT 127.0.0.1:{relay.port}"
         assert all(t.startswith("CONNECT ") for t in proxy.targets)
-        # Every connection the emulator accepted is one the proxy opened: none came directly.
-        assert peers and {port for _, port in peers} <= proxy.upstream_ports
-        assert len(peers) == proxy.tunnels
+        # Every connection that reached the server is one the proxy opened: none came directly.
+        assert relay.peers and {port for _, port in relay.peers} <= proxy.upstream_ports
+        assert len(relay.peers) == proxy.tunnels
     assert _calls(emu) == 5 and emu.oauth_calls == 1
 
 
 @pytest.mark.parametrize("how", ["argument", "environment"])
 def test_plain_http_goes_through_the_proxy_in_absolute_form(emu: Emulator, how: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    peers = record_peers(emu)
-    with Proxy() as proxy:
-        config = dict(emu.client_config())
+    with Relay.before(emu) as relay, Proxy() as proxy:
+        config = relay.config(emu)
         if how == "argument":
             config["proxy"] = proxy.url
         else:
             monkeypatch.setenv("HTTP_PROXY", proxy.url)
         assert "".join(chat("hi", **config)) == "Echo: hi"
-        assert {port for _, port in peers} <= proxy.upstream_ports and proxy.forwarded == len(peers) >= 1
+        assert {port for _, port in relay.peers} <= proxy.upstream_ports and proxy.forwarded == len(relay.peers) >= 1
     assert len(emu.requests) == 2  # OAuth + chat, both absolute-form, i.e. sent to a proxy
-    assert all(r.path.startswith(emu.url + "/") for r in emu.requests)
+    assert all(r.path.startswith(relay.url(emu.url) + "/") for r in emu.requests)
 
 
 @pytest.mark.gigachat_emulator(tls=True)

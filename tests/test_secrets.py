@@ -67,7 +67,7 @@ def run_scenarios(emu: Emulator) -> List[Tuple[str, str]]:
             texts += _error_texts(f"fault {row.name}", outcome.error)
     for entry, case in test_bad_input.all_cases():
         try:
-            test_bad_input._call(entry, case, emu)
+            test_bad_input.call_entry(entry, case, emu)
         except BaseException as exc:
             texts += _error_texts(f"bad input {entry} {case.name}", exc)
 
@@ -151,6 +151,7 @@ def recorded() -> Iterator[Tuple[Emulator, List[str]]]:
         yield emu, issued
 
 
+@pytest.mark.slow
 def test_no_secret_in_logs_reprs_errors_tracebacks_or_files(recorded: Tuple[Emulator, List[str]],
                                                             caplog: pytest.LogCaptureFixture) -> None:
     emu, issued = recorded

@@ -1,24 +1,49 @@
-"""SSE framing: any split of real streams into network reads gives the same chunks.
+"""SSE framing: any split of real streams into network reads gives the same chunks; how a stream lets its connection go.
 
 Split points cover every byte position (so every CRLF and every multi-byte
-UTF-8 character is cut somewhere), and each framing variant real servers send.
+UTF-8 character is cut somewhere), and each framing variant real servers send,
+read through :meth:`ChatStream.from_chunks` (each item one network read). What
+happens to the connection (back to the pool, or closed) is seen from a raw
+server on 127.0.0.1 that counts the connections it accepts and the ones the
+client hangs up.
 """
 
 from __future__ import annotations
 
 import json
-from typing import List, Tuple
+import socket
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from gigachat_lite import APIError, StreamError, StreamTimeoutError
+from gigachat_lite import APIError, ChatStream, Session, StreamError, StreamTimeoutError
 
 from conftest import cassette_body, fixture_text, load_cassette
-from fakes import stream_of
+from hostile_servers import RawServer, Request, response, sse_events
+from reliability_support import wait_for
 
 
-def consume(pieces: List[bytes]) -> Tuple[List[str], object]:
+class Body:
+    """The reads of a body, then ``error`` if given; records whether the stream closed it."""
+
+    def __init__(self, pieces: Sequence[bytes], error: Optional[BaseException] = None) -> None:
+        self.pieces, self.error, self.closed = list(pieces), error, False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.pieces
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def stream_of(pieces: Sequence[bytes], error: Optional[BaseException] = None) -> ChatStream:
+    return ChatStream.from_chunks(Body(pieces, error), request_id="rid-fake")
+
+
+def consume(pieces: List[bytes]) -> Tuple[List[str], ChatStream]:
     stream = stream_of(pieces)
     return list(stream), stream
 
@@ -128,11 +153,12 @@ def test_in_stream_error_object_raises_api_error_with_request_id() -> None:
 
 
 def test_connection_cut_mid_stream_is_stream_error_and_closes() -> None:
-    stream = stream_of([render([event("a")])[:-14]], error=ProtocolError("Connection broken"))
+    body = Body([render([event("a")])[:-14]], error=ProtocolError("Connection broken"))
+    stream = ChatStream.from_chunks(body)
     assert next(stream) == "a"
     with pytest.raises(StreamError, match="cut"):
         next(stream)
-    assert stream._response.closed and not stream._response.raw.released
+    assert body.closed
 
 
 def test_read_timeout_mid_stream_is_stream_timeout_error() -> None:
@@ -142,35 +168,115 @@ def test_read_timeout_mid_stream_is_stream_timeout_error() -> None:
         next(stream)
 
 
-def test_exhausted_stream_returns_its_connection_to_the_pool() -> None:
-    stream = stream_of([render(EVENTS)])
-    list(stream)
-    assert stream._response.raw.released
+def test_every_way_a_stream_ends_closes_its_body() -> None:
+    def in_a_with_block(stream: ChatStream) -> None:
+        with stream as s:
+            next(s)
 
-
-def test_break_closes_the_response_without_reuse() -> None:
-    stream = stream_of([render(EVENTS)])
-    for _ in stream:
-        break
-    stream.close()
-    assert stream._response.closed and not stream._response.raw.released
-
-
-def test_a_dropped_stream_closes_its_socket_without_touching_the_pool() -> None:
-    # A finaliser may run inside a call that holds urllib3's pool lock: returning
-    # the connection from there would deadlock, so a dropped stream only closes.
-    stream = stream_of([render(EVENTS)])
-    raw = stream._response.raw
+    ends = {
+        "exhausted": list,
+        "break then close": lambda s: (next(s), s.close()),
+        "with block": in_a_with_block,
+        "closed before reading": lambda s: s.close(),
+        "an error": lambda s: pytest.raises(APIError, list, s),
+    }
+    for name, end in ends.items():
+        body = Body([render(EVENTS)] if name != "an error" else [b'data: {"status": 500, "message": "x"}\n\n'])
+        end(ChatStream.from_chunks(body))
+        assert body.closed, name
+    body = Body([render(EVENTS)])
+    stream = ChatStream.from_chunks(body)
     next(stream)
     del stream  # no reference cycle: freed here, by reference counting
-    assert raw.closed and not raw.released
+    assert body.closed
+
+
+# -- the connection: back to the pool when read to the end, closed otherwise -----------------------
+
+def keep_alive(body: bytes) -> RawServer:
+    """A server that answers every request with ``body`` as an SSE reply and keeps the connection."""
+    def handler(conn: socket.socket, request: Request) -> bool:
+        conn.sendall(response(200, body, {"Content-Type": "text/event-stream"}))
+        return True
+
+    return RawServer(handler)
+
+
+LONG = sse_events([f"piece {i} " for i in range(200)])  # more than one read: a stream left early has bytes unread
 
 
 def test_a_stream_read_to_the_end_returns_its_connection_to_the_pool() -> None:
-    stream = stream_of([render(EVENTS)])
-    raw = stream._response.raw
-    assert "".join(stream) == "".join(e["choices"][0]["delta"].get("content", "") for e in EVENTS)
-    assert raw.released
+    with keep_alive(LONG) as server, Session(**server.config()) as s:
+        for _ in range(3):
+            stream = s.chat("hi")
+            assert "".join(stream).startswith("piece 0 piece 1") and stream.finish_reason == "stop"
+        assert server.accepted == 1 and len(server.requests) == 3 and server.hangups == 0
+
+
+def test_break_closes_the_connection_without_reuse() -> None:
+    with keep_alive(LONG) as server, Session(**server.config()) as s:
+        stream = s.chat("hi")
+        for _ in stream:
+            break
+        stream.close()
+        assert wait_for(lambda: server.hangups == 1)  # closed, not put back half-read
+        assert "".join(s.chat("again")).startswith("piece 0")
+        assert server.accepted == 2
+
+
+def test_a_dropped_stream_closes_its_socket_and_the_next_call_takes_a_new_one() -> None:
+    # A finaliser may run inside a call that holds urllib3's pool lock: returning
+    # the connection from there would deadlock, so a dropped stream only closes
+    # (test_hostile.py drops thousands inside the pool's lock).
+    with keep_alive(LONG) as server, Session(**server.config()) as s:
+        stream = s.chat("hi")
+        next(stream)
+        del stream  # no reference cycle: freed here, by reference counting
+        assert wait_for(lambda: server.hangups == 1)
+        assert "".join(s.chat("again")).startswith("piece 0")
+        assert server.accepted == 2
+
+
+def test_a_stream_cut_by_the_server_is_a_stream_error_and_the_next_call_reconnects() -> None:
+    def cut(conn: socket.socket, request: Request) -> bool:
+        if len(server.requests) == 1:
+            whole = response(200, LONG, {"Content-Type": "text/event-stream"})
+            conn.sendall(whole[: len(whole) // 2])
+            return False  # and close: the body stops half-way
+        conn.sendall(response(200, LONG, {"Content-Type": "text/event-stream"}))
+        return True
+
+    with RawServer(cut) as server, Session(**server.config()) as s:
+        stream = s.chat("hi")
+        with pytest.raises(StreamError, match="cut"):
+            "".join(stream)
+        assert stream.text.startswith("piece 0")
+        assert "".join(s.chat("again")).startswith("piece 0")
+        assert server.accepted == 2
+
+
+def test_a_failure_after_done_loses_only_the_connection_not_the_reply() -> None:
+    # [DONE], then bytes that break the chunked framing: the reply is whole, the
+    # connection cannot be reused, and the next call opens another.
+    def broken_tail(conn: socket.socket, request: Request) -> bool:
+        head = response(200, b"", {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}, length=False)
+        body = sse_events(["Привет", ", мир"])
+        conn.sendall(head.replace(b"Connection: close\r\n", b"") + b"%x\r\n%s\r\n" % (len(body), body) + b"zz\r\n")
+        return True
+
+    with RawServer(broken_tail) as server, Session(**server.config()) as s:
+        for _ in range(2):
+            stream = s.chat("hi")
+            assert list(stream) == ["Привет", ", мир"]  # no StreamError: [DONE] had arrived
+            assert stream.finish_reason == "stop"
+        assert server.accepted == 2
+
+
+def test_a_failure_after_done_keeps_the_reply_whatever_the_error() -> None:
+    body = Body([render(EVENTS)], error=ReadTimeoutError(None, "/", "Read timed out."))
+    stream = ChatStream.from_chunks(body)
+    assert list(stream) == ["Привет", ", мир — ✓ 🙂"]  # no StreamTimeoutError: [DONE] had arrived
+    assert stream.finish_reason == "stop" and body.closed
 
 
 def test_function_call_in_a_delta_is_recorded() -> None:
@@ -191,10 +297,3 @@ def test_function_call_arguments_sent_as_json_fragments_are_joined() -> None:
     chunks, stream = consume([render(events)])
     assert chunks == [] and stream.finish_reason == "function_call"
     assert stream.function_call == {"name": "weather", "arguments": {"city": "Москва", "days": 2}}
-
-
-def test_a_failure_after_done_loses_only_the_connection_not_the_reply() -> None:
-    stream = stream_of([render(EVENTS)], error=ReadTimeoutError(None, "/", "Read timed out."))
-    assert list(stream) == ["Привет", ", мир — ✓ 🙂"]  # no StreamTimeoutError: [DONE] had arrived
-    assert stream.finish_reason == "stop"
-    assert stream._response.closed and not stream._response.raw.released

@@ -1,4 +1,4 @@
-"""Properties of the public stream path (``ChatStream`` over a fake body), whatever the SSE parser.
+"""Properties of the public stream path (``ChatStream.from_chunks``: each item one network read), whatever the SSE parser.
 
 1. Any split of a valid stream into network reads gives the same chunks,
    finish reason and usage as the events that were encoded.
@@ -15,14 +15,15 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gigachat_lite import APIError, StreamError
+from gigachat_lite import APIError, ChatStream, StreamError
 
-from fakes import stream_of
+stream_of = ChatStream.from_chunks
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200)
 
 
 @contextmanager
@@ -82,6 +83,7 @@ def _split(raw: bytes, cuts: List[int]) -> List[bytes]:
     return [raw[a:b] for a, b in zip(points, points[1:])]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(valid_streams(), st.lists(st.integers(min_value=0), max_size=40))
 def test_any_split_of_a_valid_stream_gives_the_same_result(stream: Any, cuts: List[int]) -> None:
@@ -97,6 +99,7 @@ def test_any_split_of_a_valid_stream_gives_the_same_result(stream: Any, cuts: Li
     assert s.text == "".join(expected)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(valid_streams())
 def test_byte_at_a_time_equals_one_read(stream: Any) -> None:
@@ -142,6 +145,7 @@ def _consume(pieces: List[bytes]) -> Tuple[List[str], Optional[BaseException]]:
     return got, None
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(fuzz_bytes.filter(_utf8), st.lists(st.integers(min_value=0), max_size=10))
 def test_arbitrary_utf8_bytes_give_chunks_or_a_typed_error(raw: bytes, cuts: List[int]) -> None:
@@ -155,6 +159,7 @@ def test_invalid_utf8_in_a_stream_is_a_stream_error() -> None:
     assert got == ["a"] and isinstance(error, StreamError)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(fuzz_bytes, st.lists(st.integers(min_value=0), max_size=10))
 def test_arbitrary_bytes_never_raise_anything_but_typed_errors(raw: bytes, cuts: List[int]) -> None:

@@ -107,23 +107,19 @@ def test_32_threads_make_exactly_one_oauth_request(emu: Emulator) -> None:
     assert emu.oauth_calls - before == 1
 
 
-def test_keep_alive_reuses_one_connection_for_sequential_calls(emu: Emulator) -> None:
+def test_keep_alive_reuses_one_connection_for_sequential_calls(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: List[object] = []
+    connect = urllib3.connection.HTTPSConnection.connect
+
+    def counting_connect(self: urllib3.connection.HTTPSConnection) -> None:
+        opened.append(self)
+        connect(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPSConnection, "connect", counting_connect)
     with Session(**emu.client_config()) as s:
-        opened: List[int] = []
-        pool_cls = type(s.get_adapter(emu.base_url).poolmanager.connection_from_url(emu.base_url))
-        original = pool_cls._new_conn
-
-        def counting(self):  # type: ignore[no-untyped-def]
-            opened.append(1)
-            return original(self)
-
-        pool_cls._new_conn = counting
-        try:
-            for i in range(10):
-                assert "".join(s.chat(f"n{i}")) == f"Echo: n{i}"
-        finally:
-            pool_cls._new_conn = original
-        assert len(opened) == 1  # OAuth and API share host:port here, so one pool and one connection
+        for i in range(10):
+            assert "".join(s.chat(f"n{i}")) == f"Echo: n{i}"
+    assert len(opened) == 1  # OAuth and API share host:port here, so one pool and one connection
 
 
 @pytest.mark.gigachat_emulator(tls=True, delay=0.05, piece_size=1)

@@ -12,6 +12,7 @@ import pytest
 import gigachat_lite
 
 
+@pytest.mark.slow  # mypy over the package
 def test_mypy_strict_on_the_package(tmp_path: pathlib.Path) -> None:
     pytest.importorskip("mypy")
     package = pathlib.Path(gigachat_lite.__file__).parent

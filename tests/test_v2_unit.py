@@ -13,7 +13,6 @@ import responses
 import gigachat_lite
 from gigachat_lite import APIError, Config, InvalidResponseError, Session, StreamError, aio, ai_check, chat, functions_convert
 from gigachat_lite import ChatReply, ChatStream, ChatStreamV2
-from gigachat_lite._chat.request import chat_url_v2
 
 from conftest import BASE, fixture_json
 
@@ -92,10 +91,15 @@ def test_explicit_v1_with_a_v2_feature_is_a_value_error_naming_both(rsps: respon
     assert not rsps.calls
 
 
-def test_url_derivation() -> None:
-    assert chat_url_v2("https://gigachat.devices.sberbank.ru/api/v1") == "https://gigachat.devices.sberbank.ru/api/v2/chat/completions"
-    assert chat_url_v2("https://api.giga.chat/v1") == "https://api.giga.chat/v2/chat/completions"
-    assert chat_url_v2("http://127.0.0.1:8080/custom") == "http://127.0.0.1:8080/custom/chat/completions"
+@pytest.mark.parametrize("base, url", [
+    ("https://gigachat.devices.sberbank.ru/api/v1", "https://gigachat.devices.sberbank.ru/api/v2/chat/completions"),
+    ("https://api.giga.chat/v1", "https://api.giga.chat/v2/chat/completions"),
+    ("http://127.0.0.1:8080/custom", "http://127.0.0.1:8080/custom/chat/completions"),
+])
+def test_url_derivation(rsps: responses.RequestsMock, base: str, url: str) -> None:
+    rsps.post(url, json={**delta({"text": "ok"}), "finish_reason": "stop"})
+    assert chat("hi", stream=False, api_version="v2", access_token="test-token", base_url=base).text == "ok"
+    assert rsps.calls[0].request.url == url
 
 
 # -- bad input, refused locally ------------------------------------------------------------------
@@ -304,30 +308,19 @@ def test_public_names() -> None:
 # -- parsers keep their own state ------------------------------------------------------------------
 
 
-def _target() -> Any:
-    from gigachat_lite.results import ReplyFields
-
-    return ReplyFields(None)
-
-
-def test_chunk_parsers_write_only_public_fields_on_their_target() -> None:
-    from gigachat_lite._chat.reply import ChunkParser
-    from gigachat_lite._chat.reply import V2ChunkParser
-
-    target = _target()
-    v1 = ChunkParser(target)
-    for fragment in ('{"city": ', '"Moscow"}'):  # OpenAI-style arguments in JSON text fragments
-        v1.feed(json.dumps({"choices": [{"delta": {"function_call": {"name": "w", "arguments": fragment}}, "index": 0}],
-                            "model": "m"}))
-    v1.finish()
-    assert target.function_call == {"name": "w", "arguments": {"city": "Moscow"}}
-    v2 = V2ChunkParser(target)
-    v2.feed(json.dumps(delta({"function_call": {"name": "w", "arguments": '{"a": '}})))
-    v2.feed(json.dumps(delta({"function_call": {"arguments": "1}"}})))
-    v2.feed(json.dumps(DONE))
-    v2.finish()
-    assert target.function_call == {"name": "w", "arguments": {"a": 1}} and v2.done and v2.complete
-    assert not [name for name in vars(target) if name.startswith("_")]
+def test_streams_join_function_arguments_sent_in_fragments_on_both_contracts() -> None:
+    # OpenAI-style servers send the arguments as JSON text in fragments; the stream joins them at the end.
+    v1 = ChatStream.from_chunks([
+        b"data: " + json.dumps({"choices": [{"delta": {"function_call": {"name": "w", "arguments": fragment}}, "index": 0}],
+                                "model": "m"}).encode() + b"\n\n"
+        for fragment in ('{"city": ', '"Moscow"}')
+    ] + [b'data: {"choices": [{"delta": {}, "index": 0, "finish_reason": "function_call"}]}\n\n'])
+    assert list(v1) == [] and v1.finish_reason == "function_call"
+    assert v1.function_call == {"name": "w", "arguments": {"city": "Moscow"}}
+    v2 = ChatStreamV2.from_chunks([sse(delta({"function_call": {"name": "w", "arguments": '{"a": '}}),
+                                       delta({"function_call": {"arguments": "1}"}}), DONE)])
+    assert list(v2) == [] and v2.finish_reason == "stop"
+    assert v2.function_call == {"name": "w", "arguments": {"a": 1}}
 
 
 def test_async_stream_knows_reasoning_before_it_starts() -> None:
@@ -350,18 +343,18 @@ def test_async_chat_events_keep_reasoning_apart(rsps: responses.RequestsMock) ->
         aio.chat_events([{"role": "user", "content": [{"img": 1}]}], api_version="v2", **CONFIG)
 
 
-def test_a_v1_function_history_becomes_v2_parts() -> None:
-    from gigachat_lite._chat.request import normalize_messages_v2
-
+def test_a_v1_function_history_becomes_v2_parts(rsps: responses.RequestsMock) -> None:
+    rsps.post(V2, json={**delta({"text": "ok"}), "finish_reason": "stop"})
     history = [
         {"role": "user", "content": "weather?"},
         {"role": "assistant", "content": "", "function_call": {"name": "w", "arguments": {"city": "M"}},
          "functions_state_id": "s-1"},
         {"role": "function", "name": "w", "content": '{"t": -5}'},
     ]
-    assert normalize_messages_v2(history)[1:] == [
+    chat(history, stream=False, api_version="v2", **CONFIG)
+    assert body(rsps)["messages"][1:] == [
         {"role": "assistant", "content": [{"function_call": {"name": "w", "arguments": {"city": "M"}}}], "tools_state_id": "s-1"},
         {"role": "tool", "content": [{"function_result": {"name": "w", "result": {"t": -5}}}], "tools_state_id": "s-1"},
     ]
     with pytest.raises(ValueError, match=r"messages\[0\]\['name'\]"):
-        normalize_messages_v2([{"role": "function", "content": "{}"}])
+        chat([{"role": "function", "content": "{}"}], stream=False, api_version="v2", **CONFIG)

@@ -23,7 +23,30 @@ assistant and stored thread of a chat; ``tool_calls``, ``prompt_cache``,
 ``thread_store``, ``replies``, ``wire``); beside them ``faults``, ``state``, ``tls``.
 """
 
-from .emulator import DEFAULT_KEY, Emulator, RecordedRequest
-from .faults import Fault, parse_fault
+import importlib
+from typing import TYPE_CHECKING, Any, List
+
+if TYPE_CHECKING:
+    from .emulator import DEFAULT_KEY, Emulator, RecordedRequest
+    from .faults import Fault, parse_fault
 
 __all__ = ["DEFAULT_KEY", "Emulator", "Fault", "RecordedRequest", "parse_fault"]
+
+_LAZY = {"DEFAULT_KEY": "emulator", "Emulator": "emulator", "RecordedRequest": "emulator", "Fault": "faults",
+         "parse_fault": "faults"}
+
+
+def __getattr__(name: str) -> Any:
+    # The pytest plugin (pytest_plugin.py) is registered in every pytest run on a
+    # machine where gigachat_lite is installed, and importing it imports this
+    # package: the server's modules load when a name is first asked for, not then.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

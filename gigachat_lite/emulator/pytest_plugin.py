@@ -18,13 +18,20 @@ test module for the tests with the same settings (faster, for TLS especially);
 without it each test gets a fresh one. An indirect parametrization
 (``@pytest.mark.parametrize("gigachat_emulator", [{"tls": True}], indirect=True)``)
 adds its dict to the settings.
+
+Registered, the plugin costs a pytest run nothing it does not use: it declares
+the marker and the fixtures, and imports the emulator only when a test asks
+for ``gigachat_emulator``.
 """
 
-from typing import Any, Dict, Iterator
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Iterator
 
 import pytest
 
-from .emulator import Emulator
+if TYPE_CHECKING:
+    from .emulator import Emulator
 
 __all__ = ["gigachat_emulator", "pytest_configure"]
 
@@ -50,6 +57,10 @@ def gigachat_emulator(request: Any, _gigachat_emulators: Dict[str, Emulator]) ->
     Point a client at it with ``emulator.client_config()`` or ``monkeypatch`` the
     variables of ``emulator.env()``; inject failures with ``emulator.add_fault``.
     """
+    # Imported here, for import time: a pytest run that never asks for the
+    # fixture (any project's, once gigachat_lite is installed) loads no server module.
+    from .emulator import Emulator
+
     marker = request.node.get_closest_marker("gigachat_emulator")
     settings: Dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
     settings.update(getattr(request, "param", None) or {})

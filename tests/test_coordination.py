@@ -357,26 +357,25 @@ def test_a_clock_set_forward_frees_neither_a_held_slot_nor_a_token(tmp_path: pat
     held.release()
 
 
-def test_an_entry_written_before_a_reboot_is_gone(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gigachat_lite.coordination import filestore
+def test_an_entry_written_before_a_reboot_is_gone(tmp_path: pathlib.Path) -> None:
+    from gigachat_lite.coordination import FileStore
 
-    store = open_store("file://" + str(tmp_path / "coordination"))
-    real = filestore._now
-    monkeypatch.setattr(filestore, "_now", lambda: real() + 10**6)  # the last boot ran 11 days longer
+    boot_clock = [10.0**6]  # the last boot ran 11 days
+    store = FileStore(str(tmp_path / "coordination"), clock=lambda: boot_clock[0])
     store.set("tok.PERS.boot", "token", 3600)
     store.extend("cool.PERS.boot", 3600)
     assert store.lease_acquire("slots.PERS.boot", "old-holder", 1, 3600)
-    monkeypatch.setattr(filestore, "_now", real)  # rebooted: the clock starts again from zero
+    boot_clock[0] = 5.0  # rebooted: the clock starts again from zero
     assert store.get("tok.PERS.boot") is None and store.remaining("cool.PERS.boot") == 0.0
     assert store.lease_count("slots.PERS.boot") == 0 and store.lease_acquire("slots.PERS.boot", "new-holder", 1, 10)
 
 
 def test_a_garbled_slot_file_keeps_what_can_be_read(tmp_path: pathlib.Path) -> None:
-    from gigachat_lite.coordination import filestore
+    from gigachat_lite.coordination import FileStore
 
     folder = tmp_path / "coordination"
-    store = open_store("file://" + str(folder))
-    now = filestore._now()
+    store = FileStore(str(folder))
+    now = store.clock()
     (folder / "slots.PERS.garbled.json").write_text(
         '{"leases": {"good": [%r, %r], "bad": "x", "worse": [1, 2, 3]}, "queue": [[1, 2], "x", ["w", 1, 2, 0]]}'
         % (now, now + 60))

@@ -19,6 +19,7 @@ in-process (default), a folder (``file:///...``) or Redis (``redis://...``).
 from __future__ import annotations
 
 from .errors import ConcurrencyLimitTimeout, CoordinationError
+from .filestore import FileStore
 from .files import SharedFileIds
 from .fleet import Coordination, close_all, coordination_for
 from .keys import DEFAULT_LIMITS, FleetKey, default_limit, fleet_key
@@ -36,6 +37,7 @@ __all__ = [
     "CoordinationError",
     "DEFAULT_LIMITS",
     "FallbackStore",
+    "FileStore",
     "FleetKey",
     "Lease",
     "MemoryStore",

@@ -91,11 +91,15 @@ class FileStore(Store):
     Args:
         path: the folder; created with mode 0700 if missing.
         timeout: seconds to wait for a file lock before :class:`CoordinationError`.
+        clock: the seconds every time in the folder is kept on; the machine's
+            clock since boot by default (``CLOCK_BOOTTIME``, else ``time.monotonic``),
+            which no wall-clock step moves. Tests pass their own to play a reboot.
     """
 
-    def __init__(self, path: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, path: str, *, timeout: float = 5.0, clock: Optional[Callable[[], float]] = None) -> None:
         if fcntl is None:
             raise CoordinationError("the file coordination store needs fcntl (POSIX); not available here")
+        self.clock: Callable[[], float] = clock or _now
         self.path = os.path.abspath(path)
         self.url = "file://" + self.path
         self._timeout = timeout
@@ -196,17 +200,17 @@ class FileStore(Store):
 
     def get(self, name: str) -> Optional[str]:
         with self._locked(name) as path:
-            entry = self._live(self._read(path), _now())
+            entry = self._live(self._read(path), self.clock())
         return None if entry is None else str(entry["v"])
 
     def set(self, name: str, value: str, ttl: float) -> None:
         with self._locked(name) as path:
-            now = _now()
+            now = self.clock()
             self._write(path, {"v": value, "w": now, "x": now + ttl})
 
     def add(self, name: str, value: str, ttl: float) -> bool:
         with self._locked(name) as path:
-            now = _now()
+            now = self.clock()
             if self._live(self._read(path), now) is not None:
                 return False
             self._write(path, {"v": value, "w": now, "x": now + ttl})
@@ -214,7 +218,7 @@ class FileStore(Store):
 
     def delete(self, name: str, expected: Optional[str] = None) -> bool:
         with self._locked(name) as path:
-            entry = self._live(self._read(path), _now())
+            entry = self._live(self._read(path), self.clock())
             if entry is None or (expected is not None and entry["v"] != expected):
                 return False
             self._write(path, {})
@@ -222,14 +226,14 @@ class FileStore(Store):
 
     def extend(self, name: str, ttl: float) -> None:
         with self._locked(name) as path:
-            now = _now()
+            now = self.clock()
             entry = self._live(self._read(path), now)
             if entry is None or entry["x"] < now + ttl:
                 self._write(path, {"v": "1", "w": now, "x": now + ttl})
 
     def remaining(self, name: str) -> float:
         with self._locked(name) as path:
-            now = _now()
+            now = self.clock()
             entry = self._live(self._read(path), now)
         return 0.0 if entry is None else max(float(entry["x"]) - now, 0.0)
 
@@ -320,28 +324,28 @@ class FileStore(Store):
 
     def lease_acquire(self, name: str, holder: str, limit: int, ttl: float) -> bool:
         with self._slots(name) as (slots, _):
-            return slots.acquire(holder, limit, ttl, _now())
+            return slots.acquire(holder, limit, ttl, self.clock())
 
     def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
         with self._slots(name) as (slots, _):
-            return slots.renew(holder, ttl, limit, _now()) != LOST
+            return slots.renew(holder, ttl, limit, self.clock()) != LOST
 
     def lease_release(self, name: str, holder: str) -> None:
         with self._slots(name) as (slots, notify):
-            slots.release(holder, _now(), notify)
+            slots.release(holder, self.clock(), notify)
 
     def lease_count(self, name: str) -> int:
         with self._locked(name) as path:
-            return Slots.from_json(self._read(path)).count(_now())
+            return Slots.from_json(self._read(path)).count(self.clock())
 
     def lease_waiting(self, name: str) -> int:
         with self._locked(name) as path:
-            return Slots.from_json(self._read(path)).waiting(_now())
+            return Slots.from_json(self._read(path)).waiting(self.clock())
 
     def lease_queue(self, name: str, holder: str, limit: int, ttl: float) -> Optional[float]:
         self._open_wake(name, holder)
         with self._slots(name) as (slots, notify):
-            now = _now()
+            now = self.clock()
             served = slots.join(holder, limit, ttl, now, notify)
             hint = None if served else slots.next_expiry(now, ttl)
         if served:
@@ -372,7 +376,7 @@ class FileStore(Store):
     def lease_leave(self, name: str, holder: str) -> bool:
         try:
             with self._slots(name) as (slots, _):
-                return slots.leave(holder, _now())
+                return slots.leave(holder, self.clock())
         finally:
             self._close_wake(name, holder)
 
@@ -380,7 +384,7 @@ class FileStore(Store):
 
     def rate_hit(self, name: str, limit: int, window: float) -> float:
         with self._locked(name) as path:
-            now = _now()
+            now = self.clock()
             raw = self._read(path).get("hits")
             # A hit stamped after now was recorded before a reboot: gone.
             hits = sorted(t for t in (raw if isinstance(raw, list) else [])

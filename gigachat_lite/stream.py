@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import http.client
+import itertools
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterable, Iterator, List, Optional, Type, TypeVar, cast
 
 import requests
@@ -241,7 +242,11 @@ def _read(
     try:
         keep = parts.append
         read1, body = _reader(raw)
-        reads = iter(functools.partial(read1, _READ_SIZE), b"")  # iter(callable, sentinel) runs in C
+        reads: Iterator[bytes] = iter(functools.partial(read1, _READ_SIZE), b"")  # iter(callable, sentinel) runs in C
+        if body is not None and body.length:
+            # urllib3's enforce_content_length, on the bytes read here, checked before the SSE parser
+            # sees the end: it dispatches an event cut at the end, which would read as a malformed one.
+            reads = itertools.chain(reads, _whole(body))
         for text in map(parser.feed, iter_event_data(reads, limit)):
             if deadline is not None:
                 deadline.got_first_byte()
@@ -257,8 +262,6 @@ def _read(
             if parser.done:
                 break
         else:
-            if body is not None and body.length:  # urllib3's enforce_content_length, on the bytes read here
-                raise http.client.IncompleteRead(b"", body.length)
             at_eof = True
         parser.finish()
         if deadline is not None and deadline.expired and not parser.complete:
@@ -294,6 +297,14 @@ def _read(
         else:
             _release(response, reusable=at_eof)
         _let_go(state, soon=state.finalizing)
+
+
+def _whole(body: http.client.HTTPResponse) -> Iterator[bytes]:
+    """Nothing, once ``body`` has given all its ``Content-Length``; IncompleteRead when it ended short."""
+    if body.length:
+        raise http.client.IncompleteRead(b"", body.length)
+    return
+    yield
 
 
 def _reader(raw: Any) -> "tuple[Callable[[int], bytes], Optional[http.client.HTTPResponse]]":

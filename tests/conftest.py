@@ -11,10 +11,12 @@ new ones each run and keeps any failure it finds in ``.hypothesis/`` to replay i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pathlib
-from typing import Any, Dict, List
+import sys
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -43,6 +45,21 @@ def clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
             monkeypatch.delenv(name)
     monkeypatch.setenv("GIGACHAT_LITE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ca-cache"))
     gigachat_lite.reset()
+
+
+@pytest.fixture(autouse=sys.version_info < (3, 10))
+def current_event_loop() -> Iterator[None]:
+    """Python 3.9 only: a current event loop in the main thread, as 3.9 code outside asyncio expects.
+
+    On 3.9, ``asyncio.Lock()`` and ``asyncio.get_event_loop()`` need one, and ``asyncio.run`` leaves
+    none behind: the official SDK's and gpt4free's synchronous clients then fail in whichever test
+    comes after an asyncio one. Not our code's need (it never asks for a current loop).
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
 
 
 @pytest.fixture

@@ -224,6 +224,7 @@ def test_run_helper_runs_off_the_loop() -> None:
     assert asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_a_flowing_stream_wakes_the_loop_in_batches_not_per_chunk() -> None:
     wakes: List[int] = []
     produced = [0]

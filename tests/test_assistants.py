@@ -104,6 +104,7 @@ def test_aio(session: Session, emu: Emulator, monkeypatch: pytest.MonkeyPatch) -
     assert aio.AsyncAssistants.create.__name__ == "create" and "off the loop" in (aio.AsyncAssistants.create.__doc__ or "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call,error,match", [
     (lambda a: a.create("", "n"), ValueError, "model must be a non-empty str"),
     (lambda a: a.create("GigaChat", None), TypeError, "name must be a str"),

@@ -135,6 +135,7 @@ FORMS: List[Tuple[str, Build, Tuple[Optional[str], str, bytes]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api_version", ["v1", "v2"])
 @pytest.mark.parametrize("name,build,expected", FORMS, ids=[f[0] for f in FORMS])
 def test_every_form_is_uploaded_once_and_referenced(
@@ -187,6 +188,7 @@ def _collect_async(stream: Any) -> str:
     return asyncio.run(main())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api_version", ["v1", "v2"])
 @pytest.mark.parametrize("entry", ["chat stream", "chat whole", "Session stream", "aio stream", "aio whole", "aio parse"])
 def test_every_entry_uploads(emu: Emulator, folder: pathlib.Path, monkeypatch: pytest.MonkeyPatch, entry: str,
@@ -326,6 +328,7 @@ def test_the_same_bytes_in_any_form_are_uploaded_once(emu: Emulator, folder: pat
     assert [referenced(body) for body in chats(emu)] == [[file_id]] * 5 + [[file_id, file_id]]
 
 
+@pytest.mark.slow
 def test_threads_of_one_process_upload_once(emu: Emulator, folder: pathlib.Path) -> None:
     emu.add_fault(Fault(path="*/api/v1/files", stall=0.3))  # a slow upload: every thread asks meanwhile
     session = Session(**emu.client_config())
@@ -373,6 +376,7 @@ def test_reset_forgets_the_ids(emu: Emulator, folder: pathlib.Path) -> None:
 # -- a reused id the server no longer has ----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api_version", ["v1", "v2"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_deleted_file_is_uploaded_again_and_the_call_resent_once(emu: Emulator, folder: pathlib.Path, api_version: str,
@@ -504,6 +508,7 @@ def _attempt(entry: str, emu: Emulator, messages: List[Dict[str, Any]]) -> None:
         GigaChat.create_completion("GigaChat", messages, **config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize("name,build,exc,match", LIMITS, ids=[c[0] for c in LIMITS])
 def test_limits_and_bad_files_are_refused_before_any_request(
@@ -579,6 +584,7 @@ def _post(emu: Emulator, v2: bool, ids_per_message: List[List[str]], headers: Op
                          timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("v2", [False, True], ids=["v1", "v2"])
 def test_the_emulator_checks_what_a_chat_references(emu: Emulator, v2: bool) -> None:
     def refused(ids: List[List[str]], headers: Optional[Dict[str, str]] = None) -> Tuple[int, str]:

@@ -77,6 +77,7 @@ def run_fleet(emu: Emulator, tmp_path: pathlib.Path, coordination: Optional[str]
     return sent
 
 
+@pytest.mark.slow
 def test_a_coordinated_fleet_uploads_each_distinct_file_once(emu: Emulator, store_url: str, tmp_path: pathlib.Path) -> None:
     sent = run_fleet(emu, tmp_path, store_url)
     assert emu.file_store.uploads == 1 + PROCESSES  # the logo once, and each worker's own file once
@@ -85,6 +86,7 @@ def test_a_coordinated_fleet_uploads_each_distinct_file_once(emu: Emulator, stor
         assert len(set(sent[f"notes-{number}.txt"])) == 1 and len(sent[f"notes-{number}.txt"]) == THREADS
 
 
+@pytest.mark.slow
 def test_without_a_store_each_process_uploads_the_logo_itself(emu: Emulator, tmp_path: pathlib.Path) -> None:
     # The control: without it the test above could pass by luck of timing.
     sent = run_fleet(emu, tmp_path, None)
@@ -92,6 +94,7 @@ def test_without_a_store_each_process_uploads_the_logo_itself(emu: Emulator, tmp
     assert len(set(sent["logo.png"])) == PROCESSES  # once per process: its threads still share one upload
 
 
+@pytest.mark.slow
 def test_redis_keeps_file_ids_and_nothing_else_of_the_files(emu: Emulator, redis_server: RedisServer,  # noqa: F811
                                                             tmp_path: pathlib.Path) -> None:
     client = redis_server.client()

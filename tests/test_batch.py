@@ -177,6 +177,7 @@ def test_an_error_line_carries_the_status_and_the_servers_message(emu: Emulator,
     assert "result" in lines["ok"]
 
 
+@pytest.mark.slow
 def test_429s_and_503s_are_retried(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     chat_input(files["input"], 6)
     emu.add_fault(Fault(path="chat/completions", status=429, retry_after="0", times=1))
@@ -307,6 +308,7 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, expected", BAD_INPUTS, ids=[str(n) for n in range(len(BAD_INPUTS))])
 def test_bad_input_is_refused_with_its_line_numbers_before_any_request(
     content: bytes, expected: List[Any], emu: Emulator, files: Dict[str, pathlib.Path]
@@ -415,6 +417,7 @@ def test_remote_line_errors_are_error_lines_and_a_rerun_resubmits_only_them(emu:
     assert [line["id"] for line in read_output(files["output"])] == ids
 
 
+@pytest.mark.slow
 def test_remote_requests_are_retried_through_429s_and_503s(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     chat_input(files["input"], 3)
     emu.add_fault(Fault(path="/batches", status=503, times=2))  # the submission, twice
@@ -424,6 +427,7 @@ def test_remote_requests_are_retried_through_429s_and_503s(emu: Emulator, files:
     assert len([r for r in emu.requests if r.path.endswith("/content")]) == 2
 
 
+@pytest.mark.slow
 def test_a_long_job_is_submitted_in_parts_of_500_lines(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     ids = chat_input(files["input"], 501)
     summary = run_batch(files["input"], files["output"], remote=True, poll_interval=0.01, **emu.client_config())

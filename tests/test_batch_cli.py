@@ -75,6 +75,7 @@ def slow_and_flaky(emulator: Emulator, method: str) -> None:
 # -- killed and run again --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["chat", "embeddings"])
 def test_local_run_killed_then_run_again(method: str, emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -107,6 +108,7 @@ def test_local_run_killed_then_run_again(method: str, emu: Emulator, cache_dir: 
     assert sorted(os.listdir(tmp_path)) == ["in.jsonl", "out.jsonl"]  # no temporary file left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["chat", "embeddings"])
 def test_remote_run_killed_then_run_again(method: str, emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -136,6 +138,7 @@ def test_remote_run_killed_then_run_again(method: str, emu: Emulator, cache_dir:
     assert asked_ids(emu, method) == []  # nothing was sent line by line
 
 
+@pytest.mark.slow
 def test_interrupted_run_keeps_what_finished(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     make_input(source, "chat", 120)
@@ -155,6 +158,7 @@ def test_interrupted_run_keeps_what_finished(emu: Emulator, cache_dir: str, tmp_
 # -- exit codes and messages ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_exit_1_when_some_ids_end_in_error_then_0_once_they_are_retried(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     make_input(source, "chat", 5)
@@ -168,6 +172,7 @@ def test_exit_1_when_some_ids_end_in_error_then_0_once_they_are_retried(emu: Emu
     assert second.returncode == 0 and "(3 kept from an earlier run)" in second.stderr
 
 
+@pytest.mark.slow
 def test_bad_input_exits_2_naming_the_lines_and_sends_nothing(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text('{"id": "a", "request": {}}\n{"id": "a", "request": {}}\n{"id": "b", "request": [1]}\n', "utf-8")
@@ -180,6 +185,7 @@ def test_bad_input_exits_2_naming_the_lines_and_sends_nothing(emu: Emulator, cac
     assert emu.requests == [] and not target.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["missing.jsonl", "-o", "out.jsonl"], "missing.jsonl: No such file or directory"),
     (["in.jsonl"], "the following arguments are required: -o/--output"),
@@ -195,6 +201,7 @@ def test_usage_errors_exit_2(args: List[str], message: str, emu: Emulator, cache
     assert emu.requests == []
 
 
+@pytest.mark.slow
 def test_a_refused_key_stops_the_run_with_exit_3(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     make_input(source, "chat", 3)
@@ -205,6 +212,7 @@ def test_a_refused_key_stops_the_run_with_exit_3(emu: Emulator, cache_dir: str, 
     assert WRONG_KEY not in result.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_the_exit_codes_batch_can_return(cache_dir: str) -> None:
     result = run_cli("batch", "--help", env=cli_env(cache_dir))
     codes = [int(line.split()[0]) for line in result.stdout.split("exit codes:\n", 1)[1].split("\n\n", 1)[0].splitlines()]
@@ -215,6 +223,7 @@ def test_help_lists_the_exit_codes_batch_can_return(cache_dir: str) -> None:
 # -- progress: on a terminal only ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_is_drawn_on_a_terminal(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     pexpect = pytest.importorskip("pexpect")
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -229,6 +238,7 @@ def test_progress_is_drawn_on_a_terminal(emu: Emulator, cache_dir: str, tmp_path
     assert child.exitstatus == 0
 
 
+@pytest.mark.slow
 def test_nothing_but_the_summary_in_a_pipe(emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     make_input(source, "chat", 20)
@@ -242,6 +252,7 @@ def test_nothing_but_the_summary_in_a_pipe(emu: Emulator, cache_dir: str, tmp_pa
 # -- two runs sharing one personal key ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(max_in_flight=1)
 def test_two_runs_on_one_personal_key_never_meet_a_429(store_url: str, emu: Emulator, cache_dir: str, tmp_path: pathlib.Path) -> None:
     # The reply's own time counts as in flight (a stall fault would come before the count).

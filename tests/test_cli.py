@@ -146,6 +146,7 @@ def test_a_bad_api_version_names_the_flag(emu: Emulator, cache_dir: str) -> None
     assert result.returncode == 2 and "--api-version" in result.stderr and not emu.requests
 
 
+@pytest.mark.slow
 def test_chat_words_are_joined_and_options_reach_the_body(emu: Emulator, cache_dir: str) -> None:
     result = run_cli(
         "chat", "как", "дела", "--model", "GigaChat-Pro", "--system", "Будь краток",
@@ -232,6 +233,7 @@ def test_chat_json_no_stream_is_one_content_line(emu: Emulator, cache_dir: str) 
     assert len(lines) == 2
 
 
+@pytest.mark.slow
 def test_chat_credentials_file(emu: Emulator, cache_dir: str, tmp_path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(emu.api_key + "\n", encoding="utf-8")
@@ -241,6 +243,7 @@ def test_chat_credentials_file(emu: Emulator, cache_dir: str, tmp_path) -> None:
     assert (result.returncode, result.stdout) == (0, "Echo: hi\n")
 
 
+@pytest.mark.slow
 def test_credentials_file_wins_over_the_environment(emu: Emulator, cache_dir: str, tmp_path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(WRONG_KEY, encoding="utf-8")
@@ -301,12 +304,14 @@ def test_version_and_help(cache_dir: str) -> None:
     assert "exit codes:" in result.stdout and "130  interrupted" in result.stdout
 
 
+@pytest.mark.slow
 def test_no_command_is_a_usage_error(cache_dir: str) -> None:
     result = run_cli(env=cli_env(cache_dir))
     assert result.returncode == 2
     assert_one_error_line(result.stderr)
 
 
+@pytest.mark.slow
 def test_importing_the_cli_stays_light(cache_dir: str) -> None:
     code = (
         "import sys, gigachat_lite.cli; "
@@ -319,12 +324,14 @@ def test_importing_the_cli_stays_light(cache_dir: str) -> None:
 # -- errors and exit codes ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_key_exits_3(cache_dir: str) -> None:
     result = run_cli("chat", "hi", env=cli_env(cache_dir))
     assert (result.returncode, result.stdout) == (3, "")
     assert "GIGACHAT_CREDENTIALS" in assert_one_error_line(result.stderr)
 
 
+@pytest.mark.slow
 def test_wrong_key_exits_3_without_showing_it(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "hi", env=cli_env(cache_dir, emu, GIGACHAT_CREDENTIALS=WRONG_KEY))
     assert (result.returncode, result.stdout) == (3, "")
@@ -332,6 +339,7 @@ def test_wrong_key_exits_3_without_showing_it(emu: Emulator, cache_dir: str) -> 
     assert "OAuth refused the authorization key" in line
 
 
+@pytest.mark.slow
 def test_unreachable_base_url_exits_4(emu: Emulator, cache_dir: str, refusing_port: int) -> None:
     env = cli_env(cache_dir, emu, GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1", GIGACHAT_MAX_RETRIES="0")
     result = run_cli("chat", "hi", env=env)
@@ -342,6 +350,7 @@ def test_unreachable_base_url_exits_4(emu: Emulator, cache_dir: str, refusing_po
     assert emu.oauth_calls == 1  # the key was good: it failed at the API, not at OAuth
 
 
+@pytest.mark.slow
 def test_unknown_model_exits_1(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--model", "NoSuchModel", "hi", env=cli_env(cache_dir, emu))
     assert (result.returncode, result.stdout) == (1, "")
@@ -349,6 +358,7 @@ def test_unknown_model_exits_1(emu: Emulator, cache_dir: str) -> None:
     assert "404: No such model" in line and "NoSuchModel" in line
 
 
+@pytest.mark.slow
 def test_broken_stream_exits_1(emu: Emulator, cache_dir: str) -> None:
     emu.set_reply("x" * 40)
     emu.add_fault(Fault(path="chat/completions", cut_after=2))

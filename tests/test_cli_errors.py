@@ -83,6 +83,7 @@ def test_json_errors_keep_the_exit_codes(emu: Emulator, cache_dir: str, refusing
     assert error["message"] == f"cannot connect to 127.0.0.1:{refusing_port}: connection refused"
 
 
+@pytest.mark.slow
 def test_json_api_error_carries_status_and_request_id(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "--model", "Nope", "hi", env=cli_env(cache_dir, emu))
     error = json_error(result.stdout)
@@ -116,6 +117,7 @@ def test_errors_name_the_flag_or_variable(emu: Emulator, cache_dir: str, args: L
     assert not re.search(r"\b(base_url|ca_bundle|max_tokens|api_key)\b|\w=", line), line
 
 
+@pytest.mark.slow
 def test_missing_key_names_variables_and_flag_not_keywords(cache_dir: str) -> None:
     result = run_cli("chat", "hi", env=cli_env(cache_dir))
     line = assert_one_error_line(result.stderr)
@@ -210,6 +212,7 @@ def test_the_readme_exit_code_table_is_the_code_table() -> None:
     assert [(int(code), meaning) for code, meaning in rows] == [(row.code, row.meaning) for row in EXIT_CODES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, expected",
     [
@@ -287,6 +290,7 @@ def offered_options(script: str) -> Dict[str, List[str]]:
     return offered
 
 
+@pytest.mark.slow
 def test_no_suggestion_is_the_option_typed(capsys: pytest.CaptureFixture) -> None:
     # Every option of every command, put before the command: the message says where it goes,
     # never "unknown option X (did you mean X?)".

@@ -71,6 +71,7 @@ _ENV = st.fixed_dictionaries({name: _PROXY for name in ("HTTPS_PROXY", "http_pro
     lambda d: {k: v for k, v in d.items() if v}) | st.just({})
 
 
+@pytest.mark.slow
 @given(env=_ENV, no_proxy=st.sampled_from([None, "", "gigachat.test", "other.test,gigachat.test", "*"]),
        request_proxies=st.dictionaries(st.sampled_from(["http", "https", "all", "no_proxy"]), _PROXY, max_size=2),
        verify=st.sampled_from([None, True, False, "/some/bundle.pem"]), stream=st.sampled_from([None, True, False]),

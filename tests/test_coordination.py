@@ -111,6 +111,7 @@ def test_the_fleet_key_depends_on_url_key_and_scope_and_shows_no_key() -> None:
 
 # -- the policies, on every backend ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_limit_of_one_holds_between_threads(store: Store) -> None:
     limiter = ConcurrencyLimiter(store, ttl=5.0)
     inside, peak, lock = [0], [0], threading.Lock()
@@ -133,6 +134,7 @@ def test_a_limit_of_one_holds_between_threads(store: Store) -> None:
     assert peak[0] == 1 and limiter.in_flight(PERS) == 0
 
 
+@pytest.mark.slow
 def test_acquire_times_out_with_the_typed_error_and_release_is_idempotent(store: Store) -> None:
     limiter = ConcurrencyLimiter(store, limit=2, ttl=5.0)
     first, second = limiter.acquire(B2B, 1), limiter.acquire(B2B, 1)
@@ -161,6 +163,7 @@ def test_a_held_lease_outlives_its_ttl_while_its_holder_lives(store: Store) -> N
     limiter.acquire(PERS, timeout=0.2).release()
 
 
+@pytest.mark.slow
 def test_the_token_cache_fetches_once_and_drops_only_the_refused_token(store: Store) -> None:
     cache, fetched = SharedTokenCache(store), []
 
@@ -273,6 +276,7 @@ def test_slots_go_to_waiting_threads_in_arrival_order(store: Store) -> None:
     assert limiter.in_flight(PERS) == 0 and limiter.waiting(PERS) == 0
 
 
+@pytest.mark.slow
 def test_a_waiter_sleeps_until_its_turn_with_a_bounded_number_of_store_calls(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     limiter = ConcurrencyLimiter(store, ttl=30.0)  # nobody renews within the test: only waiting counts
     held = limiter.acquire(PERS, 1)
@@ -293,6 +297,7 @@ def test_a_waiter_sleeps_until_its_turn_with_a_bounded_number_of_store_calls(sto
     got[0].release()
 
 
+@pytest.mark.slow
 def test_a_waiter_that_gives_up_leaves_the_queue_to_the_next(store: Store) -> None:
     limiter = ConcurrencyLimiter(store, ttl=10.0)
     held = limiter.acquire(PERS, 1)
@@ -326,6 +331,7 @@ def step_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(time, "time", lambda: real() + seconds)
 
 
+@pytest.mark.slow
 def test_a_clock_set_back_an_hour_does_not_stretch_a_file_store_pause(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store("file://" + str(tmp_path / "coordination"))
     CoolDown(store).cool_down(PERS, 2)
@@ -337,6 +343,7 @@ def test_a_clock_set_back_an_hour_does_not_stretch_a_file_store_pause(tmp_path: 
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.slow
 def test_a_dead_holders_slot_frees_within_its_ttl_though_the_clock_went_back(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store("file://" + str(tmp_path / "coordination"))
     assert store.lease_acquire("slots.PERS.dead", "dead-holder", 1, 1.0)  # nobody renews it

@@ -93,6 +93,7 @@ def test_threads_of_one_process_share_the_limit(emu: Emulator) -> None:
     assert in_flight(emu) == 0
 
 
+@pytest.mark.slow
 def test_a_stream_holds_its_slot_until_read_to_the_end(emu: Emulator) -> None:
     stream = chat("hi", coordination=MEMORY, **emu.client_config())
     assert in_flight(emu) == 1
@@ -100,6 +101,7 @@ def test_a_stream_holds_its_slot_until_read_to_the_end(emu: Emulator) -> None:
     assert in_flight(emu) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["close", "with", "close_unstarted", "drop", "drop_unstarted", "cut"])
 def test_a_stream_gives_its_slot_back_however_it_ends(emu: Emulator, how: str) -> None:
     session = Session(coordination=MEMORY, max_retries=0, **emu.client_config())
@@ -149,6 +151,7 @@ def test_waiting_for_a_slot_respects_the_timeout(emu: Emulator) -> None:
     stream.close()
 
 
+@pytest.mark.slow
 def test_max_concurrency_overrides_the_scope_default(emu: Emulator) -> None:
     emu.max_in_flight = 2
     first = chat("hi", coordination=MEMORY, max_concurrency=2, **emu.client_config())
@@ -173,6 +176,7 @@ def pause_left(emu: Emulator) -> float:
     return coordination_for(MEMORY).cooldown.remaining(identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS"))
 
 
+@pytest.mark.slow
 def test_a_day_long_retry_after_pauses_the_fleet_for_max_cool_down_at_most(emu: Emulator) -> None:
     emu.add_fault(Fault(path="chat", status=429, retry_after="86400", times=1))
     with pytest.raises(RateLimitError) as caught:
@@ -199,6 +203,7 @@ def test_the_shared_pause_is_capped_at_30_s_unless_set(emu: Emulator, monkeypatc
     assert 25 < pause_left(emu) <= 30
 
 
+@pytest.mark.slow
 def test_a_token_only_session_is_limited_by_a_digest_of_its_token(emu: Emulator) -> None:
     session = Session(**emu.client_config())
     session.models()
@@ -259,6 +264,7 @@ def test_the_cli_coordinates_through_the_environment(emu: Emulator, tmp_path) ->
     assert emu.ledger.oauth_calls(emu.api_key) == 1  # the second run took the first one's token from the folder
 
 
+@pytest.mark.slow
 def test_a_dropped_stream_takes_no_lock_to_give_its_slot_back(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # The cycle collector may finalise a stream inside any call, even one holding the
     # store's own (non-reentrant) lock: releasing there directly would deadlock.

@@ -77,6 +77,7 @@ def test_redis_down_at_open_is_the_typed_error() -> None:
         open_store("redis://127.0.0.1:1/0", timeout=0.5)
 
 
+@pytest.mark.slow
 def test_with_fallback_redis_stopped_mid_run_warns_and_goes_on_in_process(own_redis_server: RedisServer) -> None:  # noqa: F811
     store = open_store(own_redis_server.url, fallback=True, timeout=1.0)
     assert isinstance(store, FallbackStore) and not store.degraded
@@ -112,6 +113,7 @@ def eventually(condition: Any, seconds: float = 10.0) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_a_lease_redis_lost_in_a_restart_is_taken_back_by_its_renewal(own_redis_server: RedisServer) -> None:  # noqa: F811
     ttl = 1.5  # renewed every 0.5 s
     holder = ConcurrencyLimiter(open_store(own_redis_server.url, timeout=1.0), ttl=ttl)
@@ -126,6 +128,7 @@ def test_a_lease_redis_lost_in_a_restart_is_taken_back_by_its_renewal(own_redis_
     other.acquire(PERS, timeout=2).release()
 
 
+@pytest.mark.slow
 def test_a_holder_whose_slot_was_taken_after_a_restart_learns_it_lost_it(own_redis_server: RedisServer) -> None:  # noqa: F811
     ttl = 30.0  # the heartbeat stays out of the way: this test renews by hand
     holder = ConcurrencyLimiter(open_store(own_redis_server.url, timeout=1.0), ttl=ttl)

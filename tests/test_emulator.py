@@ -238,6 +238,7 @@ def test_expired_token_is_refused(emu):
     assert chat(emu, {"messages": USER}).status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(token_ttl=0.05)
 def test_short_lived_token_expires(emu):
     auth = bearer(emu)
@@ -337,6 +338,7 @@ def test_chat_refuses_non_chat_models(emu, auth, model):
     assert chat(emu, {"model": model, "messages": USER}, auth).status_code in (404, 422)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body",
     [
@@ -406,6 +408,7 @@ def test_stream_of_empty_reply(emu, auth):
         {"content": "", "role": "assistant"}, {"content": ""}]
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(delay=0.05, reply="x" * 24)
 def test_stream_delay_between_events(emu):
     started = time.monotonic()

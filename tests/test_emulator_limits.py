@@ -102,6 +102,7 @@ def test_invalid_tokens_and_oauth_take_no_slot(emu):
     conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(max_in_flight=2, delay=0.05, reply="several pieces of text here")
 def test_concurrent_callers_never_exceed_the_limit(emu):
     auth = bearer(emu, emu.api_key)
@@ -133,6 +134,7 @@ def test_no_limit_by_default_still_counts(emu):
     conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(keys=[DEFAULT_KEY, OTHER_KEY])
 def test_oauth_calls_are_exact_under_concurrency_and_per_key(emu):
     keys: List[str] = [emu.api_key, OTHER_KEY, "not-a-key"] * 20

@@ -84,6 +84,7 @@ def filled(value: Any, ids: Dict[str, str]) -> Any:
     return {k: filled(v, ids) for k, v in value.items()} if isinstance(value, dict) else value
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(VALID))
 def test_malformed_bodies_get_a_client_error(served, path):
     emu, auth, ids = served

@@ -44,6 +44,7 @@ def sdk(emu: Emulator, **extra):
     return gigachat.GigaChat(**sdk_settings(emu, **extra))
 
 
+@pytest.mark.slow
 def test_chat(emu):
     with sdk(emu) as client:
         response = client.chat("Привет")
@@ -76,6 +77,7 @@ def test_get_models_and_model(emu):
             client.get_model("NonExistentModel")
 
 
+@pytest.mark.slow
 def test_tokens_count_and_embeddings(emu):
     with sdk(emu) as client:
         assert [t.tokens for t in client.tokens_count(["First text", "Second text"])] == [2, 2]
@@ -89,6 +91,7 @@ def test_environment_variables_configure_the_sdk(emu, monkeypatch):
         assert client.chat("env").choices[0].message.content == "Echo: env"
 
 
+@pytest.mark.slow
 def test_token_is_reused_and_refreshed_after_revocation(emu):
     with sdk(emu) as client:
         client.chat("one")

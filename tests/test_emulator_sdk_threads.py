@@ -60,6 +60,7 @@ def test_assistants(emu):
                                     "functions": [WEATHER.model_dump(exclude_none=True, by_alias=True)]}
 
 
+@pytest.mark.slow
 def test_threads(emu):
     with gigachat.GigaChat(**settings(emu)) as client:
         assistant = client.assistants.create(model="GigaChat-Pro", name="helper", instructions="Be brief")
@@ -106,6 +107,7 @@ def test_threads(emu):
     assert gone is True
 
 
+@pytest.mark.slow
 def test_thread_options_reach_the_run(emu):
     options = thread_models.ThreadRunOptions(max_tokens=1, functions=[WEATHER], function_call="none")
     with gigachat.GigaChat(**settings(emu)) as client:
@@ -120,6 +122,7 @@ def test_thread_options_reach_the_run(emu):
     assert called.message.function_call.name == "get_weather" and called.message.functions_state_id
 
 
+@pytest.mark.slow
 def test_async_assistants_and_threads(emu):
     async def run() -> Any:
         async with gigachat.GigaChat(**settings(emu)) as client:
@@ -139,6 +142,7 @@ def test_async_assistants_and_threads(emu):
     assert listed.data[0].threads_count == 1 and deleted is True
 
 
+@pytest.mark.slow
 def test_sdk_sees_errors_and_faults(emu):
     emu.add_fault(Fault(path="threads/messages/run", status=429, retry_after="1", times=1))
     with gigachat.GigaChat(**settings(emu, max_retries=0)) as client:

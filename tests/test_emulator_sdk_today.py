@@ -48,6 +48,7 @@ def api_paths(emu: Emulator) -> List[str]:
     return [r.path.split("?")[0] for r in emu.requests if "/oauth" not in r.path]
 
 
+@pytest.mark.slow
 def test_the_v1_base_and_todays_models(emu):
     with gigachat.GigaChat(**settings(emu)) as client:
         created = client.chat.create("Say hello")
@@ -64,6 +65,7 @@ def test_the_v1_base_and_todays_models(emu):
     assert api_paths(emu) == ["/v2/chat/completions"] * 3 + ["/v1/chat/completions", "/v1/models"]
 
 
+@pytest.mark.slow
 def test_session_id_reports_cached_prompt_tokens_on_both_contracts(emu):
     with gigachat.GigaChat(**settings(emu, session_id="sess-1")) as client:
         first = client.chat.create(LONG)
@@ -86,6 +88,7 @@ def test_session_id_reports_cached_prompt_tokens_on_both_contracts(emu):
     assert first.x_headers["x-session-id"] == "sess-1"
 
 
+@pytest.mark.slow
 def test_async_session_cache(emu):
     async def run() -> Any:
         async with gigachat.GigaChat(**settings(emu, session_id="sess-a")) as client:
@@ -137,6 +140,7 @@ def test_client_profanity_check_setting_on_both_contracts(emu):
     assert v1_body["profanity_check"] is False
 
 
+@pytest.mark.slow
 def test_v1_reasoning_effort_and_budget(emu):
     request = chat_models.Chat(messages=[chat_models.Messages(role="user", content="Why?")],
                                reasoning_effort="xhigh", reasoning_max_tokens=3)
@@ -157,6 +161,7 @@ def password_settings(emu: Emulator, password: str) -> Dict[str, Any]:
     return kwargs
 
 
+@pytest.mark.slow
 def test_user_and_password(emu):
     with gigachat.GigaChat(**password_settings(emu, USERS["alice"])) as client:
         first = client.chat("hi")

@@ -45,6 +45,7 @@ def results_for(message: Any, grouped: bool) -> List[Dict[str, Any]]:
     return [{"role": "tool", "tools_state_id": message.tools_state_id, "content": [part]} for part in parts]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grouped", [True, False], ids=["one-tool-message", "one-message-per-result"])
 def test_parallel_calls_round_trip(emu, grouped):
     with gigachat.GigaChat(**settings(emu)) as client:
@@ -65,6 +66,7 @@ def test_parallel_calls_round_trip(emu, grouped):
         'Function get_rate returned: {"answer": "get_rate done"}')
 
 
+@pytest.mark.slow
 def test_parallel_calls_streamed_in_fragments(emu):
     with gigachat.GigaChat(**settings(emu)) as client:
         whole = calls(client.chat.create({"messages": [ASK], "tools": TOOLS}).messages[0])
@@ -79,6 +81,7 @@ def test_parallel_calls_streamed_in_fragments(emu):
     assert chunks[-1].event == "response.message.done" and chunks[-1].finish_reason == "function_call"
 
 
+@pytest.mark.slow
 def test_parallel_off_and_mode_any(emu):
     with gigachat.GigaChat(**settings(emu)) as client:
         single = client.chat.create({"messages": [ASK], "tools": TOOLS, "model_options": {"parallel_tool_calls": False}})
@@ -92,6 +95,7 @@ def test_parallel_off_and_mode_any(emu):
     assert [c.name for c in calls(only_rate.messages[0])] == ["get_rate"]
 
 
+@pytest.mark.slow
 def test_mismatched_results_are_refused(emu):
     with gigachat.GigaChat(**settings(emu)) as client:
         message = client.chat.create({"messages": [ASK], "tools": TOOLS}).messages[0]
@@ -124,6 +128,7 @@ def test_the_captured_follow_up_with_an_assistant(emu):
         'Function get_weather returned: {"t": 12} Function get_rate returned: {"rub": 90}')
 
 
+@pytest.mark.slow
 def test_async_parallel_calls(emu):
     async def run() -> Any:
         async with gigachat.GigaChat(**settings(emu)) as client:
@@ -140,6 +145,7 @@ def test_async_parallel_calls(emu):
     assert second.messages[0].content[0].text.startswith('Function get_weather returned: {"answer"')
 
 
+@pytest.mark.slow
 def test_v1_call_id_is_sent_back(emu):
     function = chat_models.Function(name="f", description="d", parameters={"type": "object", "properties": {"a": {"type": "string"}}})
     with gigachat.GigaChat(**settings(emu)) as client:
@@ -154,6 +160,7 @@ def test_v1_call_id_is_sent_back(emu):
     assert answer.choices[0].message.content == 'Function f returned: {"r": 1}'
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(call_ids="always")
 def test_call_ids_always_reach_the_sdk(emu):
     function = chat_models.Function(name="f", parameters={"type": "object", "properties": {}})

@@ -162,6 +162,7 @@ def exports(process: "subprocess.Popen[str]") -> Dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 def test_serve_accepts_users(tmp_path):
     env = dict(os.environ, GIGACHAT_PASSWORD="from-env", GIGACHAT_LITE_CACHE_DIR=str(tmp_path))
     process = subprocess.Popen(

@@ -175,6 +175,7 @@ def stream(api: Api, path: str, body: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, fixture_name", [
     ("/threads/messages/run", "threads/post_thread_messages_run.stream"),
     ("/threads/messages/rerun", "threads/post_thread_messages_rerun.stream"),

@@ -128,6 +128,7 @@ TWO = [{"id": "c1", "name": "get_weather", "arguments": {"city": "Kazan"}},
        {"id": "c2", "name": "get_rate", "arguments": {"currency": "USD"}}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("results, calls, named", [
     ([{"id": "c1", "name": "get_weather", "result": {}}, {"id": "c9", "name": "get_rate", "result": {}}], TWO,
      "messages[2].content[1].function_result.id 'c9' matches no function_call of messages[1]"),

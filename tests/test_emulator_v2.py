@@ -92,6 +92,7 @@ RECORDED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECORDED)
 def test_replies_have_the_recorded_shape(emu, auth, name):
     for interaction in cassette(name):
@@ -258,6 +259,7 @@ def test_json_schema_reply_honours_the_schema(emu, auth):
     assert answer(v2(emu, auth, as_text)) == text  # the SDK may send the schema as JSON text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pattern", [r"[A-Z]{3}-\d{4}", r"(yes|no)", r"\w+@\w+\.com", r"[^abc]{2}x?",
                                      r"(ab)\1-[а-я]{2}", r"\d{2,}(\.\d+)?%"])
 def test_regex_reply_matches(emu, auth, pattern):
@@ -339,6 +341,7 @@ BAD = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body, named", BAD, ids=[b[1][:40] for b in BAD])
 def test_bad_input_is_422_naming_the_item(emu, auth, body, named):
     response = v2(emu, auth, dict(body, model=MODEL))

@@ -82,6 +82,7 @@ def test_async_forms(emu):
     assert v2_paths(emu) == ["/api/v2/chat/completions"] * 3
 
 
+@pytest.mark.slow
 def test_function_round_trip(emu):
     ask = {"role": "user", "content": "Check order A-1024"}
     with gigachat.GigaChat(**settings(emu)) as client:
@@ -103,6 +104,7 @@ def test_function_round_trip(emu):
     assert [m.get("tools_state_id") for m in sent] == [None, call.tools_state_id, call.tools_state_id]
 
 
+@pytest.mark.slow
 def test_builtin_tools(emu):
     with gigachat.GigaChat(**settings(emu)) as client:
         image = client.chat.create({"messages": [{"role": "user", "content": "Draw an icon"}],

@@ -41,6 +41,7 @@ def test_a_404_blames_the_model_only_when_the_server_says_so(gigachat_emulator: 
     assert "/oauth/v9 answered 404 (check auth_url)" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_the_command_line_names_the_url_not_the_model_on_a_wrong_base(gigachat_emulator: Emulator) -> None:
     env = {**gigachat_emulator.env(), "GIGACHAT_BASE_URL": gigachat_emulator.url + "/api/v9", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "gigachat_lite", "chat", "hi"], capture_output=True, text=True, env=env,

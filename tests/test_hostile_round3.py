@@ -106,6 +106,7 @@ def test_cancelled_short_aio_calls_let_go_at_once() -> None:
 # -- 2. process-wide caches are bounded ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_token_cache_keeps_a_bounded_number_of_keys() -> None:
     keys = [base64.b64encode(f"client-{i}:secret".encode()).decode() for i in range(TOKENS.max_keys + 40)]
     with Emulator(keys=keys) as emu:
@@ -121,6 +122,7 @@ def _live_ssl_contexts() -> int:
     return sum(1 for obj in gc.get_objects() if isinstance(obj, ssl.SSLContext))
 
 
+@pytest.mark.slow
 def test_a_rewritten_ca_bundle_leaves_no_ssl_contexts_behind(tmp_path: Any) -> None:
     with Emulator(tls=True) as emu:
         bundle = tmp_path / "bundle.pem"
@@ -141,6 +143,7 @@ def test_a_rewritten_ca_bundle_leaves_no_ssl_contexts_behind(tmp_path: Any) -> N
 # -- 3. function-call argument fragments are joined once --------------------------------------------
 
 
+@pytest.mark.slow
 def test_sixteen_thousand_argument_fragments_are_joined_into_the_arguments() -> None:
     arguments = {"text": "x" * 16000}
     text = json.dumps(arguments)
@@ -174,6 +177,7 @@ def _huge_server(path_bodies: Dict[str, bytes]) -> RawServer:
     return RawServer(handler)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", ["chat", "models", "file_content", "oauth"])
 def test_a_declared_content_length_of_ten_to_the_fifteen_is_a_typed_error_at_once(call: str) -> None:
     with _huge_server({"/chat/completions": b"{}", "/models": b"{}", "/content": b"abc", "/oauth": b"{}"}) as server:
@@ -215,6 +219,7 @@ def _serve_whole(payload: Any) -> RawServer:
     return RawServer(handler)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [5, ["a"], {"text": "a"}, True])
 def test_v1_content_that_is_not_text_is_an_invalid_response(content: Any) -> None:
     payload = {"choices": [{"message": {"role": "assistant", "content": content}, "index": 0, "finish_reason": "stop"}]}
@@ -230,6 +235,7 @@ def test_v2_string_content_is_read_as_the_text() -> None:
     assert reply.text == "plain text" and str(reply) == "plain text"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [[{"text": 5}], 7, {"text": "a"}])
 def test_a_v2_reply_with_text_that_is_not_a_string_is_an_invalid_response(content: Any) -> None:
     payload = {"model": "m", "messages": [{"role": "assistant", "content": content}], "finish_reason": "stop"}
@@ -249,6 +255,7 @@ def _v2_event(payload: Any, name: str = "response.message.delta") -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + json.dumps(payload).encode() + b"\n\n"
 
 
+@pytest.mark.slow
 def test_a_streamed_v2_string_content_is_read_and_a_number_text_refused() -> None:
     done = _v2_event({"finish_reason": "stop", "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}},
                      "response.message.done")
@@ -274,6 +281,7 @@ def test_a_streamed_v1_content_that_is_not_text_is_a_stream_error() -> None:
 # -- 6. a byte-order mark, and an error event without the usual fields ----------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", [0, 1, 2, 3, 4], ids=lambda n: f"split-{n}")
 def test_a_byte_order_mark_before_the_first_event_loses_nothing(split: int) -> None:
     body = b"\xef\xbb\xbf" + sse_events(["first", " second"])
@@ -288,6 +296,7 @@ def test_a_byte_order_mark_before_the_first_event_loses_nothing(split: int) -> N
         assert list(gigachat_lite.chat("hi", **server.config())) == ["first", " second"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", [b'{"code": "overloaded"}', b'"just text"', b"not json at all"])
 def test_an_error_event_is_raised_whatever_its_data(data: bytes) -> None:
     body = sse_events(["before"], done=False, finish=False) + b"event: error\ndata: " + data + b"\n\n" + sse_events(["after"])
@@ -332,6 +341,7 @@ class _OAuthServer:
 _BAD_TOKEN = "secret-token-part\r\nX-Injected: yes"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token", [_BAD_TOKEN, "secret-token-part\r\n folded", "секрет-токен-значение", "tok en"],
                          ids=["crlf", "folded", "non-latin-1", "space"])
 def test_a_token_that_cannot_be_a_header_is_an_authentication_error_that_never_shows_it(token: str) -> None:
@@ -354,6 +364,7 @@ def _models_with(reply: Dict[str, Any], coordination: Optional[str]) -> Any:
         return ("ok", oauth.authorizations == [f"Bearer {reply['access_token']}"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expires_at", [float("nan"), float("inf"), -5, 0, 1e20], ids=["nan", "inf", "negative", "zero", "1e20"])
 def test_absurd_expiries_behave_the_same_with_and_without_coordination(expires_at: float, tmp_path: Any,
                                                                        redis_server: RedisServer) -> None:
@@ -392,6 +403,7 @@ def test_a_recursive_dataclass_describes_itself_and_parses() -> None:
     assert schema["properties"]["children"]["items"] == {"$ref": "#"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["array", "dataclass", "defs"])
 def test_replies_nested_a_hundred_thousand_deep_are_a_structured_output_error(shape: str) -> None:
     if shape == "array":
@@ -407,6 +419,7 @@ def test_replies_nested_a_hundred_thousand_deep_are_a_structured_output_error(sh
             gigachat_lite.parse("deep", response_format, **server.config())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_not_json(constant: str) -> None:
     with _reply_server('{"value": %s}' % constant) as server:
@@ -417,6 +430,7 @@ def test_nan_and_infinity_are_not_json(constant: str) -> None:
 # -- 12. every id stays in its own path segment -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call", ["model", "file", "delete_file", "file_content"])
 @pytest.mark.parametrize("file_id", [".", ".."])
 def test_dot_ids_are_refused_before_any_request(call: str, file_id: str) -> None:

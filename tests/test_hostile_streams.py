@@ -21,6 +21,7 @@ from reliability_support import guarded
 
 # -- Content-Encoding on streams ----------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity"])
 @pytest.mark.parametrize("framing", ["length", "chunked", "close"])
 def test_compressed_streams_are_decoded(encoding: str, framing: str) -> None:
@@ -116,6 +117,7 @@ def _leaks(exc: BaseException, *secrets: str) -> List[str]:
     return [secret for secret in secrets for text in shown if secret in text]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("as_json", [True, False])
 @pytest.mark.parametrize("status", [400, 401, 500])
 def test_a_server_echoing_the_token_never_gets_it_into_an_exception(status: int, as_json: bool, caplog: Any) -> None:

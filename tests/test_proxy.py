@@ -82,6 +82,7 @@ def test_a_refusing_proxy_is_an_api_connection_error_and_nothing_bypasses_it(emu
     assert emu.requests == []
 
 
+@pytest.mark.slow
 @pytest.mark.gigachat_emulator(tls=True)
 def test_the_argument_beats_the_environment(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     with Proxy(refuse=True) as bad, Proxy() as good:

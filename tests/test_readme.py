@@ -41,6 +41,7 @@ def test_the_readme_has_examples() -> None:
     assert len(BLOCKS) >= 12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section,code", BLOCKS, ids=[f"{i}-{s}" for i, (s, _) in enumerate(BLOCKS)])
 def test_example_runs(section: str, code: str, emu: Emulator, monkeypatch: pytest.MonkeyPatch,
                       tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:

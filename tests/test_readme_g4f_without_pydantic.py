@@ -23,6 +23,7 @@ pytestmark = pytest.mark.gigachat_emulator(shared=True)
 _NO_PYDANTIC = "import sys; sys.modules['pydantic'] = None  # as if it were not installed\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pydantic", [False, True], ids=["without-pydantic", "with-pydantic"])
 def test_the_tool_call_example_runs_with_or_without_pydantic(gigachat_emulator: Emulator, pydantic: bool) -> None:
     pytest.importorskip("g4f")

@@ -88,6 +88,7 @@ def expected_of(body: bytes) -> List[str]:
     return chunks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_every_two_way_split_gives_the_same_chunks(name: str) -> None:
     body = VARIANTS[name]

@@ -23,6 +23,7 @@ from hostile_servers import RawServer, Request, compress, response, sse_events, 
 TEXTS = ["Привет", ", ", "мир", "!"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framing", ["length", "chunked", "close"])
 @pytest.mark.parametrize("mangle", ["whole", "truncated"])
 def test_plain_and_compressed_bodies_give_the_same_chunks_and_ending(framing: str, mangle: str) -> None:
@@ -35,6 +36,7 @@ def test_plain_and_compressed_bodies_give_the_same_chunks_and_ending(framing: st
         assert isinstance(plain.error, StreamError) and isinstance(packed.error, StreamError)
 
 
+@pytest.mark.slow
 def test_a_content_length_body_cut_anywhere_is_a_stream_error_after_the_whole_events() -> None:
     whole = sse_events(TEXTS)
     ends: List[int] = [i for i in range(len(whole)) if whole[:i].endswith(b"\n\n")]
@@ -46,6 +48,7 @@ def test_a_content_length_body_cut_anywhere_is_a_stream_error_after_the_whole_ev
         assert outcome.received == [t for t in TEXTS][: max(0, min(events_before, len(TEXTS)))], cut
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
 def test_a_complete_reply_whose_body_is_shorter_than_declared_is_a_stream_error(encoding: str) -> None:
     # The finish reason arrives, then the connection closes before the declared length:

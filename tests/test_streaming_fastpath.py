@@ -293,6 +293,7 @@ def test_named_case_at_every_split(name: str) -> None:
             check(body, [i, j])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_named_case_at_every_single_split(name: str) -> None:
     body = CASES[name]

@@ -195,6 +195,7 @@ def test_aio_shared_namespace(emu: Emulator, monkeypatch: pytest.MonkeyPatch) ->
     assert "".join(asyncio.run(main())) == "Echo: async env"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call,error,match", [
     (lambda t: t.run_messages([]), ValueError, "messages is empty"),
     (lambda t: t.run_messages(["ok", ""]), ValueError, r"messages\[1\] is an empty str"),

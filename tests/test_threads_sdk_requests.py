@@ -101,6 +101,7 @@ def without_nulls(request: Tuple[str, str, Any]) -> Tuple[str, str, Any]:
     return method, path, {**body, "messages": messages}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sync", "aio"])
 @pytest.mark.parametrize("label", list(CASES))
 def test_we_send_what_the_sdk_sends(emu: Emulator, label: str, mode: str) -> None:

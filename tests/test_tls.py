@@ -84,6 +84,7 @@ def test_default_bundle_is_used_when_no_ca_bundle_is_given(emu: Emulator) -> Non
     assert "russian_trusted_root_ca.crt" in str(info.value)
 
 
+@pytest.mark.slow
 def test_32_threads_make_exactly_one_oauth_request(emu: Emulator) -> None:
     before = emu.oauth_calls
     gate = threading.Barrier(32)

@@ -89,11 +89,13 @@ def _mypy(tmp_path: pathlib.Path, code: str) -> "subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.slow
 def test_a_type_checker_sees_what_each_call_returns(tmp_path: pathlib.Path) -> None:
     done = _mypy(tmp_path, _SEEN)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_a_type_checker_catches_attribute_and_keyword_typos(tmp_path: pathlib.Path) -> None:
     done = _mypy(tmp_path, _TYPOS)
     lines = [line for line in done.stdout.splitlines() if ": error:" in line]

@@ -396,16 +396,16 @@ class _Tally:
 # -- local: the requests sent from here -------------------------------------------------------
 
 
-def _answer(session: Session, path: str, task: _Task, stop: threading.Event) -> Tuple[str, bool, bytes]:
-    """One request, its outcome as an OUTPUT line; the failures that would meet every request raise."""
+def _answer(session: Session, path: str, task: _Task, stopped: Callable[[], bool]) -> Optional[Tuple[str, bool, bytes]]:
+    """One request, its outcome as an OUTPUT line (None: the run stopped before it was sent); the failures that would meet every request raise."""
     while True:
         try:
             response = session.call("POST", path, json=task.request, headers=_JSON)
             return task.id, True, _line(task.id, "result", json_reply(response))
         except ConcurrencyLimitTimeout:
             # The fleet kept every slot busy for a whole timeout: nothing was sent, so wait again.
-            if stop.is_set():
-                raise
+            if stopped():
+                return None
         except _FATAL:
             raise
         except APIError as exc:
@@ -417,19 +417,26 @@ def _answer(session: Session, path: str, task: _Task, stop: threading.Event) -> 
 _DONE = object()  # a worker's last word
 
 
-def _run_local(session: Session, path: str, tasks: Sequence[_Task], workers: int, tally: _Tally) -> None:
+def _run_local(session: Session, path: str, tasks: Sequence[_Task], workers: int, tally: _Tally, stop: threading.Event) -> None:
+    """``stop`` set from outside (an asyncio task cancelled): no request starts after it, those in flight are written."""
     work: Deque[_Task] = collections.deque(tasks)
     finished: "queue.Queue[Any]" = queue.Queue()
-    stop = threading.Event()
+    leaving = threading.Event()  # this thread is on its way out (Ctrl-C, an exception): the workers stop too
+
+    def stopped() -> bool:
+        return stop.is_set() or leaving.is_set()
 
     def worker() -> None:
         try:
-            while not stop.is_set():
+            while not stopped():
                 try:
                     task = work.popleft()
                 except IndexError:
                     return
-                finished.put(_answer(session, path, task, stop))
+                outcome = _answer(session, path, task, stopped)
+                if outcome is None:
+                    return
+                finished.put(outcome)
         except BaseException as exc:  # handed to the caller's thread, which raises it
             finished.put(exc)
         finally:
@@ -454,7 +461,7 @@ def _run_local(session: Session, path: str, tasks: Sequence[_Task], workers: int
                 raise failure
     finally:
         # Workers in a request finish it and stop; its reply is dropped (the next run asks again).
-        stop.set()
+        leaving.set()
         _keep_leftovers(finished, tally)
 
 
@@ -573,7 +580,9 @@ def _results(content: bytes, job: _Job, where: str) -> List[Tuple[str, bool, byt
     return [found.get(i) or (i, False, _error_line(i, None, f"missing from the batch output ({where})")) for i in job.ids]
 
 
-def _run_remote(session: Session, method: str, tasks: Sequence[_Task], jobs_file: str, poll_interval: float, tally: _Tally) -> None:
+def _run_remote(
+    session: Session, method: str, tasks: Sequence[_Task], jobs_file: str, poll_interval: float, tally: _Tally, stop: threading.Event,
+) -> None:
     pending = {task.id: task for task in tasks}
     jobs: List[_Job] = []
     for job in _load_jobs(jobs_file):
@@ -589,7 +598,8 @@ def _run_remote(session: Session, method: str, tasks: Sequence[_Task], jobs_file
     _save_jobs(jobs_file, jobs)
     wait = min(1.0, poll_interval)
     while jobs:
-        time.sleep(wait)
+        if stop.wait(wait):
+            raise _Stopped()  # the jobs file stays: the same call collects them
         wait = min(wait * 2, poll_interval)
         running = 0
         for job in list(jobs):
@@ -677,6 +687,32 @@ def run_batch(
         AuthenticationError, TLSError, APIConnectionError, CoordinationError: a failure every
             request would meet stops the run; finished ids stay in ``output``.
     """
+    return run_stoppable_batch(threading.Event(), input, output, method=method, remote=remote, on_progress=on_progress,
+                               poll_interval=poll_interval, session=session, **options)
+
+
+class _Stopped(Exception):
+    """A remote run's polling ended by its ``stop`` event; the jobs file is kept for the next run."""
+
+
+def run_stoppable_batch(
+    stop: threading.Event,
+    input: PathArg,
+    output: PathArg,
+    *,
+    method: str = "chat",
+    remote: bool = False,
+    on_progress: Optional[ProgressCallback] = None,
+    poll_interval: float = 30.0,
+    session: Optional[Session] = None,
+    **options: "Unpack[Options]",
+) -> BatchSummary:
+    """:func:`run_batch`, ended early when another thread sets ``stop`` (``aio.run_batch`` cancelled).
+
+    Locally no request starts once ``stop`` is set and those in flight are
+    written; remotely the polling ends and the jobs file stays. Raises
+    :class:`_Stopped` when stopped, so a caller never mistakes it for a whole run.
+    """
     _check_arguments(method, poll_interval, on_progress)
     if session is not None and options:
         raise TypeError(f"pass session= or configuration keywords, not both (got {', '.join(sorted(options))})")
@@ -697,9 +733,11 @@ def run_batch(
             store.open()
             tally.report()
             if remote:
-                _run_remote(session, wire_method, pending, _jobs_path(target), float(poll_interval), tally)
+                _run_remote(session, wire_method, pending, _jobs_path(target), float(poll_interval), tally, stop)
             else:
-                _run_local(session, path, pending, _concurrency(session), tally)
+                _run_local(session, path, pending, _concurrency(session), tally, stop)
+        if stop.is_set():
+            raise _Stopped()  # what finished is in OUTPUT, in the order it finished
         store.finish(tasks)
     finally:
         store.close()

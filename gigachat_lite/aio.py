@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, Opti
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
 from ._assistants import Assistants
 from ._batch import BatchProgress, BatchSummary, PathArg, ProgressCallback
-from ._batch import run_batch as _run_batch
+from ._batch import run_stoppable_batch
 from ._bridge import AsyncStream
 from ._chat.request import Messages
 from ._http.deadline import cancellable
@@ -153,10 +153,6 @@ ai_check = _off_loop(api.ai_check)
 functions_convert = _off_loop(api.functions_convert)
 
 
-class _Cancelled(Exception):
-    """Raised in a batch's thread at its next progress report once the awaiting task was cancelled."""
-
-
 async def run_batch(
     input: PathArg,
     output: PathArg,
@@ -172,26 +168,28 @@ async def run_batch(
 
     The same arguments and files; the run happens in an executor thread (its
     requests in threads of their own), and ``on_progress`` is called on the
-    event loop. Cancelling the task stops the run at its next progress report
-    (the next finished id, remote: the next poll); what finished is in
-    ``output``, and the same call resumes.
+    event loop. Cancelling the task stops the run at once: no request starts
+    after it, the replies to those already sent are still written to
+    ``output`` (remote: the polling stops, the submitted jobs are kept), and
+    the same call resumes.
     """
     loop = asyncio.get_running_loop()
-    cancelled = threading.Event()
+    stop = threading.Event()
 
     def report(progress: BatchProgress) -> None:
-        if cancelled.is_set():
-            raise _Cancelled()
-        if on_progress is not None:
+        if on_progress is not None and not stop.is_set():
             loop.call_soon_threadsafe(on_progress, progress)
 
+    # Not aio.run: its cancel would shut the sockets of requests already paid for, losing their replies.
+    context = contextvars.copy_context()
+    job = functools.partial(
+        context.run, run_stoppable_batch, stop, input, output, method=method, remote=remote, on_progress=report,
+        poll_interval=poll_interval, session=session, **options,
+    )
     try:
-        return await run(
-            _run_batch, input, output, method=method, remote=remote, on_progress=report, poll_interval=poll_interval,
-            session=session, **options,
-        )
+        return await loop.run_in_executor(None, job)
     except asyncio.CancelledError:
-        cancelled.set()
+        stop.set()
         raise
 
 

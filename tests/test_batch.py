@@ -547,15 +547,16 @@ def test_aio_run_batch_reports_on_the_loop(emu: Emulator, files: Dict[str, pathl
     assert summary.results == 5 and threads
 
 
-def test_cancelling_aio_run_batch_stops_the_run(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+def test_cancelling_aio_run_batch_starts_nothing_more_and_keeps_every_reply_in_flight(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     ids = chat_input(files["input"], 30)
-    gate = Gate(2)  # the 3rd request is held until the task is cancelled
+    gate = Gate(2)  # q0 and q1 are answered; q2, q3, q4 (one per worker) are held until after the cancel
 
     async def main() -> None:
-        started = asyncio.Event()
-        task = asyncio.ensure_future(aio.run_batch(files["input"], files["output"], on_progress=lambda p: p.done >= 2 and started.set(),
-                                                   **emu.client_config()))
-        await started.wait()
+        task = asyncio.ensure_future(aio.run_batch(files["input"], files["output"], max_concurrency=3, **emu.client_config()))
+        for _ in range(1000):  # every worker in a held request: the state the cancel meets is known
+            if gate.seen == 5:
+                break
+            await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -563,11 +564,31 @@ def test_cancelling_aio_run_batch_stops_the_run(emu: Emulator, files: Dict[str, 
 
     emu.set_reply(gate)
     asyncio.run(main())  # waits for the executor thread: had the run gone on, all 30 would be done
+    assert gate.seen == 5  # no request started after the cancel
     kept = [line["id"] for line in read_output(files["output"])]
-    assert kept[:3] == ids[:3] and len(kept) <= 4  # the held one, and perhaps the next, then it stopped
+    assert sorted(kept) == sorted(ids[:5])  # the three in flight were paid for: their replies are kept
     summary = run_batch(files["input"], files["output"], **emu.client_config())
-    assert summary.results == 30 and summary.skipped == len(kept)
-    assert len(posts(emu, "/chat/completions")) <= 30 + 1
+    assert summary.results == 30 and summary.skipped == 5
+    assert len(posts(emu, "/chat/completions")) == 30
+
+
+def test_cancelling_a_remote_aio_run_batch_stops_polling_and_the_same_call_collects(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    ids = chat_input(files["input"], 4)
+
+    async def main() -> None:
+        polled = asyncio.Event()
+        task = asyncio.ensure_future(aio.run_batch(files["input"], files["output"], remote=True, poll_interval=60,
+                                                   on_progress=lambda p: polled.set(), **emu.client_config()))
+        await polled.wait()  # submitted: the first report comes before the first wait
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())  # the executor thread ends at once (a 60 s poll wait would show here)
+    assert len(posts(emu, "/batches")) == 1
+    summary = run_batch(files["input"], files["output"], remote=True, poll_interval=0.05, **emu.client_config())
+    assert summary.results == 4 and len(posts(emu, "/batches")) == 1  # collected, not submitted again
+    assert sorted(line["id"] for line in read_output(files["output"])) == sorted(ids)
 
 
 def test_the_public_names(emu: Emulator) -> None:

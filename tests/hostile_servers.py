@@ -75,6 +75,10 @@ class RawServer:
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
+        try:  # wakes accept() now rather than at its next timeout (a fifth of a second per server, hundreds of servers)
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            pass
         self._thread.join(5)
         self._sock.close()
         for conn in list(self._conns):
@@ -93,6 +97,9 @@ class RawServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 continue
+            if self._stop.is_set():
+                conn.close()
+                break
             self._conns.append(conn)
             with self._count:
                 self.accepted += 1

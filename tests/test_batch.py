@@ -254,19 +254,25 @@ class Gate:
     def __init__(self, passes: int) -> None:
         self.passes = passes
         self.seen = 0
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.released = threading.Event()
 
     def __call__(self, body: Dict[str, Any]) -> str:
         with self.lock:
             self.seen += 1
             number = self.seen
+            self.lock.notify_all()
         if number > self.passes:
             self.released.wait(30)
         return "ok"
 
     def release(self) -> None:
         self.released.set()
+
+    def wait_seen(self, count: int, timeout: float = 30) -> bool:
+        """Wait until ``count`` requests have arrived."""
+        with self.lock:
+            return self.lock.wait_for(lambda: self.seen >= count, timeout)
 
 
 def test_an_exception_from_on_progress_stops_the_run_and_keeps_what_finished(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
@@ -553,10 +559,8 @@ def test_cancelling_aio_run_batch_starts_nothing_more_and_keeps_every_reply_in_f
 
     async def main() -> None:
         task = asyncio.ensure_future(aio.run_batch(files["input"], files["output"], max_concurrency=3, **emu.client_config()))
-        for _ in range(1000):  # every worker in a held request: the state the cancel meets is known
-            if gate.seen == 5:
-                break
-            await asyncio.sleep(0.01)
+        # Every worker in a held request: the state the cancel meets is known.
+        assert await asyncio.get_running_loop().run_in_executor(None, gate.wait_seen, 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

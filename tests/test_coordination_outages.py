@@ -25,15 +25,19 @@ from test_coordination import AUTH, B2B, KEY, PERS, later  # noqa: F401  (the sa
 
 # -- no secret in the store -------------------------------------------------------------------
 
-def exercise(store: Store) -> str:
+def exercise(store: Store) -> Any:
+    """Put a token, a held slot, a pause, the OAuth guard and a lock in ``store``; return the slot's lease.
+
+    The caller keeps the lease while it looks: dropped, it is given back and its record removed.
+    """
     coordination = Coordination(store)
     token = coordination.tokens.get(PERS, lambda: Token("THE-ACCESS-TOKEN", time.time() + 60), 5)
     held = coordination.limiter.acquire(PERS, 1)
     coordination.cooldown.cool_down(PERS, 30)
     coordination.oauth_guard.wait()
     coordination.tokens.store.add(fleet_key(PERS).name("lock"), "owner", 30)
-    assert held.held
-    return token.value
+    assert held.held and token.value == "THE-ACCESS-TOKEN"
+    return held
 
 
 SECRETS = [KEY, base64.b64decode(KEY).decode(), "test-secret", "test-client"]
@@ -41,21 +45,23 @@ SECRETS = [KEY, base64.b64decode(KEY).decode(), "test-secret", "test-client"]
 
 def test_no_secret_in_any_file_name_or_content(tmp_path: pathlib.Path) -> None:
     folder = tmp_path / "coordination"
-    exercise(open_store("file://" + str(folder)))
+    held = exercise(open_store("file://" + str(folder)))
     texts = [f.name + "\n" + f.read_text("utf-8", "replace") for f in folder.iterdir()]
+    held.release()
     assert any("THE-ACCESS-TOKEN" in text for text in texts)  # the scan does see what is stored
     assert not [s for s in SECRETS for text in texts if s in text]
 
 
 def test_no_secret_in_any_redis_key_or_value(redis_server: RedisServer) -> None:  # noqa: F811
     redis_server.client().flushdb()
-    exercise(open_store(redis_server.url))
+    held = exercise(open_store(redis_server.url))
     dump = redis_server.dump()
     assert len(dump) >= 5 and any("THE-ACCESS-TOKEN" in v for vs in dump.values() for v in vs)
     texts = [key + "\n" + "\n".join(values) for key, values in dump.items()]
     assert not [s for s in SECRETS for text in texts if s in text]
     assert all(key.startswith("gigachat_lite:") for key in dump)
     assert all(redis_server.client().pttl(key) > 0 for key in dump)  # everything expires
+    held.release()
 
 
 # -- Redis unreachable ------------------------------------------------------------------------

@@ -12,15 +12,21 @@ import pytest
 import gigachat_lite
 
 
+@pytest.fixture(scope="module")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """One cache for this file's runs: the package is analysed once, not once per snippet (5 s each)."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
 @pytest.mark.slow  # mypy over the package
-def test_mypy_strict_on_the_package(tmp_path: pathlib.Path) -> None:
+def test_mypy_strict_on_the_package(tmp_path: pathlib.Path, mypy_cache: pathlib.Path) -> None:
     pytest.importorskip("mypy")
     package = pathlib.Path(gigachat_lite.__file__).parent
     assert (package / "py.typed").is_file()
     # By module name, from an empty folder: mypy checks the package this test
     # imported (the installed one in CI), found through sys.path like a user's code.
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull, "-p", "gigachat_lite"],
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(mypy_cache), "-p", "gigachat_lite"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(package.parent)},
     )
@@ -78,26 +84,26 @@ gigachat_lite.chat("x", stream=False).usage.total_tokns
 '''
 
 
-def _mypy(tmp_path: pathlib.Path, code: str) -> "subprocess.CompletedProcess[str]":
+def _mypy(tmp_path: pathlib.Path, cache: pathlib.Path, code: str) -> "subprocess.CompletedProcess[str]":
     pytest.importorskip("mypy")
     package = pathlib.Path(gigachat_lite.__file__).parent
     (tmp_path / "snippet.py").write_text(code)
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull, "snippet.py"],
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache), "snippet.py"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(package.parent)},
     )
 
 
 @pytest.mark.slow
-def test_a_type_checker_sees_what_each_call_returns(tmp_path: pathlib.Path) -> None:
-    done = _mypy(tmp_path, _SEEN)
+def test_a_type_checker_sees_what_each_call_returns(tmp_path: pathlib.Path, mypy_cache: pathlib.Path) -> None:
+    done = _mypy(tmp_path, mypy_cache, _SEEN)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.slow
-def test_a_type_checker_catches_attribute_and_keyword_typos(tmp_path: pathlib.Path) -> None:
-    done = _mypy(tmp_path, _TYPOS)
+def test_a_type_checker_catches_attribute_and_keyword_typos(tmp_path: pathlib.Path, mypy_cache: pathlib.Path) -> None:
+    done = _mypy(tmp_path, mypy_cache, _TYPOS)
     lines = [line for line in done.stdout.splitlines() if ": error:" in line]
     assert any("finish_reasn" in line for line in lines), done.stdout
     assert any("temprature" in line for line in lines), done.stdout

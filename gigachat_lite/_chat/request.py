@@ -333,8 +333,10 @@ def prepare(
         given.pop(name, None)
     version = choose_contract(api_version, given)
     # Files in the messages (paths, bytes, data: URIs, image parts): checked against GigaChat's limits now
-    # (an os.stat at most), read and uploaded when the call is sent (_attachments.py).
-    messages, uploads = find_attachments(messages, version)
+    # (an os.stat at most), read and uploaded when the call is sent (_attachments.py). A prompt string has none.
+    uploads = None
+    if not isinstance(messages, str):
+        messages, uploads = find_attachments(messages, version)
     if version == "v2":
         body, output = _body_v2(messages, model, stream, update_interval, given)
         if not model_given and ("assistant_id" in given or "thread_id" in given or

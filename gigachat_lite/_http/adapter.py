@@ -19,7 +19,8 @@ The pools' connections report their sockets to the call's
 :class:`~.deadline.Deadline`, if it has one (urllib3's documented
 ``ConnectionCls``, through ``PoolManager.pool_classes_by_scheme``): that is
 how ``deadline=`` bounds a whole call and how the async adapter stops a call
-it no longer awaits (a thread-local look-up per connection and reply otherwise).
+it no longer awaits. A call with neither costs a thread-local attribute
+look-up per connection and reply, and never enters deadline.py.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from typing import Any, Dict, Tuple
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
-from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.ssl_ import create_urllib3_context
 
-from .deadline import WATCHED_POOLS
+from .deadline import SCOPES
 
 __all__ = ["GigaChatAdapter", "context_for"]
 
@@ -56,6 +58,51 @@ def context_for(bundle: str) -> ssl.SSLContext:
                 context.load_verify_locations(cafile=bundle)
                 _CONTEXTS[key] = context
     return context
+
+
+# -- connections that hand their sockets to the call's deadline -----------------------------------
+
+
+class _Watched:
+    """Hands the socket to this thread's deadline scopes: when made (so a trickled TLS handshake is bounded too) and before a reply is read."""
+
+    sock: Any
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()  # type: ignore[misc]
+        deadline = getattr(SCOPES, "deadline", None)
+        while deadline is not None:
+            deadline.watch(sock)
+            deadline = deadline.outer
+        return sock
+
+    def getresponse(self) -> Any:
+        deadline = getattr(SCOPES, "deadline", None)
+        while deadline is not None and self.sock is not None:
+            deadline.watch(self.sock)
+            deadline = deadline.outer
+        # The first byte is not marked here: this may be the OAuth reply before the call's own.
+        return super().getresponse()  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+#: For ``PoolManager.pool_classes_by_scheme``: pools whose connections report their sockets to the call's deadline.
+WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class GigaChatAdapter(HTTPAdapter):

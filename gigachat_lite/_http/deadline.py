@@ -8,10 +8,10 @@ it passes, so whatever read is blocked returns at once, and the call raises
 whose text so far stays on ``stream.text``). Retries never sleep past it
 (retry.py). With neither setting nothing here runs.
 
-The sockets are found through the connection classes of :data:`WATCHED_POOLS`,
-which :class:`~.adapter.GigaChatAdapter` uses when a session has a bound:
-``getresponse()`` hands the socket to the deadline of the call running in this thread. The watchdog takes only its own
-lock; shutting a socket down touches no pool.
+The sockets are found by the connections of :class:`~.adapter.GigaChatAdapter`'s
+pools: each hands its socket to the scope in :data:`SCOPES` (this thread's
+innermost, and the ones around it) when made and before a reply is read. The
+watchdog takes only its own lock; shutting a socket down touches no pool.
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
 from ..errors import DeadlineExceeded, GigaChatError, StreamDeadlineExceeded
 
-__all__ = ["Deadline", "WATCHED_POOLS", "cancellable", "current", "using"]
+__all__ = ["Deadline", "SCOPES", "cancellable", "current", "using"]
 
 
 class Deadline:
@@ -171,13 +168,17 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
-_LOCAL = threading.local()
+#: ``SCOPES.deadline``: the innermost scope of the call running in this thread (absent: none). The
+#: adapter's connections read it as an attribute: a call with no scope never enters this module.
+SCOPES = threading.local()
 
 
 def _after_fork() -> None:
-    # The watchdog thread does not survive a fork, and its lock may have been held.
-    global _WATCHDOG, _LOCAL
-    _WATCHDOG, _LOCAL = _Watchdog(), threading.local()
+    # The watchdog thread does not survive a fork, and its lock may have been held. SCOPES stays
+    # the same object (the adapter holds it): only the forking thread's entry is dropped.
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()
+    vars(SCOPES).clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -186,7 +187,7 @@ if hasattr(os, "register_at_fork"):
 
 def current() -> Optional[Deadline]:
     """The deadline of the call running in this thread, if any."""
-    return getattr(_LOCAL, "deadline", None)
+    return getattr(SCOPES, "deadline", None)
 
 
 class using:
@@ -198,7 +199,7 @@ class using:
     def __enter__(self) -> Deadline:
         deadline = self.deadline
         outer = deadline.outer = current()
-        _LOCAL.deadline = deadline
+        SCOPES.deadline = deadline
         if outer is not None:
             outer.inner.append(deadline)
             if outer.expired:
@@ -209,7 +210,7 @@ class using:
 
     def __exit__(self, *exc_info: Any) -> None:
         deadline = self.deadline
-        _LOCAL.deadline = deadline.outer
+        SCOPES.deadline = deadline.outer
         if deadline.outer is not None:
             try:
                 deadline.outer.inner.remove(deadline)
@@ -233,44 +234,3 @@ def cancellable(function: Callable[[], Any]) -> Tuple[Callable[[], Any], Callabl
 
     return run, scope.cancel
 
-
-class _Watched:
-    """Hands the socket to this thread's deadline: when made (so a trickled TLS handshake is bounded too) and before a reply is read."""
-
-    sock: Any
-
-    def _new_conn(self) -> Any:
-        sock = super()._new_conn()  # type: ignore[misc]
-        deadline = current()
-        while deadline is not None:
-            deadline.watch(sock)
-            deadline = deadline.outer
-        return sock
-
-    def getresponse(self) -> Any:
-        deadline = current()
-        while deadline is not None and self.sock is not None:
-            deadline.watch(self.sock)
-            deadline = deadline.outer
-        # The first byte is not marked here: this may be the OAuth reply before the call's own.
-        return super().getresponse()  # type: ignore[misc]
-
-
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-#: For ``PoolManager.pool_classes_by_scheme``: pools whose connections report their sockets to the call's deadline.
-WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}

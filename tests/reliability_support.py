@@ -90,6 +90,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wake_accept(port: int) -> None:
+    """Connect to a test server's listener once, so its accept() returns now rather than at its next timeout."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        pass
+
+
 class Relay:
     """A TCP relay on 127.0.0.1 in front of a loopback server: ``peers`` lists the (host, port) of every
     client connection it accepted, which it pipes to ``target_port``.
@@ -131,10 +139,7 @@ class Relay:
 
     def __exit__(self, *exc: Any) -> None:
         self._stopping.set()
-        try:  # wakes accept() now rather than at its next timeout
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            pass
+        wake_accept(self.port)
         self._thread.join(5)
         self._listener.close()
         with self._lock:
@@ -225,10 +230,7 @@ class Proxy:
 
     def stop(self) -> None:
         self._stopping.set()
-        try:  # wakes accept() now rather than at its next timeout
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            pass
+        wake_accept(self.port)
         self._thread.join(5)
         self._listener.close()
         with self._lock:

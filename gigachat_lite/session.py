@@ -183,13 +183,16 @@ class Session(requests.Session):
 
     def request(self, method: Union[str, bytes], url: Union[str, bytes], *args: Any, **kwargs: Any) -> requests.Response:
         """requests' ``Session.request``, with the session's default timeout."""
+        self._after_fork()
+        if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
+            kwargs["timeout"] = self._default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def _after_fork(self) -> None:
         if self._pid != os.getpid():
             # Forked: the parent's keep-alive sockets are dropped, never closed or
             # read here (each process would read the other's replies).
             self._mount_adapter()
-        if len(args) < 7 and kwargs.get("timeout") is None:  # args[6] would be timeout
-            kwargs["timeout"] = self._default_timeout
-        return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         """requests' merge of the environment into a request's settings, with two rules of ours and a cache.
@@ -279,9 +282,12 @@ class Session(requests.Session):
 
             response: requests.Response = deadline.run(send, kwargs, self._default_timeout)
             return response, found[-1] if found else None, deadline if stream else None
-        lease = None if self._coordination is None else self._take_slot(kwargs.get("timeout"))
+        # Prepared before the slot is taken (a token fetched too, if one is due), so that only
+        # the send waits for it: a key shared by a fleet sits idle for none of this work.
+        prepared, settings = self._prepare(method, path, json, headers, kwargs)
+        lease = None if self._coordination is None else self._take_slot(settings["timeout"])
         try:
-            response = self._send(method, path, json, stream, headers, kwargs)
+            response = self._send(prepared, settings, stream, path)
         except BaseException:
             if lease is not None:
                 lease.release()
@@ -298,17 +304,40 @@ class Session(requests.Session):
         # The read timeout is how long the caller will wait for a reply: the wait for a slot fits in it.
         return self._coordination.take_slot(self._fleet_key, float(timeout[1] if isinstance(timeout, tuple) else timeout))
 
-    def _send(
-        self, method: str, path: str, json: Any, stream: bool, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
-    ) -> requests.Response:
+    def _prepare(
+        self, method: str, path: str, json: Any, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]
+    ) -> Tuple[requests.PreparedRequest, Dict[str, Any]]:
+        """The request and its send settings, as :meth:`request` would make them (requests' prepared-request flow).
+
+        ``kwargs`` are :meth:`request`'s keywords: those of :class:`requests.Request`
+        (``data``, ``files``, ``params``, ...) and ``timeout``, ``proxies``,
+        ``verify``, ``cert``, ``allow_redirects``.
+        """
+        self._after_fork()
         # v2 chat lives beside base_url (/api/v2 next to /api/v1): its caller passes the whole URL.
         url = path if path.startswith(("https://", "http://")) else self.config.base_url + path
+        options = dict(kwargs)
         if json is not None:
-            kwargs["data"] = encode_body(json)
+            options["data"] = encode_body(json)
             headers = {"Content-Type": "application/json", **(headers or {})}
+        timeout = options.pop("timeout", None)
+        send = {"timeout": self._default_timeout if timeout is None else timeout,
+                "allow_redirects": options.pop("allow_redirects", True)}
+        proxies, verify, cert = options.pop("proxies", None), options.pop("verify", None), options.pop("cert", None)
         try:
-            # Always streamed: a whole reply's body is read below, within max_reply_size (_http/body.py).
-            response = self.request(method, url, stream=True, headers=headers, **kwargs)
+            prepared = self.prepare_request(requests.Request(method.upper(), url, headers=headers, **options))
+            # Always streamed: a whole reply's body is read in _send, within max_reply_size (_http/body.py).
+            send.update(self.merge_environment_settings(prepared.url, proxies or {}, True, verify, cert))
+        except GigaChatError:
+            raise
+        except requests.RequestException as exc:
+            raise translate(exc, url=url, bundle=self.verify) from exc
+        return prepared, send
+
+    def _send(self, prepared: requests.PreparedRequest, settings: Dict[str, Any], stream: bool, path: str) -> requests.Response:
+        url, method = prepared.url or "", prepared.method
+        try:
+            response = self.send(prepared, **settings)
         except GigaChatError:
             raise
         except requests.RequestException as exc:

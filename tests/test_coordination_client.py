@@ -151,6 +151,39 @@ def test_waiting_for_a_slot_respects_the_timeout(emu: Emulator) -> None:
     stream.close()
 
 
+def test_a_waiting_call_fetches_its_token_before_its_turn(emu: Emulator) -> None:
+    # The request is prepared before the slot is taken: the key sits idle for none of that work.
+    emu.token_ttl = 1.0  # stale after half its life: the next call fetches a token of its own
+    holder = chat("hi", coordination=MEMORY, **emu.client_config())
+    assert in_flight(emu) == 1 and emu.ledger.oauth_calls(emu.api_key) == 1
+    time.sleep(0.6)
+    replies: list = []
+    waiter = threading.Thread(target=lambda: replies.append(
+        chat("hi", stream=False, coordination=MEMORY, **emu.client_config()).text))
+    waiter.start()
+    try:
+        assert eventually(lambda: emu.ledger.oauth_calls(emu.api_key) >= 2, seconds=5)
+        assert not replies and in_flight(emu) == 1  # fetched while the holder still streams
+    finally:
+        assert "".join(holder)
+        waiter.join(15)
+    assert replies and replies[0] and emu.too_many_requests == 0
+
+
+def test_a_call_whose_token_cannot_be_had_fails_without_waiting_its_turn(emu: Emulator) -> None:
+    emu.token_ttl = 1.0
+    holder = chat("hi", coordination=MEMORY, **emu.client_config())
+    time.sleep(0.6)  # the token is stale: the next call must fetch one, and is refused it
+    emu.add_fault(Fault(path="oauth", unauthorized=True))
+    try:
+        with pytest.raises(gigachat_lite.AuthenticationError):  # not ConcurrencyLimitTimeout: no turn was awaited
+            chat("hi", stream=False, coordination=MEMORY, timeout=2, **emu.client_config())
+        assert in_flight(emu) == 1
+    finally:
+        holder.close()
+    assert in_flight(emu) == 0
+
+
 @pytest.mark.slow
 def test_max_concurrency_overrides_the_scope_default(emu: Emulator) -> None:
     emu.max_in_flight = 2

@@ -164,6 +164,20 @@ def test_a_held_lease_outlives_its_ttl_while_its_holder_lives(store: Store) -> N
 
 
 @pytest.mark.slow
+def test_a_short_lease_taken_while_the_heartbeat_sleeps_is_still_renewed_in_time(store: Store) -> None:
+    # The heartbeat is woken by a new lease only when that lease falls due before it would wake.
+    long_lease = ConcurrencyLimiter(store, ttl=30.0).acquire(B2B, 1)  # the heartbeat now naps 0.5 s at a time
+    time.sleep(0.05)
+    limiter = ConcurrencyLimiter(store, ttl=0.3)  # due in 0.1 s, expired in 0.3 s: before the heartbeat wakes
+    lease = limiter.acquire(PERS, 1)
+    with pytest.raises(ConcurrencyLimitTimeout):  # a waiter would take an expired lease's slot
+        limiter.acquire(PERS, timeout=1.2)
+    assert lease.held and limiter.in_flight(PERS) == 1
+    lease.release()
+    long_lease.release()
+
+
+@pytest.mark.slow
 def test_the_token_cache_fetches_once_and_drops_only_the_refused_token(store: Store) -> None:
     cache, fetched = SharedTokenCache(store), []
 

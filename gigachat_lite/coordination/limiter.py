@@ -184,6 +184,7 @@ class _Renewer:
         self._leases: "weakref.WeakSet[Lease]" = weakref.WeakSet()
         self._wake = threading.Condition()
         self._thread: Optional[threading.Thread] = None
+        self._wakes_at: Optional[float] = None  # when the sleeping thread wakes by itself (None: only when told)
 
     def add(self, lease: Lease) -> None:
         with self._wake:
@@ -192,7 +193,10 @@ class _Renewer:
                 # Started on the first lease, so a process that never limits pays nothing.
                 self._thread = threading.Thread(target=self._run, name="gigachat_lite-lease-renewer", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            # Woken only if it would sleep past this lease's renewal: a wake-up on every lease
+            # would take the GIL from the thread that just got the slot, as it sends its request.
+            if self._wakes_at is None or lease._renewed + lease.ttl / 3 < self._wakes_at:
+                self._wake.notify()
 
     def _run(self) -> None:
         while True:
@@ -205,7 +209,10 @@ class _Renewer:
                     del leases  # hold no strong reference while asleep, or GC could not release them
                     # While leases are held, wake at least every 0.5 s: a dropped one's queued release
                     # then frees its slot within that, not a TTL later.
-                    self._wake.wait(None if due is None else min(due - now, 0.5))
+                    nap = None if due is None else min(due - now, 0.5)
+                    self._wakes_at = None if nap is None else now + nap
+                    self._wake.wait(nap)
+                    self._wakes_at = None
                     continue
             _renew_due(leases)
             del leases
@@ -215,6 +222,7 @@ class _Renewer:
         self._leases = weakref.WeakSet()
         self._wake = threading.Condition()
         self._thread = None
+        self._wakes_at = None
 
 
 _RENEWER = _Renewer()

@@ -176,7 +176,11 @@ def stamp_slots(stamps: Dict[str, List[float]]) -> None:
     """Note when each lease is released and when each acquire returns (the hand-off's breakdown)."""
     from gigachat_lite.coordination import limiter
 
+    import http.client
+
     release, acquire = limiter.Lease.release, limiter.ConcurrencyLimiter.acquire
+    send = http.client.HTTPConnection.send
+    after_acquire = threading.local()
 
     def stamped_release(self: Any) -> None:
         if self.held:
@@ -186,10 +190,18 @@ def stamp_slots(stamps: Dict[str, List[float]]) -> None:
     def stamped_acquire(self: Any, *args: Any, **kwargs: Any) -> Any:
         lease = acquire(self, *args, **kwargs)
         stamps["acquired"].append(time.time())
+        after_acquire.waiting = True
         return lease
+
+    def stamped_send(self: Any, data: Any) -> None:
+        if getattr(after_acquire, "waiting", False):  # the first bytes of the request the slot was taken for
+            after_acquire.waiting = False
+            stamps["sent"].append(time.time())
+        send(self, data)
 
     limiter.Lease.release = stamped_release  # type: ignore[method-assign]
     limiter.ConcurrencyLimiter.acquire = stamped_acquire  # type: ignore[method-assign]
+    http.client.HTTPConnection.send = stamped_send  # type: ignore[method-assign]
 
 
 def work(threads: int, calls: int, start_at: float) -> None:
@@ -197,7 +209,7 @@ def work(threads: int, calls: int, start_at: float) -> None:
     import gigachat_lite
 
     local, totals = count_store_calls() if os.environ.get("GIGACHAT_COORDINATION") else (threading.local(), {})
-    stamps: Dict[str, List[float]] = {"released": [], "acquired": []}
+    stamps: Dict[str, List[float]] = {"released": [], "acquired": [], "sent": []}
     if os.environ.get("GIGACHAT_COORDINATION"):
         stamp_slots(stamps)
     records: List[Dict[str, Any]] = []
@@ -300,20 +312,24 @@ def percentile(values: List[float], share: float) -> float:
     return ordered[min(int(share * len(ordered)), len(ordered) - 1)] if ordered else float("nan")
 
 
-def breakdown(spans: List[List[float]], released: List[float], acquired: List[float]) -> Dict[str, float]:
-    """Medians of the hand-off's three legs, between one reply's end and the next request's arrival:
-    the holder reads the reply's end and releases, the store wakes the next waiter, which sends."""
+def breakdown(spans: List[List[float]], released: List[float], acquired: List[float],
+              sent: List[float]) -> Dict[str, float]:
+    """Medians of the hand-off's four legs, between one reply's end and the next request's arrival:
+    the holder reads the reply's end and releases, the store wakes the next waiter, which prepares
+    and writes its request, and the emulator reads it."""
     import bisect
 
-    spans, released, acquired = sorted(spans), sorted(released), sorted(acquired)
-    legs: Dict[str, List[float]] = {"read_release": [], "store_wake": [], "send": []}
+    spans, released, acquired, sent = sorted(spans), sorted(released), sorted(acquired), sorted(sent)
+    legs: Dict[str, List[float]] = {"read_release": [], "store_wake": [], "prepare": [], "wire": []}
     for (_, end), (arrival, _) in zip(spans, spans[1:]):
         r = bisect.bisect_left(released, end)
         a = bisect.bisect_right(acquired, arrival) - 1
-        if r < len(released) and a >= 0 and end <= released[r] <= acquired[a] <= arrival:
+        s = bisect.bisect_right(sent, arrival) - 1
+        if r < len(released) and a >= 0 and s >= 0 and end <= released[r] <= acquired[a] <= sent[s] <= arrival:
             legs["read_release"].append(released[r] - end)
             legs["store_wake"].append(acquired[a] - released[r])
-            legs["send"].append(arrival - acquired[a])
+            legs["prepare"].append(sent[s] - acquired[a])
+            legs["wire"].append(arrival - sent[s])
     return {name: statistics.median(values) if values else float("nan") for name, values in legs.items()}
 
 
@@ -427,8 +443,8 @@ def run_fleet(label: str, coordination: str, processes: int, threads: int, calls
     row["refusals"] = refusals_explained(stats["spans"], stats["refusals"],
                                          [t for o in outputs for t in o["stamps"]["released"]],
                                          [t for o in outputs for t in o["stamps"]["acquired"]])
-    row["legs"] = breakdown(stats["spans"], [t for o in outputs for t in o["stamps"]["released"]],
-                            [t for o in outputs for t in o["stamps"]["acquired"]])
+    row["legs"] = breakdown(stats["spans"], *([t for o in outputs for t in o["stamps"][name]]
+                                              for name in ("released", "acquired", "sent")))
     return row
 
 
@@ -516,12 +532,13 @@ def main() -> None:
     print(table(rows))
     print()
     print(fairness_table(rows))
-    print("\nhand-off p50 by leg (reply end -> released -> next waiter's acquire returns -> its request arrives):")
+    print("\nhand-off p50 by leg (reply end -> released -> next waiter's acquire returns -> its request's first"
+          " bytes written -> the emulator admits it):")
     for r in rows:
         if r["fifo_bound"] is not None:
             legs = r["legs"]
-            print(f"  {r['label']}: {legs['read_release'] * 1000:.2f} + {legs['store_wake'] * 1000:.2f} "
-                  f"+ {legs['send'] * 1000:.2f} ms")
+            print(f"  {r['label']}: " + " + ".join(f"{legs[leg] * 1000:.2f}" for leg in
+                                                   ("read_release", "store_wake", "prepare", "wire")) + " ms")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", time.strftime("fleet-%Y%m%d-%H%M%S.json"))
     with open(path, "w", encoding="utf-8") as out:

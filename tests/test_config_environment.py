@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 import requests
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from requests.sessions import merge_setting
 
 from gigachat_lite import Session
+from gigachat_lite.emulator import Emulator
 
 URL = "https://gigachat.test/api/v1/chat/completions"
 
@@ -100,3 +101,27 @@ def test_the_merge_is_requests_own_but_for_the_mounted_bundle(env: Dict[str, str
                 assert expected["verify"] == "/from/the/environment.pem" and got["verify"] == ours.verify
                 expected["verify"] = ours.verify
             assert got == expected
+
+
+def test_a_subclass_sees_every_gigachat_call_through_requests_prepared_request_flow(emu: Emulator) -> None:
+    seen: List[Any] = []
+
+    class Audited(Session):
+        def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+            request.headers = {**(request.headers or {}), "X-Audit": "yes"}
+            return super().prepare_request(request)
+
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            seen.append((request.method, request.path_url, request.headers.get("X-Audit"), kwargs["stream"],
+                         kwargs["timeout"]))
+            return super().send(request, **kwargs)
+
+    with Audited(timeout=7, **emu.client_config()) as session:
+        assert "".join(session.chat("hi"))
+        assert session.chat("hi", stream=False).text
+        assert session.models()
+    # The OAuth fetch is the token's own request; every GigaChat call passed through both overrides.
+    calls = [call for call in seen if "oauth" not in call[1]]
+    assert [(method, path.rsplit("/", 1)[-1]) for method, path, *_ in calls] == [
+        ("POST", "completions"), ("POST", "completions"), ("GET", "models")]
+    assert all(audit == "yes" and stream is True and timeout == (7.0, 7.0) for _, _, audit, stream, timeout in calls)

@@ -49,10 +49,10 @@ Second table (fairness and hand-off), from the emulator's own clock:
 Each 429 the limit sent is explained in the JSON (``refusals``): how long
 before it the previous holder had released, and how long after it the
 emulator counted that reply ended. Below the tables, the hand-off's median
-split into its legs: the holder
-reading the reply's end and releasing; the store handing the slot over until
-the next waiter's ``acquire`` returns; that waiter's request reaching the
-emulator. The file store's folder goes in ``/dev/shm`` (``--folder``), in
+split into its legs: the holder reading the reply's end and releasing; the
+store handing the slot over until the next waiter's ``acquire`` returns; that
+waiter writing its request's first bytes; the emulator reading and admitting
+it. The file store's folder goes in ``/dev/shm`` (``--folder``), in
 memory as ``/var/run`` usually is.
 
 Prints both tables (reStructuredText, as README.rst shows them) and writes

@@ -52,7 +52,9 @@ emulator counted that reply ended. Below the tables, the hand-off's median
 split into its legs: the holder reading the reply's end and releasing; the
 store handing the slot over until the next waiter's ``acquire`` returns; that
 waiter writing its request's first bytes; the emulator reading and admitting
-it. The file store's folder goes in ``/dev/shm`` (``--folder``), in
+it. Beside the store's leg, for the file store and Redis, the same hand-over
+measured with nothing else running: two processes passing one slot back and
+forth (p50 of 150 rounds). The file store's folder goes in ``/dev/shm`` (``--folder``), in
 memory as ``/var/run`` usually is.
 
 Prints both tables (reStructuredText, as README.rst shows them) and writes
@@ -72,6 +74,7 @@ import sys
 import tempfile
 import threading
 import time
+from bisect import bisect_left
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -249,6 +252,38 @@ def work(threads: int, calls: int, start_at: float) -> None:
     for thread in pool:
         thread.join()
     print(json.dumps({"records": records, "store_totals": totals, "stamps": stamps, "ended": time.time()}), flush=True)
+
+
+def ping_pong(url: str, rounds: int) -> None:
+    """One of two processes passing one slot back and forth: print when it released and when it acquired."""
+    from gigachat_lite.coordination.limiter import ConcurrencyLimiter
+    from gigachat_lite.coordination.opener import open_store
+
+    limiter = ConcurrencyLimiter(open_store(url), limit=1)
+    key = ("https://fleet.test/oauth", "ping-pong", "GIGACHAT_API_PERS")
+    stamps: Dict[str, List[float]] = {"released": [], "acquired": []}
+    for _ in range(rounds):
+        lease = limiter.acquire(key, timeout=30)
+        stamps["acquired"].append(time.time())
+        time.sleep(0.005)  # the other process queues meanwhile
+        stamps["released"].append(time.time())
+        lease.release()
+    print(json.dumps(stamps), flush=True)
+
+
+def idle_hand_over(url: str, rounds: int = 150) -> float:
+    """The store's hand-over alone: p50 from one process's release to the other's acquire, nothing else running."""
+    players = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--ping-pong", url, str(rounds)],
+                                stdout=subprocess.PIPE, text=True, env=_env(), cwd=ROOT) for _ in range(2)]
+    outputs = [json.loads(player.communicate(timeout=300)[0].strip().splitlines()[-1]) for player in players]
+    released = sorted(t for output in outputs for t in output["released"])
+    acquired = sorted(t for output in outputs for t in output["acquired"])
+    gaps = []
+    for stamp in released:
+        later = [a for a in acquired[bisect_left(acquired, stamp):][:1]]
+        if later and later[0] - stamp < 0.005:  # the other player's acquire, not this one's own next
+            gaps.append(later[0] - stamp)
+    return statistics.median(gaps) if gaps else float("nan")
 
 
 # -- the driver ---------------------------------------------------------------------------------------
@@ -493,7 +528,10 @@ def main() -> None:
                         help="where the file store's temporary folder goes (default: /dev/shm, in memory, as /var/run is)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--ping-pong", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ping_pong:
+        return ping_pong(args.ping_pong[0], int(args.ping_pong[1]))
     if args.serve:
         return serve()
     if args.work:
@@ -519,7 +557,10 @@ def main() -> None:
                 print(f"skipping {name}", file=sys.stderr)
                 continue
             print(f"running {label}...", file=sys.stderr, flush=True)
-            rows.append(run_fleet(label, url, processes, threads, args.calls, args.alone, args.timeout_factor))
+            row = run_fleet(label, url, processes, threads, args.calls, args.alone, args.timeout_factor)
+            if name in ("file", "redis"):  # across processes: the store's hand-over with nothing else running
+                row["idle_hand_over"] = idle_hand_over(url)
+            rows.append(row)
     finally:
         if redis is not None:
             redis.terminate()
@@ -537,8 +578,11 @@ def main() -> None:
     for r in rows:
         if r["fifo_bound"] is not None:
             legs = r["legs"]
+            idle = r.get("idle_hand_over")
             print(f"  {r['label']}: " + " + ".join(f"{legs[leg] * 1000:.2f}" for leg in
-                                                   ("read_release", "store_wake", "prepare", "wire")) + " ms")
+                                                   ("read_release", "store_wake", "prepare", "wire")) + " ms"
+                  + ("" if idle is None else f" (the store's hand-over between two otherwise idle processes: "
+                                             f"{idle * 1000:.2f} ms)"))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", time.strftime("fleet-%Y%m%d-%H%M%S.json"))
     with open(path, "w", encoding="utf-8") as out:

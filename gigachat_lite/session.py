@@ -251,10 +251,12 @@ class Session(requests.Session):
         This is the one place where GigaChat calls meet the network: every
         endpoint goes through it, so auth, retries and error mapping are
         shared. ``json`` is sent as UTF-8 JSON; other keywords are requests'
-        (``data=``, ``files=``, ``timeout=``, ...). When coordinating, it first
-        waits out the key's cool-down and takes a concurrency slot (within the
-        call's read timeout) and gives it back once the reply is read, or, with
-        ``stream=True``, when the response is closed.
+        (``data=``, ``files=``, ``timeout=``, ...). The request is prepared
+        first (requests' ``prepare_request``, which fetches a token that is
+        due); when coordinating, the call then waits out the key's cool-down and
+        takes a concurrency slot (within the call's read timeout), so only the
+        send waits for the slot, and gives it back once the reply is read, or,
+        with ``stream=True``, when the response is closed.
 
         Raises:
             APIError (and subclasses), TransportError: the call failed.

@@ -377,5 +377,11 @@ def abandon_streams(emu: Any, count: int, seed: int = 20261125, timeout: float =
     works = "".join(session.chat("still works")) == "Echo: still works"
     session.close()
     gc.collect()
+    # The emulator runs in this process: the handler thread of a connection just closed
+    # ends when it reads the close, a moment later. Wait for the counts to come back
+    # (a leak never does), then take them.
+    settle = time.monotonic() + 10
+    while (threading.active_count() > before[1] or _open_fds() > before[0] + 2) and time.monotonic() < settle:
+        time.sleep(0.05)
     return {"dropped": dropped, "seconds": seconds, "works_after": works, "fds_before": before[0],
             "fds_after": _open_fds(), "threads_before": before[1], "threads_after": threading.active_count()}

@@ -64,6 +64,7 @@ Prints both tables (reStructuredText, as README.rst shows them) and writes
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import shutil
@@ -74,7 +75,6 @@ import sys
 import tempfile
 import threading
 import time
-from bisect import bisect_left
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -280,9 +280,9 @@ def idle_hand_over(url: str, rounds: int = 150) -> float:
     acquired = sorted(t for output in outputs for t in output["acquired"])
     gaps = []
     for stamp in released:
-        later = [a for a in acquired[bisect_left(acquired, stamp):][:1]]
-        if later and later[0] - stamp < 0.005:  # the other player's acquire, not this one's own next
-            gaps.append(later[0] - stamp)
+        i = bisect.bisect_left(acquired, stamp)
+        if i < len(acquired) and acquired[i] - stamp < 0.005:  # the other player's acquire, not this one's own next
+            gaps.append(acquired[i] - stamp)
     return statistics.median(gaps) if gaps else float("nan")
 
 
@@ -352,8 +352,6 @@ def breakdown(spans: List[List[float]], released: List[float], acquired: List[fl
     """Medians of the hand-off's four legs, between one reply's end and the next request's arrival:
     the holder reads the reply's end and releases, the store wakes the next waiter, which prepares
     and writes its request, and the emulator reads it."""
-    import bisect
-
     spans, released, acquired, sent = sorted(spans), sorted(released), sorted(acquired), sorted(sent)
     legs: Dict[str, List[float]] = {"read_release": [], "store_wake": [], "prepare": [], "wire": []}
     for (_, end), (arrival, _) in zip(spans, spans[1:]):
@@ -372,8 +370,6 @@ def refusals_explained(spans: List[List[float]], refusals: List[float], released
                        acquired: List[float]) -> List[Dict[str, float]]:
     """For each 429 of the limit: how long before it the previous holder released, and how long after it
     the emulator counted the previous reply as ended (its bookkeeping lagging the bytes it sent)."""
-    import bisect
-
     released, acquired = sorted(released), sorted(acquired)
     found = []
     for refused in refusals:
@@ -394,8 +390,6 @@ def served_ahead(spans: List[List[float]], records: List[Dict[str, Any]]) -> int
     machine's load. With one request in flight at a time, a call's own request
     is the last one to arrive before its first chunk.
     """
-    import bisect
-
     arrivals = sorted(arrival for arrival, _ in spans)
     most = 0
     for record in records:

@@ -696,18 +696,12 @@ class _Stopped(Exception):
 
 
 def run_stoppable_batch(
-    stop: threading.Event,
-    input: PathArg,
-    output: PathArg,
-    *,
-    method: str = "chat",
-    remote: bool = False,
-    on_progress: Optional[ProgressCallback] = None,
-    poll_interval: float = 30.0,
-    session: Optional[Session] = None,
-    **options: "Unpack[Options]",
+    stop: threading.Event, input: PathArg, output: PathArg, *, method: str, remote: bool,
+    on_progress: Optional[ProgressCallback], poll_interval: float, session: Optional[Session], **options: "Unpack[Options]",
 ) -> BatchSummary:
     """:func:`run_batch`, ended early when another thread sets ``stop`` (``aio.run_batch`` cancelled).
+
+    Every argument is given by its two callers: the defaults are the public signatures'.
 
     Locally no request starts once ``stop`` is set and those in flight are
     written; remotely the polling ends and the jobs file stays. Raises

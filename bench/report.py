@@ -54,7 +54,7 @@ def table(header: Tuple[str, ...], rows: List[Tuple[str, ...]]) -> str:
 
 
 def streaming_table(results: Results) -> str:
-    header = ("client", "CPU µs/event", "vs floor", "wall ms", "vs floor", "first chunk ms", "Δ floor ms",
+    header = ("client", "CPU µs/event", "vs floor", "paired", "wall ms", "vs floor", "first chunk ms", "Δ floor ms",
               "calls/s", "vs floor", "conns/100")
     rows = []
     for name in STREAM_CLIENTS:
@@ -65,6 +65,7 @@ def streaming_table(results: Results) -> str:
         rows.append((
             LABELS[name],
             spread(r.get("cpu_us"), "%.2f"), ratio(med(r.get("cpu_us")), med(base.get("cpu_us"))),
+            spread(r.get("cpu_paired"), "%.2f×"),
             spread(r.get("wall_ms"), "%.0f"), ratio(med(r.get("wall_ms")), med(base.get("wall_ms"))),
             spread(r.get("ttfc_ms"), "%.2f"),
             "%+.2f" % (ttfc - base_ttfc) if ttfc is not None and base_ttfc is not None else "-",

@@ -5,7 +5,12 @@ printed as one JSON object on the last line of stdout. Tasks:
 
 * ``throughput``: one warm-up stream, then ``rounds`` streams of ``events``
   events: client CPU (``time.process_time()``, every thread of this process)
-  and wall time of each.
+  and wall time of each. A client other than a floor also streams its floor
+  (the raw http.client client of the same framing) in this process, one floor
+  round next to each of its rounds, in ABBA order, so each round has a floor
+  measured within a second of it: ``floor_rounds``. On a shared machine whose
+  speed drifts over minutes, the ratio of each pair is steadier than the ratio
+  of two medians taken minutes apart.
 * ``ttfc``: seconds from the call to the first chunk, ``count`` times, on a
   warm connection with a valid token.
 * ``rps``: ``rounds`` x ``count`` sequential non-stream calls, after warm-up.
@@ -34,6 +39,7 @@ from typing import Any, Callable, Dict, List
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from clients import CLIENTS  # noqa: E402
+from report import floor_of  # noqa: E402
 
 
 def _rss_kib() -> int:
@@ -59,11 +65,35 @@ async def _atimed(run: Callable[[], Any]) -> Dict[str, float]:
     return {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
 
 
-def sync_task(client: Any, task: str, args: Dict[str, Any]) -> Dict[str, Any]:
+def _floor(name: str, config: Dict[str, Any]) -> Any:
+    """The floor to pair with client ``name`` (``None`` for a floor itself), warmed by one stream."""
+    if name.startswith("floor"):
+        return None
+    floor = CLIENTS[floor_of(name)](config)
+    floor.stream("x*100")
+    return floor
+
+
+def _abba(rounds: int, paired: bool) -> List[bool]:
+    """The order of a throughput task's streams: ``True`` for the client's, ``False`` for its floor's (F C C F F C ...)."""
+    order: List[bool] = []
+    for index in range(rounds):
+        order += ([False, True] if index % 2 == 0 else [True, False]) if paired else [True]
+    return order
+
+
+def sync_task(client: Any, task: str, args: Dict[str, Any], floor: Any = None) -> Dict[str, Any]:
     if task == "throughput":
         prompt = "x*%d" % args["events"]
         client.stream(prompt)
-        return {"rounds": [_timed(lambda: client.stream(prompt)) for _ in range(args["rounds"])]}
+        rounds: List[Dict[str, float]] = []
+        floors: List[Dict[str, float]] = []
+        for mine in _abba(args["rounds"], floor is not None):
+            if mine:
+                rounds.append(_timed(lambda: client.stream(prompt)))
+            else:
+                floors.append(_timed(lambda: floor.stream(prompt)))
+        return {"rounds": rounds, "floor_rounds": floors}
     if task == "ttfc":
         client.call("hi")
         client.stream("x*20")
@@ -116,11 +146,18 @@ def sync_task(client: Any, task: str, args: Dict[str, Any]) -> Dict[str, Any]:
     raise SystemExit("unknown task " + task)
 
 
-async def async_task(client: Any, task: str, args: Dict[str, Any]) -> Dict[str, Any]:
+async def async_task(client: Any, task: str, args: Dict[str, Any], floor: Any = None) -> Dict[str, Any]:
     if task == "throughput":
         prompt = "x*%d" % args["events"]
         await client.astream(prompt)
-        return {"rounds": [await _atimed(lambda: client.astream(prompt)) for _ in range(args["rounds"])]}
+        rounds: List[Dict[str, float]] = []
+        floors: List[Dict[str, float]] = []
+        for mine in _abba(args["rounds"], floor is not None):
+            if mine:
+                rounds.append(await _atimed(lambda: client.astream(prompt)))
+            else:
+                floors.append(_timed(lambda: floor.stream(prompt)))  # sync, on the loop's thread: nothing else runs
+        return {"rounds": rounds, "floor_rounds": floors}
     if task == "ttfc":
         await client.acall("hi")
         await client.astream("x*20")
@@ -164,13 +201,14 @@ def main() -> None:
     args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     config = json.loads(os.environ["BENCH_CONFIG"])
     factory = CLIENTS[name]
+    floor = _floor(name, config) if task == "throughput" else None
     if factory.is_async:
         async def run() -> Dict[str, Any]:
-            return await async_task(factory(config), task, args)
+            return await async_task(factory(config), task, args, floor)
 
         result = asyncio.run(run())
     else:
-        result = sync_task(factory(config), task, args)
+        result = sync_task(factory(config), task, args, floor)
     print(json.dumps(result))
 
 

@@ -389,7 +389,12 @@ class Config:
         return isinstance(other, Config) and self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        # Hashed on every chat() call (the shared session is found by it): immutable, so hashed once.
+        cached: Optional[int] = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(self._values())
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def __repr__(self) -> str:
         def show(name: str) -> str:

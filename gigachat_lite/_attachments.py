@@ -45,6 +45,7 @@ import io
 import logging
 import mimetypes
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -52,7 +53,7 @@ from typing import (
     TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Mapping, NamedTuple, NoReturn, Optional, Protocol, Sequence,
     Tuple, TypeVar, Union,
 )
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from .errors import APIError, InvalidResponseError
 from .results import json_object, json_reply
@@ -125,15 +126,23 @@ FILE_ID_TTL = 24 * 3600.0
 _MAGIC: Tuple[Tuple[int, bytes, str], ...] = (
     (0, b"\x89PNG\r\n\x1a\n", "png"), (0, b"\xff\xd8\xff", "jpg"), (0, b"II*\x00", "tiff"), (0, b"MM\x00*", "tiff"),
     (0, b"%PDF-", "pdf"), (0, b"ID3", "mp3"), (0, b"\xff\xfb", "mp3"), (0, b"\xff\xf3", "mp3"), (0, b"\xff\xf2", "mp3"),
-    (8, b"WAVE", "wav"), (0, b"OggS", "ogg"), (0, b"\x1aE\xdf\xa3", "weba"), (4, b"ftypM4A", "m4a"), (4, b"ftyp", "mp4"),
-    (0, b"BM", "bmp"),
+    (8, b"WAVE", "wav"), (0, b"OggS", "ogg"), (0, b"\x1aE\xdf\xa3", "weba"), (4, b"ftypM4A", "m4a"),
 )
+# ISO media brands (bytes 8-12, after "ftyp") of still images: HEIC/HEIF (phones' default photo format) and AVIF.
+_IMAGE_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"heim": "image/heic", b"heis": "image/heic",
+                 b"hevc": "image/heic", b"hevx": "image/heic", b"mif1": "image/heif", b"msf1": "image/heif",
+                 b"avif": "image/avif", b"avis": "image/avif"}
+# A BMP's 14-byte file header ("BM", size, two reserved words that are 0, offset), then its info header's size:
+# "BM" alone is also how a text may begin ("BMI ...").
+_BMP_INFO_SIZES = {12, 40, 52, 56, 64, 108, 124}
 # Recognised, but not taken by GigaChat: named in the error.
 _OTHER_MAGIC: Tuple[Tuple[int, bytes, str], ...] = (
     (0, b"GIF8", "image/gif"), (8, b"WEBP", "image/webp"), (0, b"PK\x03\x04", "a zip archive (docx, pptx or epub?)"),
     (0, b"\xd0\xcf\x11\xe0", "an OLE file (doc or ppt?)"),
 )
 _PLACEHOLDER = "pending-upload:"
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")  # two letters at least: C://x is a Windows path
+_HOST = re.compile(r"[a-z0-9.-]+")
 _ITEM_TYPES = "a file id, a path, bytes, a data: URI, a (data, filename) pair or a binary file object"
 # Headers of the call an upload does not carry: its own request id, and the JSON call's types.
 _NOT_FOR_UPLOADS = ("x-request-id", "content-type", "accept", "accept-encoding")
@@ -141,6 +150,18 @@ _NOT_FOR_UPLOADS = ("x-request-id", "content-type", "accept", "accept-encoding")
 
 def _mb(size: int) -> str:
     return f"{size / MiB:.1f} MB"
+
+
+def _check_size(where: str, label: str, fmt: Format, size: Optional[int]) -> None:
+    """Raise the ``ValueError`` naming the attachment if ``size`` is over GigaChat's limit for ``fmt`` (or 0)."""
+    if size is None:
+        return
+    if size == 0:
+        raise ValueError(f"{where}: {label} is empty")
+    limit = SIZE_LIMITS[fmt.kind]
+    if size > limit:
+        shown = _mb(size) if round(size / MiB, 1) > limit / MiB else f"{_mb(size)} ({size:,} bytes)"
+        raise ValueError(f"{where}: {label} is {shown}; GigaChat takes {_KINDS[fmt.kind]} up to {limit // MiB} MB")
 
 
 # -- one attachment ------------------------------------------------------------------------------
@@ -157,9 +178,10 @@ class Media(NamedTuple):
 class Attachment:
     """One file to upload: where the caller put it, how to read it, its format and size (known before any read).
 
-    ``source`` is ``"path"``, ``"bytes"``, ``"base64"`` (a data: URI's or
-    ``input_audio``'s text), ``"percent"`` (a data: URI without base64) or
-    ``"fileobj"``.
+    ``source`` is ``"path"``, ``"bytes"`` (also base64 text, decoded when the
+    call is checked), ``"percent"`` (a data: URI without base64) or
+    ``"fileobj"`` (put back where it was after each read, so the same object
+    in a conversation's next turn reads the same).
     """
 
     __slots__ = ("where", "label", "source", "value", "format", "size", "filename", "_start", "_kept")
@@ -183,14 +205,7 @@ class Attachment:
 
     def check_size(self, size: Optional[int]) -> None:
         """Raise the ``ValueError`` that names this attachment if ``size`` is over GigaChat's limit (or 0)."""
-        if size is None:
-            return
-        if size == 0:
-            raise ValueError(f"{self.where}: {self.label} is empty")
-        if size > self.limit:
-            shown = _mb(size) if round(size / MiB, 1) > self.limit / MiB else f"{_mb(size)} ({size:,} bytes)"
-            raise ValueError(
-                f"{self.where}: {self.label} is {shown}; GigaChat takes {_KINDS[self.format.kind]} up to {self.limit // MiB} MB")
+        _check_size(self.where, self.label, self.format, size)
 
     def read(self) -> bytes:
         """The bytes (blocking I/O for a path or a file object), checked against the limit again.
@@ -200,10 +215,9 @@ class Attachment:
         """
         try:
             data = self._read()
-        except OSError as exc:
-            raise ValueError(f"{self.where}: cannot read {self.label}: {exc.strerror or exc}") from exc
-        except binascii.Error as exc:
-            raise ValueError(f"{self.where}: {self.label} is not valid base64 ({exc})") from None
+        except (OSError, ValueError) as exc:  # ValueError: a file object closed since the call was checked
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ValueError(f"{self.where}: cannot read {self.label}: {reason}") from exc
         self.check_size(len(data))
         return data
 
@@ -215,15 +229,17 @@ class Attachment:
                 return handle.read(min(os.fstat(handle.fileno()).st_size, self.limit) + 1)
         if self.source == "bytes":
             return bytes(self.value)
-        if self.source == "base64":
-            return _b64decode(self.value)
         if self.source == "percent":
             return unquote_to_bytes(self.value)
         if self._kept is not None:
             return self._kept
         if self._start is not None:
             self.value.seek(self._start)
-        data = self.value.read(self.limit + 1)
+        try:
+            data = self.value.read(self.limit + 1)
+        finally:
+            if self._start is not None:
+                self.value.seek(self._start)  # the caller's object as it was: sent again, it reads the same
         if not isinstance(data, bytes):
             raise TypeError(f"{self.where}: {self.label} gave {type(data).__name__}, not bytes: open it in binary mode ('rb')")
         if self._start is None:
@@ -278,6 +294,16 @@ def _b64decode(text: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
+def _base64(text: str, where: str, label: str, fmt: Format, filename: Optional[str]) -> Attachment:
+    """Base64 text as the bytes it stands for, decoded now: bad base64 is refused before any request."""
+    _check_size(where, label, fmt, _b64size(text))  # a payload far over the limit is refused before it is copied
+    try:
+        data = _b64decode(text)
+    except ValueError:  # binascii.Error, or letters that are not ASCII
+        raise ValueError(f"{where}: {label} is not valid base64") from None
+    return Attachment(where, label, "bytes", data, fmt, len(data), filename)
+
+
 def _b64size(text: str) -> int:
     length = len(text) - text.count("\n") - text.count("\r") - text.count(" ")
     return max(length * 3 // 4 - (2 if text.endswith("==") else 1 if text.endswith("=") else 0), 0)
@@ -288,6 +314,11 @@ def _sniff(head: bytes) -> Tuple[Optional[Format], Optional[str]]:
     for offset, magic, extension in _MAGIC:
         if head[offset:offset + len(magic)] == magic:
             return _BY_EXTENSION[extension], None
+    if head[4:8] == b"ftyp":
+        image = _IMAGE_BRANDS.get(head[8:12])
+        return (None, image) if image else (_BY_EXTENSION["mp4"], None)
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0" and int.from_bytes(head[14:18], "little") in _BMP_INFO_SIZES:
+        return _BY_EXTENSION["bmp"], None
     for offset, magic, what in _OTHER_MAGIC:
         if head[offset:offset + len(magic)] == magic:
             return None, what
@@ -364,13 +395,21 @@ def _item(value: Any, where: str, hint: Optional[str] = None) -> Union[str, Atta
 
 
 def _is_url(text: str) -> bool:
-    return text[:8].lower().startswith(("http://", "https://"))
+    """``scheme://...`` (http, https, ftp, file...): not a path, never fetched."""
+    return _URL.match(text) is not None
 
 
 def _refuse_url(url: str, where: str) -> NoReturn:
-    host = url.split("/")[2].rpartition("@")[2] if url.count("/") >= 2 else ""  # never the URL's credentials or query
-    raise ValueError(f"{where}: GigaChat cannot fetch a URL ({url.split(':')[0]}://{host}/...); "
-                     "download the file and pass its path or bytes")
+    # The host alone: never the credentials, the query or the fragment (a token may be there). An "@" past
+    # the host means a password held an unescaped "/", "?" or "#" and cut the URL short: then no host either.
+    scheme = url.split(":", 1)[0].lower()
+    try:
+        parts = urlsplit(url)
+        host = None if "@" in parts.path + parts.query + parts.fragment else parts.hostname
+    except ValueError:
+        host = None
+    shown = f"{scheme}://{host}/..." if host and _HOST.fullmatch(host) else f"{scheme}://..."
+    raise ValueError(f"{where}: GigaChat cannot fetch a URL ({shown}); download the file and pass its path or bytes")
 
 
 def _pair(data: Any, filename: Optional[str], where: str, hint: Optional[str]) -> Attachment:
@@ -398,6 +437,8 @@ def _path(path: str, given: str, where: str, filename: Optional[str], hint: Opti
         info = os.stat(path)
     except OSError:
         raise ValueError(f"{where}: no such file: {given}") from None
+    except ValueError as exc:  # a NUL byte in it
+        raise ValueError(f"{where}: {given!r} is not a usable path ({exc})") from None
     if not os.path.isfile(path):
         raise ValueError(f"{where}: {given} is not a file")
     label = filename or given
@@ -411,6 +452,8 @@ def _fileobj(handle: Any, where: str, filename: Optional[str], hint: Optional[st
     label = name or "the file object"
     if isinstance(handle, io.TextIOBase):
         raise TypeError(f"{where}: {label} is opened in text mode: open it with 'rb'")
+    if getattr(handle, "closed", False) is True:
+        raise ValueError(f"{where}: {label} is closed")
     if name is None:
         raise ValueError(f"{where}: a file object without a name: pass (fileobj, 'name.png') so its type is known")
     fmt = _format(where, label, filename=name, hint=hint)
@@ -422,6 +465,8 @@ def _fileobj(handle: Any, where: str, filename: Optional[str], hint: Optional[st
             size = os.fstat(handle.fileno()).st_size - handle.tell()
     except (AttributeError, OSError, ValueError):
         size = None  # unknown until read: checked then
+    if size == 0 and handle.tell() > 0:
+        raise ValueError(f"{where}: {label} has been read to its end: seek it back to its start or pass its bytes")
     return Attachment(where, label, "fileobj", handle, fmt, size, name)
 
 
@@ -440,7 +485,7 @@ def _data_uri(uri: str, where: str, filename: Optional[str], hint: Optional[str]
             raise ValueError(f"{where}: {label} is not valid base64") from None
         fmt = _format(where, label, mime=mime if mime != "application/octet-stream" else None, filename=filename,
                       head=head, hint=hint)
-        return Attachment(where, label, "base64", payload, fmt, _b64size(payload), filename)
+        return _base64(payload, where, label, fmt, filename)
     data = unquote_to_bytes(payload)
     fmt = _format(where, label, mime=mime if mime != "application/octet-stream" else None, filename=filename,
                   head=data[:32], hint=hint)
@@ -482,7 +527,7 @@ def _media_part(part: Mapping[str, Any], where: str) -> Optional[Union[str, Atta
         if not isinstance(data, str) or not data or not isinstance(audio_format, str):
             raise ValueError(f"{where}: an input_audio part needs {{'data': base64 text, 'format': 'wav'|'mp3'|...}}")
         fmt = _format(where, f"the {audio_format} audio", filename=f"audio.{audio_format}", hint=hint)
-        return Attachment(where, f"the {audio_format} audio", "base64", data, fmt, _b64size(data), None)
+        return _base64(data, where, f"the {audio_format} audio", fmt, None)
     if kind == "file" and isinstance(value, Mapping):  # OpenAI's {"file_id"} or {"file_data", "filename"}
         if isinstance(value.get("file_id"), str) and value["file_id"]:
             return str(value["file_id"])

@@ -444,6 +444,18 @@ def _sparse(folder: pathlib.Path, name: str, size: int) -> pathlib.Path:
     return path
 
 
+def _closed_bytes() -> io.BytesIO:
+    handle = io.BytesIO(PNG)
+    handle.close()
+    return handle
+
+
+def _closed(path: pathlib.Path) -> Any:
+    handle = open(path, "rb")
+    handle.close()
+    return handle
+
+
 LimitCase = Tuple[str, Callable[[pathlib.Path], List[Dict[str, Any]]], type, str]
 SECRET_URL = "https://user:s3cr3t@example.com/cat.png?token=s3cr3t"
 LIMITS: List[LimitCase] = [
@@ -469,6 +481,14 @@ LIMITS: List[LimitCase] = [
      ValueError, r"messages: images and audio add up to 90\.0 MB; GigaChat takes up to 80 MB of them in one request"),
     ("remote url", lambda d: [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": SECRET_URL}}]}],
      ValueError, r"messages\[0\]\.content\[0\]: GigaChat cannot fetch a URL \(https://example\.com/\.\.\.\)"),
+    ("url with a token in its query", lambda d: [{"role": "user", "content": "x", "attachments": [
+        "https://example.com?token=s3cr3t", "https://example.com#access_token=s3cr3t"]}],
+     ValueError, r"messages\[0\]\.attachments\[0\]: GigaChat cannot fetch a URL \(https://example\.com/\.\.\.\)"),
+    ("url whose password holds a slash", lambda d: [{"role": "user", "content": "x", "attachments": [
+        "https://user:s3cr3t/x@example.com/cat.png"]}],
+     ValueError, r"GigaChat cannot fetch a URL \(https://\.\.\.\); download the file"),
+    ("ftp url", lambda d: [{"role": "user", "content": "x", "attachments": ["ftp://user:s3cr3t@example.com/cat.png"]}],
+     ValueError, r"GigaChat cannot fetch a URL \(ftp://example\.com/\.\.\.\)"),
     ("no such file", lambda d: [{"role": "user", "content": "x", "attachments": ["dog.png"]}],
      ValueError, r"messages\[0\]\.attachments\[0\]: no such file: dog\.png"),
     ("a folder", lambda d: [{"role": "user", "content": "x", "attachments": [d]}], ValueError, r"is not a file"),
@@ -490,6 +510,21 @@ LIMITS: List[LimitCase] = [
      TypeError, r"messages\[0\]\.attachments\[0\]: an attachment is a file id, a path, bytes"),
     ("bad base64", lambda d: [{"role": "user", "content": "x", "attachments": ["data:image/png;base64,@@@@"]}],
      ValueError, r"the image/png data: URI is not valid base64"),
+    ("non-ascii base64", lambda d: [{"role": "user", "content": "x", "attachments": [PNG_URI[:-2] + "Жж"]}],
+     ValueError, r"messages\[0\]\.attachments\[0\]: the image/png data: URI is not valid base64"),
+    ("bad input_audio base64 after a file", lambda d: [{"role": "user", "attachments": [d / "report.pdf"], "content": [
+        "x", {"type": "input_audio", "input_audio": {"data": "@@@@", "format": "wav"}}]}],
+     ValueError, r"messages\[0\]\.content\[1\]: the wav audio is not valid base64"),
+    ("closed file object", lambda d: [{"role": "user", "content": "x", "attachments": [_closed(d / "cat.png")]}],
+     ValueError, r"messages\[0\]\.attachments\[0\]: .*cat\.png is closed"),
+    ("closed BytesIO", lambda d: [{"role": "user", "content": "x", "attachments": [(_closed_bytes(), "cat.png")]}],
+     ValueError, r"messages\[0\]\.attachments\[0\]: cat\.png is closed"),
+    ("nul byte in a path", lambda d: [{"role": "user", "content": "x", "attachments": ["ca\x00t.png", pathlib.Path("a\x00.png")]}],
+     ValueError, r"messages\[0\]\.attachments\[0\]: 'ca\\x00t\.png' is not a usable path"),
+    ("heic photo", lambda d: [{"role": "user", "content": "x", "attachments": [b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(8)]}],
+     ValueError, r"image/heic, which GigaChat does not take"),
+    ("avif by its bytes", lambda d: [{"role": "user", "content": "x", "attachments": [b"\0\0\0\x1cftypavif" + bytes(20)]}],
+     ValueError, r"image/avif, which GigaChat does not take"),
     ("video part", lambda d: [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "v"}}]}],
      ValueError, r"messages\[0\]\.content\[0\]: unknown part type 'video_url'"),
 ]
@@ -549,6 +584,53 @@ def test_base64_broken_past_its_start_is_refused_before_the_upload(emu: Emulator
     uri = PNG_URI + "*not base64*"
     with pytest.raises(ValueError, match=r"messages\[0\]\.attachments\[0\]: the image/png data: URI is not valid base64"):
         Session(**emu.client_config()).chat([{"role": "user", "content": "x", "attachments": [uri]}])
+    assert emu.requests == []
+
+
+def test_text_that_begins_like_a_bitmap_is_sent_as_text(emu: Emulator) -> None:
+    notes = [b"BMI report: 22.5 for Bob", b"BM-3 rocket launch notes"]  # "BM" is a bitmap's first letters too
+    Session(**emu.client_config()).chat([{"role": "user", "content": "Summarise", "attachments": notes}], stream=False)
+    assert [(kind, data) for _, kind, data, _ in uploads(emu)] == [("text/plain", note) for note in notes]
+
+
+def test_a_real_bitmap_is_still_known_by_its_bytes(emu: Emulator) -> None:
+    header = b"BM" + (70).to_bytes(4, "little") + bytes(4) + (54).to_bytes(4, "little") + (40).to_bytes(4, "little")
+    bitmap = header + (1).to_bytes(4, "little") * 2 + bytes(44)
+    Session(**emu.client_config()).chat([{"role": "user", "content": "x", "attachments": [bitmap]}], stream=False)
+    assert [kind for _, kind, _, _ in uploads(emu)] == ["image/bmp"]
+
+
+@pytest.mark.parametrize("form", ["open file", "named BytesIO pair"])
+def test_a_file_object_in_the_history_is_read_again_and_its_id_reused(emu: Emulator, folder: pathlib.Path, form: str) -> None:
+    handle = open(folder / "cat.png", "rb") if form == "open file" else io.BytesIO(PNG)
+    item = handle if form == "open file" else (handle, "cat.png")
+    with handle:
+        session = Session(**emu.client_config())
+        history: List[Dict[str, Any]] = [{"role": "user", "content": QUESTION, "attachments": [item]}]
+        first = session.chat(history, stream=False)
+        assert handle.tell() == 0  # put back where it was
+        history += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "And now?"}]
+        session.chat(history, stream=False)
+    assert emu.file_store.uploads == 1
+    ids = [referenced(body) for body in chats(emu)]
+    assert len(ids) == 2 and ids[0] == ids[1] and len(ids[0]) == 1
+
+
+def test_a_file_object_read_to_its_end_is_named(emu: Emulator) -> None:
+    handle = io.BytesIO(PNG)
+    handle.read()
+    with pytest.raises(ValueError, match=r"messages\[0\]\.attachments\[0\]: cat\.png has been read to its end: seek it back"):
+        Session(**emu.client_config()).chat([{"role": "user", "content": "x", "attachments": [(handle, "cat.png")]}])
+    assert emu.requests == []
+
+
+def test_a_file_object_closed_after_the_check_is_a_named_error(emu: Emulator) -> None:
+    handle = io.BytesIO(PNG)
+    call = prepare_call([{"role": "user", "content": QUESTION, "attachments": [(handle, "cat.png")]}], stream=False,
+                        **emu.client_config())
+    handle.close()
+    with pytest.raises(ValueError, match=r"messages\[0\]\.attachments\[0\]: cannot read cat\.png: I/O operation on closed file"):
+        call.send()
     assert emu.requests == []
 
 

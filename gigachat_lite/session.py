@@ -52,7 +52,7 @@ from ._redact import remember
 from ._threads import Threads
 from .auth import TOKENS, Token, TokenAuth, TokenStore, fetch_token, fetch_user_token
 from .config import Config, forget_resolved
-from .errors import AuthenticationError, GigaChatError, InvalidResponseError, PermissionDeniedError, StreamError, error_from_response, translate
+from .errors import AuthenticationError, CoordinationError, GigaChatError, InvalidResponseError, PermissionDeniedError, StreamError, error_from_response, translate
 from .results import ChatReply, ChatReplyV2, Embeddings, TokenCount, data_list, json_object, json_reply
 from .stream import ChatStream, ChatStreamV2
 from .structured import parse_reply
@@ -565,6 +565,12 @@ class Session(requests.Session):
         path = f"/files/{_quote_id(file_id, 'file_id')}/delete"
         reply = json_object(json_reply(self.call("POST", path, headers=_JSON)), "delete")
         UPLOADS.forget_id(file_id)  # the same bytes attached again are uploaded again
+        if self._coordination is not None:
+            try:
+                self._coordination.files.forget_id(self._fleet_key, file_id)
+            except CoordinationError as exc:
+                # The file is gone all the same; a worker handed its id finds it refused and uploads again.
+                log.warning("the file is deleted, but the coordination store could not forget its id: %s", exc)
         return reply
 
     def file_content(self, file_id: str) -> bytes:

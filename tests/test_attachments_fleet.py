@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 import pytest
 
 import attachments_workers as workers
+from gigachat_lite import Session
 from gigachat_lite.emulator import Emulator, Fault
 from redis_server import RedisServer, redis_server, store_url  # noqa: F401  (fixtures)
 
@@ -108,3 +109,22 @@ def test_redis_keeps_file_ids_and_nothing_else_of_the_files(emu: Emulator, redis
     assert not [name for name in dump if name.startswith("gigachat_lite:upload.")]  # the upload locks are gone
     secret = emu.api_key
     assert not [name for name, values in dump.items() if secret in name or any(secret in v for v in values)]
+
+
+def test_a_file_deleted_by_one_worker_is_uploaded_again_by_the_next_without_a_refused_call(
+    store_url: str, tmp_path: pathlib.Path
+) -> None:
+    # Each Session stands for a worker; the store is the fleet's memory, as between processes.
+    with Emulator() as emu:
+        config = dict(emu.client_config(), coordination=store_url)
+        ask = [{"role": "user", "content": "What is this?", "attachments": [(PNG, "logo.png")]}]
+        first = Session(**config)
+        first.chat(ask, stream=False)
+        (file_id,) = emu.requests[-1].json["messages"][0]["attachments"]
+        Session(**config).delete_file(file_id)  # another worker deletes it
+        before = len(emu.requests)
+        Session(**config).chat(ask, stream=False)
+        # Not: chat/completions refused (404, the id is gone), then the upload and the call again.
+        assert [r.path.rsplit("/", 1)[-1] for r in emu.requests[before:]] == ["files", "completions"]
+        (again,) = emu.requests[-1].json["messages"][0]["attachments"]
+        assert again != file_id and emu.file_store.uploads == 2

@@ -16,13 +16,18 @@ its bytes):
 * ``file.XXX.<digest>.<content>``: the file id, for ``ttl`` seconds (a day by
   default: GigaChat keeps a file until it is deleted, and a client that finds
   the id refused uploads the file again and calls :meth:`SharedFileIds.forget`);
-* ``upload.XXX.<digest>.<content>``: a random owner id while one worker uploads.
+* ``upload.XXX.<digest>.<content>``: a random owner id while one worker uploads;
+* ``fileid.XXX.<digest>.<id>``: ``<content>`` again, by the SHA-256 of the file
+  id, for as long as the id: so :meth:`SharedFileIds.forget_id` (called by
+  ``delete_file``) drops a deleted file's id for the whole fleet, whoever
+  uploaded it.
 
-Neither holds the file's bytes nor anything that reveals the key.
+None holds the file's bytes nor anything that reveals the key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -79,6 +84,7 @@ class SharedFileIds:
                     with self._count_lock:
                         self.uploads += 1
                     self.store.set(name, file_id, self._ttl)
+                    self.store.set(_by_id(fleet.name("fileid"), file_id), content, self._ttl)
                     return file_id, True
                 finally:
                     self.store.delete(lock, expected=owner)
@@ -89,3 +95,21 @@ class SharedFileIds:
     def forget(self, key: Hashable, content: str, file_id: str) -> None:
         """Drop the fleet's id for ``content`` if it is still ``file_id`` (the server no longer has the file)."""
         self.store.delete(f"{fleet_key(key).name('file')}.{content}", expected=file_id)
+
+    def forget_id(self, key: Hashable, file_id: str) -> None:
+        """Drop ``file_id`` from the fleet's ids, whichever file it was (it was deleted).
+
+        Raises:
+            CoordinationError: the store failed.
+        """
+        fleet = fleet_key(key)
+        index = _by_id(fleet.name("fileid"), file_id)
+        content = self.store.get(index)
+        if content:
+            self.store.delete(f"{fleet.name('file')}.{content}", expected=file_id)
+        self.store.delete(index)
+
+
+def _by_id(prefix: str, file_id: str) -> str:
+    # A file id is the server's text: hashed into a name every store takes.
+    return f"{prefix}.{hashlib.sha256(file_id.encode('utf-8')).hexdigest()[:32]}"

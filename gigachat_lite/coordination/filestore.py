@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._slots import LOST, Slots
@@ -75,6 +76,31 @@ else:  # macOS, the BSDs: system-wide too, and never stepped
 # poll() has been unreliable on FIFOs on macOS; select() is not, but is
 # bounded by FD_SETSIZE, which poll() is not.
 _USE_POLL = sys.platform.startswith("linux") and hasattr(select, "poll")
+
+
+# Lock files open in this process now. A flock belongs to the open file, which a forked child shares
+# through its copy of the descriptor: a child forked while a thread held one would hold that lock for
+# its whole life after the parent let go. The child closes its copies at once (the parent's lock stays);
+# _FORKS keeps a fork out of the moments between opening a lock file and noting it, and back.
+_HELD: "set[int]" = set()
+_FORKS = threading.Lock()
+_LIVE: "weakref.WeakSet[FileStore]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _FORKS
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+    _FORKS = threading.Lock()
+    for store in list(_LIVE):
+        store._wake_lock = threading.Lock()  # a parent thread may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=lambda: _FORKS.acquire(), after_in_parent=lambda: _FORKS.release(),
+                        after_in_child=_after_fork_in_child)
 
 
 def _wait_readable(fd: int, seconds: float) -> bool:
@@ -105,6 +131,7 @@ class FileStore(Store):
         self._timeout = timeout
         self._wake_fds: Dict[str, int] = {}  # a waiting holder's pipe path -> its read end
         self._wake_lock = threading.Lock()
+        _LIVE.add(self)
         try:
             os.makedirs(self.path, mode=0o700, exist_ok=True)
             mode = stat.S_IMODE(os.stat(self.path).st_mode)
@@ -124,10 +151,12 @@ class FileStore(Store):
     def _locked(self, name: str) -> Iterator[str]:
         """Hold NAME.lock exclusively; yield the data file's path."""
         base = os.path.join(self.path, check_name(name))
-        try:
-            fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise CoordinationError(f"cannot open a lock file in {self.path}: {exc.strerror}") from exc
+        with _FORKS:  # no fork between the open and the note of it
+            try:
+                fd = os.open(base + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise CoordinationError(f"cannot open a lock file in {self.path}: {exc.strerror}") from exc
+            _HELD.add(fd)
         try:
             deadline = time.monotonic() + self._timeout
             pause = 0.0002
@@ -147,7 +176,9 @@ class FileStore(Store):
                     pause = min(pause * 2, 0.005)
             yield base + ".json"
         finally:
-            os.close(fd)  # closing the descriptor drops the flock
+            with _FORKS:
+                _HELD.discard(fd)
+                os.close(fd)  # closing the descriptor drops the flock
 
     def _read_raw(self, path: str) -> bytes:
         try:
@@ -160,7 +191,7 @@ class FileStore(Store):
     def _parse(raw: bytes) -> Dict[str, Any]:
         try:
             data = json.loads(raw or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # garbled, or nested past the parser's depth: empty, as promised
             return {}
         return data if isinstance(data, dict) else {}
 

@@ -16,9 +16,11 @@ a process that dies leaves nothing behind for longer than its TTL.
 from __future__ import annotations
 
 import abc
+import os
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Deque, Dict, Optional, Tuple
 
@@ -157,6 +159,13 @@ class MemoryStore(Store):
         self._slots_by_name: Dict[str, Slots] = {}
         self._wakers: Dict[str, threading.Event] = {}  # waiting holder -> its wake-up
         self._hits: Dict[str, Deque[float]] = {}
+        _MEMORY_STORES.add(self)
+
+    def _after_fork(self) -> None:
+        # The child starts empty: its parent's leases, waiters and fetch locks belong to threads it does not
+        # have (one held at the fork would stall it for the entry's TTL), and the lock may have been held.
+        self._lock = threading.Lock()
+        self._values, self._slots_by_name, self._wakers, self._hits = {}, {}, {}, {}
 
     def clear(self) -> None:
         """Drop every entry (tests, and a fresh start after a fork)."""
@@ -307,3 +316,15 @@ class MemoryStore(Store):
                 hits.append(now)
                 return 0.0
             return max(hits[0] + window - now, 1e-3)
+
+
+_MEMORY_STORES: "weakref.WeakSet[MemoryStore]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for store in list(_MEMORY_STORES):
+        store._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -36,10 +36,12 @@ for GigaChat): protect the store as you would the token.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
 import uuid
+import weakref
 from typing import Callable, Hashable, Optional
 
 from ..auth import Token, TokenCache
@@ -80,6 +82,12 @@ class SharedTokenCache:
         self._guard = rate_guard
         self._local = TokenCache()
         self.fetches = 0  # OAuth calls made by this process through this cache (for tests and figures)
+        self._count_lock = threading.Lock()
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        # A parent thread fetching a token at the fork held its slot's lock: the child would wait on it for ever.
+        self._local.after_fork()
         self._count_lock = threading.Lock()
 
     def get(self, key: Hashable, fetch: Callable[[], Token], margin: float) -> Token:
@@ -138,3 +146,15 @@ class SharedTokenCache:
         if ttl > 0:
             self.store.set(name, _encode(token), ttl)
         return token
+
+
+_LIVE: "weakref.WeakSet[SharedTokenCache]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for cache in list(_LIVE):
+        cache._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -74,6 +74,26 @@ def test_a_bad_url_message_hides_the_redis_password() -> None:
     assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0?password=hunter2", "rediss://:hunter2@127.0.0.1:1/0?password=hunter2"])
+def test_a_redis_password_in_the_query_is_hidden_too(url: str) -> None:
+    # redis-py takes ?password= as the password, as it takes user:password@. Nothing listens on port 1.
+    with pytest.warns(RuntimeWarning) as warned:
+        store = open_store(url, fallback=True)  # warns that Redis is down, and coordinates in-process meanwhile
+    assert "hunter2" not in store.url and "hunter2" not in repr(store) and "password=***" in store.url
+    assert warned and not [w for w in warned if "hunter2" in str(w.message)]
+    for attempt in (lambda: open_store(url), lambda: open_store(url.replace("/0", "/zero"))):
+        with pytest.raises((CoordinationError, ValueError)) as caught:
+            attempt()
+        assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_an_unknown_option_in_a_redis_url_is_a_valueerror_naming_the_setting() -> None:
+    # redis-py would raise its own TypeError at the first command.
+    with pytest.raises(ValueError, match=r"coordination: invalid Redis URL redis://127\.0\.0\.1:1/0\?Password=\*\*\*: .*'Password'") as caught:
+        open_store("redis://127.0.0.1:1/0?Password=hunter2")
+    assert "hunter2" not in str(caught.value)
+
+
 def test_a_non_string_setting_is_a_typeerror() -> None:
     with pytest.raises(TypeError, match="coordination"):
         open_store(6379)  # type: ignore[arg-type]
@@ -406,6 +426,23 @@ def test_a_garbled_slot_file_keeps_what_can_be_read(tmp_path: pathlib.Path) -> N
     assert store.lease_count("slots.PERS.garbled") == 0 and store.lease_acquire("slots.PERS.garbled", "next", 1, 10)
 
 
+@pytest.mark.parametrize("garbage", [
+    '{"leases": {"x": [0, 1e400]}}', '{"queue": [["x", 0, 1e400, 1e400]]}', '{"leases": {"x": [0, Infinity]}}',
+    '{"queue": [["x", 0, NaN, 1]]}', '{"leases": {}, "queue": ' + "[" * 100000 + "]" * 100000 + "}",
+])
+def test_a_slot_file_with_numbers_past_floats_or_nested_past_the_parser_counts_as_empty(
+    tmp_path: pathlib.Path, garbage: str
+) -> None:
+    from gigachat_lite.coordination import FileStore
+
+    folder = tmp_path / "coordination"
+    store = FileStore(str(folder))
+    (folder / "slots.PERS.garbled.json").write_text(garbage)
+    assert store.lease_count("slots.PERS.garbled") == 0 and store.lease_waiting("slots.PERS.garbled") == 0
+    assert store.lease_acquire("slots.PERS.garbled", "next", 1, 10)  # no entry that never expires holds the slot
+    store.lease_release("slots.PERS.garbled", "next")
+
+
 def test_a_renewal_racing_a_release_leaves_no_slot_taken(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     limiter = ConcurrencyLimiter(store, ttl=30.0)
     lease = limiter.acquire(PERS, 1)
@@ -427,3 +464,39 @@ def test_a_renewal_racing_a_release_leaves_no_slot_taken(store: Store, monkeypat
     # personal key's only slot for a whole TTL, for a call that has ended.
     assert limiter.in_flight(PERS) == 0
     limiter.acquire(PERS, timeout=1).release()
+
+
+class _Outage(MemoryStore):
+    """A store whose renewals fail while ``down`` is set (the store unreachable), counting them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.renewals = 0
+
+    def lease_renew(self, name: str, holder: str, ttl: float, limit: int = 0) -> bool:
+        self.renewals += 1
+        if self.down:
+            raise CoordinationError("the store is down")
+        return super().lease_renew(name, holder, ttl, limit)
+
+
+def test_the_heartbeat_tries_a_store_that_is_down_once_a_second_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    store = _Outage()
+    lease = ConcurrencyLimiter(store, ttl=3.0).acquire(("https://a.test/oauth", "outage", "GIGACHAT_API_PERS"), timeout=1)
+    try:
+        with caplog.at_level("INFO", logger="gigachat_lite.coordination"):
+            store.down = True
+            time.sleep(2.5)  # renewals fall due every second; failed ones are tried again after half a second
+            tried = store.renewals
+            store.down = False
+            deadline = time.monotonic() + 5
+            while store.renewals == tried and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert 1 <= tried <= 8, tried  # it spun: tens of thousands in 2.5 s
+        warnings = [r for r in caplog.records if "could not renew" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+        assert any("renewed a concurrency slot again" in r.getMessage() for r in caplog.records)
+        assert lease.held
+    finally:
+        lease.release()

@@ -26,6 +26,7 @@ rules (see :mod:`.redisstore`):
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 __all__ = ["Slots", "Waiter", "RENEWED", "RECLAIMED", "LOST"]
@@ -48,7 +49,7 @@ def _alive(written: float, expires: float, now: float) -> bool:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Slots:
@@ -72,7 +73,9 @@ class Slots:
         try:  # the table as this module writes it, read at full speed: it is read on every call
             slots.leases = {str(h): (float(w), float(x)) for h, (w, x) in leases.items()}
             slots.queue = [Waiter(str(h), float(w), float(x), int(limit)) for h, w, x, limit in queue]
-        except (TypeError, ValueError, AttributeError):  # not: keep what can be read
+            if not math.isfinite(sum(w + x for w, x in slots.leases.values()) + sum(w[1] + w[2] for w in slots.queue)):
+                raise ValueError("a time that is not finite")  # inf or nan: such an entry would never expire
+        except (TypeError, ValueError, AttributeError, OverflowError):  # not (1e400 reads as inf): keep what can be read
             slots.leases, slots.queue = {}, []
             if isinstance(leases, dict):
                 for holder, stamps in leases.items():

@@ -116,6 +116,7 @@ class Lease:
         self.limit = limit  # a renewal that finds the lease gone takes it back while fewer are held
         self.lost = False  # set when a renewal found the lease gone and every slot taken
         self._renewed = time.monotonic()
+        self._failing = False  # the last renewal met a store error (logged once per outage)
         self._release = weakref.finalize(self, _release_later, store, name, holder, os.getpid())
         _RENEWER.add(self)
 
@@ -131,9 +132,17 @@ class Lease:
         try:
             ok = self.store.lease_renew(self.name, self.holder, self.ttl, self.limit)
         except CoordinationError as exc:
-            log.warning("could not renew a concurrency slot: %s", exc)
+            # Tried again in a second, not at once: the renewer would otherwise spin on a store that is down
+            # (and log each try). A second leaves the lease time to be renewed when the store is back.
+            self._renewed = time.monotonic() - self.ttl / 3 + min(1.0, self.ttl / 6)
+            if not self._failing:
+                self._failing = True
+                log.warning("could not renew a concurrency slot (trying again every second): %s", exc)
             return not self.lost
         self._renewed = time.monotonic()
+        if self._failing:
+            self._failing = False
+            log.info("renewed a concurrency slot again: the coordination store answers")
         if ok and not self._release.alive:
             # Released while the renewal was on its way: the store may have taken the lease back
             # after the release (it re-claims a lease it does not have). Give it back again.

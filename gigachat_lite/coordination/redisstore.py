@@ -174,15 +174,32 @@ return math.max(tonumber(oldest[2]) + window - now, 1)
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and reprs)."""
+    """``url`` with any password replaced by ``***`` (for messages and reprs).
+
+    Both places redis-py takes one from: ``user:password@`` and the query
+    (``?password=...``, which it passes to the connection as is); so any query
+    value whose name speaks of a secret is hidden too.
+    """
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        netloc = f"{parts.username or ''}:***@{host}"
+    if query:
+        query = "&".join(_redact_pair(pair) for pair in query.split("&"))
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_SECRET_NAMES = ("pass", "secret", "token", "auth", "cred")
+
+
+def _redact_pair(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    return f"{name}=***" if equals and any(word in name.lower() for word in _SECRET_NAMES) else pair
 
 
 # The longest one BLPOP blocks; the blocking connections' read timeout is this plus the store's.
@@ -219,7 +236,11 @@ class RedisStore(Store):
                 retry=Retry(NoBackoff(), 1),
                 decode_responses=True,
             )
-        except ValueError as exc:
+            # redis-py passes the URL's query on as connection keywords, checked only when it connects
+            # (a TypeError then): a connection object made now, with no I/O, names a bad one at once.
+            pool = self._client.connection_pool
+            pool.connection_class(**pool.connection_kwargs)
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"coordination: invalid Redis URL {self.url}: {exc}") from None
         # Waiters block in BLPOP, longer than the read timeout: their own pool, made on first use.
         self._connect: Callable[[], Any] = lambda: redis.Redis.from_url(

@@ -723,3 +723,10 @@ def test_a_known_file_is_not_read_again_until_it_changes(emu: Emulator, folder: 
     session.chat(history, stream=False)
     assert len(reads) == 2 and emu.file_store.uploads == 2
     assert emu.file_store.get(referenced(chats(emu)[-1])[0])[1] == "Купить хлеб и сыр.".encode()
+
+
+def test_an_empty_attachments_list_adds_no_files_part_on_v2(emu: Emulator) -> None:
+    Session(**emu.client_config()).chat([{"role": "user", "content": QUESTION, "attachments": []}], api_version="v2",
+                                        stream=False)
+    (body,) = chats(emu)
+    assert body["messages"][0]["content"] == [{"text": QUESTION}]

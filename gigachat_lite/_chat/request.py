@@ -717,7 +717,8 @@ def _message(message: Any, where: str) -> Dict[str, Any]:
     if attachments is not None:
         if not isinstance(attachments, (list, tuple)) or not all(isinstance(a, str) and a for a in attachments):
             raise TypeError(f"{where}['attachments'] must be a list of file id str")
-        parts.append({"files": [{"id": file_id} for file_id in attachments]})
+        if attachments:  # an empty list is no files: no empty part on the wire
+            parts.append({"files": [{"id": file_id} for file_id in attachments]})
     if not parts:
         raise ValueError(f"{where}: the message has no content")
     clean["role"] = role

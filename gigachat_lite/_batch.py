@@ -174,7 +174,10 @@ def read_tasks(path: str) -> List[_Task]:
         except ValueError as exc:  # NaN, Infinity
             problems.append((number, f"not JSON ({exc})"))
             continue
-        problem = _task_problem(item)
+        except RecursionError:
+            problems.append((number, "nested too deeply to read"))
+            continue
+        problem = _task_problem(item) or _unsendable(item)
         if problem is None and item["id"] in first_seen:
             problem = f"duplicate id {item['id']!r} (first on line {first_seen[item['id']]})"
         if problem is not None:
@@ -207,6 +210,19 @@ def _task_problem(item: Any) -> Optional[str]:
     return None
 
 
+def _unsendable(item: Dict[str, Any]) -> Optional[str]:
+    """Why the line cannot be sent as JSON or written back as UTF-8, checked now rather than mid-run."""
+    try:
+        json.dumps(item, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return f'a lone surrogate (half of a character, such as "\\ud800") in the line (id {item["id"]!r:.40})'
+    except ValueError:  # a number JSON cannot hold: 1e400 reads as infinity
+        return f"a number too large for JSON (it reads as infinity) (id {item['id']!r:.40})"
+    except RecursionError:
+        return "nested too deeply to send"
+    return None
+
+
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
@@ -215,7 +231,10 @@ def _kind(value: Any) -> str:
 
 
 def _line(task_id: str, key: str, value: Any) -> bytes:
-    return (json.dumps({"id": task_id, key: value}, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        return (json.dumps({"id": task_id, key: value}, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in a reply (half an emoji): kept, as a JSON escape
+        return (json.dumps({"id": task_id, key: value}) + "\n").encode("ascii")
 
 
 def _error_line(task_id: str, status: Optional[int], message: str) -> bytes:
@@ -264,7 +283,7 @@ class _Output:
             last = position == len(lines) - 1
             try:
                 outcome = _outcome(json.loads(line.decode("utf-8")))
-            except ValueError:  # UnicodeDecodeError included
+            except (ValueError, RecursionError):  # UnicodeDecodeError included
                 outcome = None
             if outcome is None:
                 if last and not complete:
@@ -292,7 +311,7 @@ class _Output:
             handle.truncate(cut)
             try:
                 kept = _outcome(json.loads(tail.decode("utf-8"))) is not None
-            except ValueError:
+            except (ValueError, RecursionError):
                 kept = False
             if kept:
                 handle.seek(cut)
@@ -498,7 +517,7 @@ def _load_jobs(path: str) -> List[_Job]:
         return [_Job(job["id"], [str(i) for i in job["ids"]]) for job in saved["batches"] if isinstance(job.get("id"), str)]
     except FileNotFoundError:
         return []
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return []  # torn or foreign: its batches are submitted again
 
 
@@ -561,7 +580,7 @@ def _results(content: bytes, job: _Job, where: str) -> List[Tuple[str, bool, byt
     for _, line in _split_lines(content):
         try:
             item = json.loads(line.decode("utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         task_id = item.get("id") if isinstance(item, dict) else None
         if not isinstance(task_id, str) or task_id not in wanted or found.get(task_id, ("", False, b""))[1]:

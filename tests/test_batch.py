@@ -311,6 +311,12 @@ BAD_INPUTS = [
     (b"", [(0, "no requests")]),
     (b"\n  \n", [(0, "no requests")]),
     (b'{"id": "a", "request": []}\n{"id": "b"}\n\n{oops\n', [(1, "got an array"), (2, 'no "request"'), (4, "not JSON")]),
+    # Read fine, but would have failed mid-run, after requests went out:
+    (b'{"id": "a", "request": {}}\n{"id": "b", "request": {"x": ' + b"[" * 100000 + b"]" * 100000 + b"}}\n",
+     [(2, "nested too deeply")]),
+    (b'{"id": "a\\ud800", "request": {}}\n{"id": "b", "request": {"messages": [{"content": "\\udc00"}]}}\n',
+     [(1, "a lone surrogate"), (2, "a lone surrogate")]),
+    (b'{"id": "a", "request": {"temperature": 1e400}}\n', [(1, "a number too large for JSON")]),
 ]
 
 
@@ -328,6 +334,26 @@ def test_bad_input_is_refused_with_its_line_numbers_before_any_request(
         assert part in text
     assert str(files["input"]) in str(caught.value)
     assert emu.requests == [] and not files["output"].exists()
+
+
+def test_an_output_line_nested_too_deeply_is_not_a_result_line(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    chat_input(files["input"], 2)
+    files["output"].write_bytes(b'{"id": "q0", "result": {}}\n' + b"[" * 100000 + b"]" * 100000 + b"\n")
+    with pytest.raises(BatchInputError) as caught:
+        run_batch(files["input"], files["output"], **emu.client_config())
+    assert caught.value.problems[0] == (2, "not a result or error line of a batch") and emu.requests == []
+
+
+@responses.activate
+def test_a_reply_holding_half_a_character_is_written_escaped(files: Dict[str, pathlib.Path]) -> None:
+    # A model's reply cut inside an emoji: "\ud83d" alone is valid JSON but no UTF-8.
+    write_jsonl(files["input"], [chat_line("a"), chat_line("b")])
+    reply = b'{"choices": [{"message": {"role": "assistant", "content": "half \\ud83d"}, "index": 0, "finish_reason": "stop"}]}'
+    responses.post(f"{BASE}/chat/completions", body=reply, content_type="application/json")
+    summary = run_batch(files["input"], files["output"], access_token="tok-0123456789", base_url=BASE, max_retries=0)
+    assert summary.results == 2 and len(responses.calls) == 2
+    lines = read_output(files["output"])
+    assert [line["result"]["choices"][0]["message"]["content"] for line in lines] == ["half \ud83d"] * 2
 
 
 def test_many_bad_lines_are_summed_up_in_one_message(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:

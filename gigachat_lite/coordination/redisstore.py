@@ -12,7 +12,9 @@ scored by a ticket from ``INCR K.seq`` (arrival order), ``K.w`` a hash of each
 waiter's expiry and limit. Joining, releasing and renewing hand free slots to
 the head of ``K.q`` inside the script, which pushes a wake-up onto that
 waiter's own list, ``K.wake.<holder>``; the waiter sleeps in ``BLPOP`` on it,
-so it runs one round trip after the release, without polling. A waiter renews
+so it runs one round trip after the release, without polling (a waiter whose
+call is cancelled is woken the same way, by its own process pushing a ``0``
+rather than the ``1`` of a slot handed over). A waiter renews
 its place every third of the TTL (each ``BLPOP`` times out by then), so one
 that died drops out within the TTL. Needs Redis 6 or later (``BLPOP`` with a
 fractional timeout); the keys of one limit are named from one another inside
@@ -32,6 +34,7 @@ can take the slot first, and then the holder learns it lost it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable, List, Optional
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +43,8 @@ from .errors import CoordinationError
 from .store import Store, check_name
 
 __all__ = ["RedisStore", "redact_url"]
+
+log = logging.getLogger("gigachat_lite.coordination")
 
 # Effects replication is the default from Redis 5 on; scripts that read TIME
 # and then write need it, so they ask for it explicitly on older servers.
@@ -127,6 +132,15 @@ local expires = redis.call('ZSCORE', K, holder)
 if expires and tonumber(expires) > now then return 1 end
 return 0
 """
+# A cancelled waiter's own wake-up, pushed only while it still queues (not served, not gone).
+_LEASE_INTERRUPT = """
+local K, holder = KEYS[1], ARGV[1]
+if redis.call('HEXISTS', K .. '.w', holder) == 0 then return 0 end
+local wake = K .. '.wake.' .. holder
+redis.call('RPUSH', wake, '0')
+redis.call('PEXPIRE', wake, tonumber(ARGV[2]))
+return 1
+"""
 _LEASE_RELEASE = _PRELUDE + _NOW + _PROMOTE + """
 local K = KEYS[1]
 redis.call('ZREM', K, ARGV[1])
@@ -210,6 +224,7 @@ class RedisStore(Store):
 
         self.url = redact_url(url)
         self._prefix = prefix
+        self._timeout = timeout
         self._errors = (redis.RedisError, OSError)
         try:
             self._client = redis.Redis.from_url(
@@ -234,7 +249,7 @@ class RedisStore(Store):
                 ("delete_if", _DELETE_IF), ("extend", _EXTEND), ("lease_acquire", _LEASE_ACQUIRE),
                 ("lease_renew", _LEASE_RENEW), ("lease_count", _LEASE_COUNT), ("rate_hit", _RATE_HIT),
                 ("lease_queue", _LEASE_QUEUE), ("lease_leave", _LEASE_LEAVE), ("lease_release", _LEASE_RELEASE),
-                ("lease_waiting", _LEASE_WAITING),
+                ("lease_waiting", _LEASE_WAITING), ("lease_interrupt", _LEASE_INTERRUPT),
             )
         }
 
@@ -299,7 +314,21 @@ class RedisStore(Store):
             return False  # BLPOP's 0 would block for ever
         client = self._blocking_client()
         wake = self._key(name) + ".wake." + check_name(holder)
-        return self._run(lambda: client.blpop([wake], timeout=round(seconds, 3))) is not None
+        popped = self._run(lambda: client.blpop([wake], timeout=round(seconds, 3)))
+        return popped is not None and popped[1] == "1"  # "0": lease_interrupt's, not served
+
+    def lease_interrupt(self, name: str, holder: str) -> None:
+        # A round trip may take the whole socket timeout (Redis frozen), and the caller may be the
+        # event loop or a finaliser: it runs in a thread of its own (cancellations are rare).
+        key, wait = self._key(name), _ms(self._timeout + _MAX_BLOCK)
+        threading.Thread(target=self._interrupt, args=(key, holder, wait), name="gigachat_lite-lease-interrupt",
+                         daemon=True).start()
+
+    def _interrupt(self, key: str, holder: str, ttl_ms: int) -> None:
+        try:
+            self._script("lease_interrupt", [key], [holder, ttl_ms])
+        except CoordinationError as exc:  # the waiter wakes at its heartbeat then, or fails on the same store
+            log.warning("could not wake a cancelled waiter for a concurrency slot: %s", exc)
 
     def lease_leave(self, name: str, holder: str) -> bool:
         return bool(self._script("lease_leave", [self._key(name)], [holder]))

@@ -2,22 +2,36 @@
 
 ``ConcurrencyLimiter.acquire(cancel=...)`` takes a call's cancel scope. A
 waiter sleeps on its store's own wake-up (an event in-process, a named pipe
-with the file store, a ``BLPOP`` with Redis), so the canceller wakes it
-through the store; these tests cancel waits at the awkward moments (before
-it queues, as it is served) on all three stores.
+with the file store, a ``BLPOP`` with Redis), where no socket of the call is:
+shutting the call's sockets down, as a cancel does, cannot reach it, so the
+canceller wakes it through the store. The Session-level tests hold a personal
+key's one slot with a stream, queue a second call, stop it (its ``aio`` task
+cancelled, its ``first_byte_timeout`` passing) and check that it leaves the
+queue, and its thread ends, within a couple of seconds rather than at its 15 s
+timeout; the others cancel waits at the awkward moments (before it queues, as
+it is served). All on the three stores.
 """
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
+import threading
+import time
 from typing import Callable, List, Optional
 
 import pytest
 
+from gigachat_lite import DeadlineExceeded, Session, aio
 from gigachat_lite.coordination import ConcurrencyLimiter, Coordination, Lease, Store, coordination_for, open_store
+from gigachat_lite.coordination.fleet import identity
+from gigachat_lite.emulator import Emulator
 from redis_server import RedisServer, redis_server  # noqa: F401  (fixtures)
 
+pytestmark = pytest.mark.gigachat_emulator(max_in_flight=1, delay=0.02, reply="word " * 400)
+
 TIMEOUT = 15.0  # the waiting call's own timeout: what it would wait for without the fix
+PROMPTLY = 3.0  # "at once", with room for a loaded machine; far below TIMEOUT
 
 
 def url_of(kind: str, request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
@@ -37,6 +51,78 @@ def any_store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str
 @pytest.fixture
 def any_store(any_store_url: str) -> Coordination:
     return coordination_for(any_store_url)
+
+
+def eventually(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def stream_threads() -> int:
+    return sum(1 for thread in threading.enumerate() if thread.name == "gigachat_lite-stream")
+
+
+def test_a_cancelled_aio_waiter_leaves_the_queue_and_frees_its_thread(
+        emu: Emulator, any_store_url: str, any_store: Coordination) -> None:
+    session = Session(timeout=TIMEOUT, coordination=any_store_url, **emu.client_config())
+    key = identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS")
+    limiter = any_store.limiter
+    holder = session.chat("hold")
+    assert next(iter(holder))  # the key's only slot is held from here on
+    left_after: List[float] = []
+
+    async def main() -> None:
+        async def wait_for_a_slot() -> None:
+            async for _ in aio.chat("wait", session=session):
+                pass
+
+        task = asyncio.create_task(wait_for_a_slot())
+        for _ in range(500):  # queued: its thread sleeps on the store's wake-up
+            if limiter.waiting(key) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert limiter.waiting(key) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancelled_at = time.monotonic()
+        while limiter.waiting(key) and time.monotonic() - cancelled_at < TIMEOUT + 5:
+            await asyncio.sleep(0.01)
+        left_after.append(time.monotonic() - cancelled_at)
+
+    try:
+        asyncio.run(main())
+        assert left_after[0] < PROMPTLY, f"the cancelled waiter left the queue only after {left_after[0]:.1f} s"
+        assert eventually(lambda: stream_threads() == 0, PROMPTLY), "its thread still waits for the slot"
+        assert limiter.in_flight(key) == 1  # the holder's, and nobody else's
+    finally:
+        holder.close()
+    assert eventually(lambda: limiter.in_flight(key) == 0, PROMPTLY)  # no slot left behind for the cancelled call
+    assert Session(timeout=5, coordination=any_store_url, **emu.client_config()).chat("next", stream=False).text
+
+
+def test_a_waiter_past_its_first_byte_timeout_leaves_the_queue_then(
+        emu: Emulator, any_store_url: str, any_store: Coordination) -> None:
+    session = Session(timeout=TIMEOUT, coordination=any_store_url, **emu.client_config())
+    key = identity(emu.auth_url, emu.api_key, None, "GIGACHAT_API_PERS")
+    holder = session.chat("hold")
+    assert next(iter(holder))
+    try:
+        started = time.monotonic()
+        # (deadline= bounds the wait through the call's timeout as well; first_byte_timeout= only by firing)
+        bounded = Session(timeout=TIMEOUT, first_byte_timeout=0.5, coordination=any_store_url, **emu.client_config())
+        with pytest.raises(DeadlineExceeded, match="first_byte_timeout"):
+            bounded.chat("wait", stream=False)
+        took = time.monotonic() - started
+        assert took < PROMPTLY, f"first_byte_timeout=0.5 ended the wait for a slot only after {took:.1f} s"
+        assert any_store.limiter.waiting(key) == 0
+    finally:
+        holder.close()
+    assert eventually(lambda: any_store.limiter.in_flight(key) == 0, PROMPTLY)
 
 
 class Cancel:

@@ -22,9 +22,12 @@ the scripts, so Redis Cluster is not supported.
 
 Keys are ``<prefix><name>`` (prefix ``gigachat_lite:`` by default); each has a
 Redis TTL, so nothing outlives its use. The client runs with connect and read
-timeouts and one immediate retry (a pooled connection may be stale after a
-Redis restart): an unreachable Redis raises :class:`CoordinationError`
-within about twice the timeout, never hangs. A lease that Redis lost (it
+timeouts, and retries a command once at once after a connection error (a
+pooled connection may be stale after a Redis restart) but never after a
+timeout: a Redis that is down or stops answering (frozen, partitioned)
+raises :class:`CoordinationError` within the timeout, never hangs. A
+``BLPOP`` is read within its own block plus the timeout, so a waiter on a
+frozen Redis fails at the end of its nap plus the timeout at the latest. A lease that Redis lost (it
 restarted empty) is taken back by its holder's next renewal while a slot is
 free; only a caller arriving before that renewal (a third of the TTL at most)
 can take the slot first, and then the holder learns it lost it.
@@ -199,7 +202,7 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
-# The longest one BLPOP blocks; the blocking connections' read timeout is this plus the store's.
+# The longest one BLPOP blocks; its reply is awaited this plus the store's timeout at most.
 _MAX_BLOCK = 5.0
 
 
@@ -226,23 +229,18 @@ class RedisStore(Store):
         self._prefix = prefix
         self._timeout = timeout
         self._errors = (redis.RedisError, OSError)
+        self._redis_timeout: Any = redis.TimeoutError
         try:
             self._client = redis.Redis.from_url(
                 url,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 1),
+                # Not after a timeout: a frozen Redis would hold every call for twice the timeout.
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                 decode_responses=True,
             )
         except ValueError as exc:
             raise ValueError(f"coordination: invalid Redis URL {self.url}: {exc}") from None
-        # Waiters block in BLPOP, longer than the read timeout: their own pool, made on first use.
-        self._connect: Callable[[], Any] = lambda: redis.Redis.from_url(
-            url, socket_timeout=timeout + _MAX_BLOCK, socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1), decode_responses=True,
-        )
-        self._blocking: Any = None
-        self._blocking_lock = threading.Lock()
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (
@@ -312,10 +310,31 @@ class RedisStore(Store):
         seconds = min(seconds, _MAX_BLOCK)
         if seconds < 0.001:
             return False  # BLPOP's 0 would block for ever
-        client = self._blocking_client()
         wake = self._key(name) + ".wake." + check_name(holder)
-        popped = self._run(lambda: client.blpop([wake], timeout=round(seconds, 3)))
+        popped = self._run(lambda: self._blpop(wake, round(seconds, 3)))
         return popped is not None and popped[1] == "1"  # "0": lease_interrupt's, not served
+
+    def _blpop(self, key: str, seconds: float) -> Any:
+        # By hand rather than client.blpop: redis-py awaits every reply within one socket timeout for
+        # the connection, which a BLPOP must outlast by its block, so a frozen Redis held a waiter for
+        # its longest block plus the timeout (twice, with the retry) whatever its nap. Here the reply is
+        # awaited for this nap plus the timeout (can_read's own timeout), and never retried.
+        pool = self._client.connection_pool
+        connection: Any  # redis-py's own annotations are partial
+        try:
+            connection = pool.get_connection()
+        except TypeError:  # redis-py before 5.3 wants the command's name
+            connection = pool.get_connection("BLPOP")
+        try:
+            connection.send_command("BLPOP", key, seconds)
+            if not connection.can_read(timeout=seconds + self._timeout):
+                raise self._redis_timeout(f"no reply to BLPOP within {seconds + self._timeout:g} s")
+            return connection.read_response()
+        except BaseException:
+            connection.disconnect()  # its reply may still come: no other command may read it
+            raise
+        finally:
+            pool.release(connection)
 
     def lease_interrupt(self, name: str, holder: str) -> None:
         # A round trip may take the whole socket timeout (Redis frozen), and the caller may be the
@@ -341,15 +360,5 @@ class RedisStore(Store):
         wait = self._script("rate_hit", [key, key + ".seq"], [limit, _ms(window)])
         return int(wait) / 1000.0
 
-    def _blocking_client(self) -> Any:
-        with self._blocking_lock:
-            if self._blocking is None:
-                self._blocking = self._connect()
-            return self._blocking
-
     def close(self) -> None:
         self._run(self._client.close)
-        with self._blocking_lock:
-            blocking, self._blocking = self._blocking, None
-        if blocking is not None:
-            self._run(blocking.close)

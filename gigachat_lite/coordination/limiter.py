@@ -327,13 +327,26 @@ class ConcurrencyLimiter:
                     store.lease_release(name, holder)
                 raise cancel.error()
             served = True
+        except CoordinationError:
+            if not left:
+                left = True
+                # The store just failed (down, or frozen): asking it again here would keep the caller up
+                # to another timeout. Its place, and a slot handed to it, expire within the TTL anyway;
+                # a thread of its own gives them back sooner if the store answers.
+                threading.Thread(target=_leave, args=(store, name, holder), name="gigachat_lite-lease-leave",
+                                 daemon=True).start()
+            raise
         finally:
             if forget is not None:
                 forget()
-            if not served and not left:  # interrupted (KeyboardInterrupt, the store failing): keep no place, no slot
-                try:
-                    if store.lease_leave(name, holder):
-                        store.lease_release(name, holder)
-                except CoordinationError:
-                    pass  # the place expires by itself within the TTL
+            if not served and not left:  # interrupted (KeyboardInterrupt): keep no place, no slot
+                _leave(store, name, holder)
         return Lease(store, name, holder, self.ttl, fleet.scope, limit)
+
+
+def _leave(store: Store, name: str, holder: str) -> None:
+    try:
+        if store.lease_leave(name, holder):
+            store.lease_release(name, holder)
+    except CoordinationError:
+        pass  # the place expires by itself within the TTL

@@ -46,7 +46,7 @@ from ._chat.request import Messages, Prepared, chat_url_v2, prepare
 from ._http.adapter import GigaChatAdapter
 from ._http.body import read_body
 from ._http.certs import default_bundle
-from ._http.deadline import Deadline
+from ._http.deadline import Deadline, current
 from ._http.retry import retry_policy
 from ._redact import remember
 from ._threads import Threads
@@ -304,7 +304,10 @@ class Session(requests.Session):
         if timeout is None:
             timeout = self._default_timeout
         # The read timeout is how long the caller will wait for a reply: the wait for a slot fits in it.
-        return self._coordination.take_slot(self._fleet_key, float(timeout[1] if isinstance(timeout, tuple) else timeout))
+        # The call's scope (aio's cancel, deadline=) shuts its sockets when it fires, but a waiter for a
+        # slot has none yet: it is woken through the store instead.
+        return self._coordination.take_slot(
+            self._fleet_key, float(timeout[1] if isinstance(timeout, tuple) else timeout), current())
 
     def _prepare(
         self, method: str, path: str, json: Any, headers: Optional[Mapping[str, str]], kwargs: Dict[str, Any]

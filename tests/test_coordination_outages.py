@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import pathlib
+import signal
+import threading
 import time
 import warnings
 from typing import Any, List
@@ -76,6 +78,55 @@ def test_redis_stopped_mid_run_gives_the_typed_error_quickly(own_redis_server: R
             call()
         assert time.monotonic() - started < 5  # never a hang
     lease.release()  # a release cannot raise: the lease expires by itself
+
+
+@pytest.mark.slow
+def test_a_frozen_redis_fails_a_waiting_call_within_its_timeout_plus_the_socket_timeout(
+        own_redis_server: RedisServer) -> None:  # noqa: F811
+    # SIGSTOP: the server keeps its connections open and answers nothing, as behind a network partition.
+    # A waiter asleep in BLPOP read its reply within its longest block plus the timeout, twice with
+    # the retry, then left the queue with two more timed-out calls: 18 s for a call with timeout=5.
+    assert own_redis_server.process is not None
+    socket_timeout, timeout = 2.0, 3.0  # README: CoordinationError "within the Redis client's 2 s socket timeout"
+    coordination = Coordination(open_store(own_redis_server.url, timeout=socket_timeout))
+    held = coordination.limiter.acquire(PERS, 1)
+    outcome: List[Any] = []
+
+    def wait_for_the_slot() -> None:
+        started = time.monotonic()
+        try:
+            coordination.limiter.acquire(PERS, timeout).release()
+        except (CoordinationError, ConcurrencyLimitTimeout) as exc:
+            outcome.append(exc)
+        outcome.append(time.monotonic() - started)
+
+    waiter = threading.Thread(target=wait_for_the_slot, daemon=True)
+    waiter.start()
+    try:
+        assert coordination_eventually(lambda: coordination.limiter.waiting(PERS) == 1)
+        own_redis_server.process.send_signal(signal.SIGSTOP)
+        waiter.join(30)
+        assert not waiter.is_alive() and len(outcome) == 2, outcome
+        error, took = outcome
+        assert isinstance(error, (CoordinationError, ConcurrencyLimitTimeout)), error
+        assert took < timeout + socket_timeout + 1.0, f"a waiter with timeout={timeout:g} failed after {took:.1f} s"
+        started = time.monotonic()  # a new call: its first store call times out, once
+        with pytest.raises(CoordinationError):
+            coordination.take_slot(B2B, timeout)
+        took = time.monotonic() - started
+        assert took < socket_timeout + 1.0, f"a new call failed after {took:.1f} s"
+    finally:
+        own_redis_server.process.send_signal(signal.SIGCONT)
+        held.release()
+
+
+def coordination_eventually(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_redis_down_at_open_is_the_typed_error() -> None:

@@ -16,6 +16,7 @@ watchdog takes only its own lock; shutting a socket down touches no pool.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import os
@@ -39,7 +40,7 @@ class Deadline:
     """
 
     __slots__ = ("seconds", "first_byte", "at", "first_byte_at", "sockets", "expired", "done", "stream", "outer",
-                 "inner", "stopped")
+                 "inner", "stopped", "wakers")
 
     def __init__(self, seconds: Optional[float] = None, first_byte: Optional[float] = None, *, stream: bool = False) -> None:
         now = time.monotonic()
@@ -52,6 +53,7 @@ class Deadline:
         self.outer: Optional[Deadline] = None
         self.inner: List[Deadline] = []
         self.stopped = threading.Event()  # set when it fires: wakes a retry's wait at once
+        self.wakers: List[Callable[[], None]] = []  # see on_stop()
 
     def remaining(self) -> Optional[float]:
         """Seconds left before the overall deadline, or ``None`` without one."""
@@ -65,6 +67,20 @@ class Deadline:
     def cancel(self) -> None:
         """Stop the call now: its sockets are shut, so a blocked connect or read returns at once."""
         self.fire("cancelled")
+
+    def on_stop(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake()`` when this scope fires (at once if it has); return what forgets it.
+
+        For a wait that no socket of the call's ends, such as a queue for a
+        concurrency slot (:meth:`~gigachat_lite.coordination.ConcurrencyLimiter.acquire`'s
+        ``cancel``). ``wake`` runs in the firing thread (the watchdog, the
+        event loop, a finaliser), perhaps twice: it must be idempotent, quick
+        and take no lock that thread may hold.
+        """
+        self.wakers.append(wake)
+        if self.expired:  # fired before the append, its loop may have missed it
+            wake()
+        return functools.partial(_forget, self.wakers, wake)
 
     def sleep(self, seconds: float) -> None:
         """``time.sleep(seconds)``, cut short when this scope (or one around it) fires."""
@@ -123,8 +139,20 @@ class Deadline:
         self.stopped.set()
         for sock in list(self.sockets):
             _shut(sock)
+        for wake in list(self.wakers):
+            try:
+                wake()
+            except Exception:  # it may run in the watchdog thread, which must outlive any one call
+                pass
         for inner in list(self.inner):
             inner.fire(reason)
+
+
+def _forget(wakers: List[Callable[[], None]], wake: Callable[[], None]) -> None:
+    try:
+        wakers.remove(wake)
+    except ValueError:
+        pass
 
 
 def _shut(sock: Any) -> None:

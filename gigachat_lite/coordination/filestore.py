@@ -29,9 +29,11 @@ file and sleeps on its own named pipe, ``NAME.<holder>.wake``. Whoever frees
 a slot hands it to the head of the queue under the lock and writes one byte
 into that waiter's pipe, so the next waiter runs within a scheduler's tick,
 without polling. Opening a pipe whose reader is gone fails (``ENXIO``): a
-waiter whose process died is skipped at once, and the next one served. So the
-folder must be on a local file system that has named pipes (tmpfs, ext4,
-xfs, APFS...), as ``flock`` already asks.
+waiter whose process died is skipped at once, and the next one served. A
+waiter whose call is cancelled is woken the same way by its own process,
+with another byte, which it reads as "not served" before leaving the queue.
+So the folder must be on a local file system that has named pipes (tmpfs,
+ext4, xfs, APFS...), as ``flock`` already asks.
 
 A lock that is never released (a holder stopped with SIGSTOP, say) is waited
 on for ``timeout`` seconds at most, then :class:`CoordinationError`.
@@ -101,6 +103,9 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=lambda: _FORKS.acquire(), after_in_parent=lambda: _FORKS.release(),
                         after_in_child=_after_fork_in_child)
+
+# What a waiter's pipe carries: a granter's "you hold a lease", or its own process's "stop waiting".
+_SERVED, _INTERRUPTED = b"!", b"?"
 
 
 def _wait_readable(fd: int, seconds: float) -> bool:
@@ -294,7 +299,7 @@ class FileStore(Store):
                             self._unlink_wake(name, holder)  # its place expired, or it left: its pipe goes
                 for fd in woken:
                     with contextlib.suppress(OSError):
-                        os.write(fd, b"!")
+                        os.write(fd, _SERVED)
         finally:
             for fd in woken:
                 os.close(fd)
@@ -401,8 +406,25 @@ class FileStore(Store):
             self._close_wake(name, holder)
             self._open_wake(name, holder)
             return False
+        if _SERVED not in data:
+            return False  # only lease_interrupt's byte: its caller leaves the queue (and closes the pipe) next
         self._close_wake(name, holder)
         return True
+
+    def lease_interrupt(self, name: str, holder: str) -> None:
+        # No lock (_wake_lock included): a finaliser may call this in a thread holding one. The
+        # pipe's path is enough; opening it fails once the waiter has closed its read end.
+        try:
+            fd = os.open(self._wake_path(name, holder),
+                         os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        except (OSError, ValueError):
+            return  # no waiter reads it (served, gone, or not queued yet): nothing to wake
+        try:
+            os.write(fd, _INTERRUPTED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def lease_leave(self, name: str, holder: str) -> bool:
         try:

@@ -36,7 +36,7 @@ from ..config import DEFAULT_MAX_COOL_DOWN
 from .errors import CoordinationError
 from .files import SharedFileIds
 from .keys import FleetKey, fleet_key
-from .limiter import ConcurrencyLimiter, Lease
+from .limiter import Cancel, ConcurrencyLimiter, Lease
 from .opener import check_store_url, open_store, process_store
 from .store import Store
 from .throttle import CoolDown, OAuthRateGuard
@@ -89,8 +89,11 @@ class Coordination:
         self.limiter = ConcurrencyLimiter(store, limit=limit, ttl=lease_ttl)
         self.cooldown = CoolDown(store)
 
-    def take_slot(self, key: Hashable, timeout: float) -> Lease:
+    def take_slot(self, key: Hashable, timeout: float, cancel: Optional[Cancel] = None) -> Lease:
         """Wait out ``key``'s cool-down, then for a slot, ``timeout`` seconds in all; return the lease.
+
+        ``cancel``, the call's cancel scope, ends the wait for a slot at once
+        when it fires (see :meth:`ConcurrencyLimiter.acquire`).
 
         Raises:
             RateLimitError: the cool-down outlasts ``timeout``.
@@ -99,7 +102,7 @@ class Coordination:
         """
         deadline = time.monotonic() + timeout
         self.cooldown.wait_cooldown(key, deadline)
-        return self.limiter.acquire(key, timeout=max(deadline - time.monotonic(), 0.0))
+        return self.limiter.acquire(key, timeout=max(deadline - time.monotonic(), 0.0), cancel=cancel)
 
     def share_cool_down(self, key: Hashable, seconds: float, *, cap: float = DEFAULT_MAX_COOL_DOWN) -> None:
         """Ask the fleet to pause ``key`` for ``seconds`` (a 429's ``Retry-After``), ``cap`` at most; never raises.

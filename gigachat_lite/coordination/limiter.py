@@ -13,7 +13,10 @@ waiter in well under a millisecond of store time. A waiter renews its place
 every ``ttl / 3`` seconds while it waits (a few store calls per wait: one to
 queue, one to sleep, one more pair per ``ttl / 3`` of waiting), so one that
 dies drops out within ``ttl``; one that gives up (its timeout) leaves the
-queue at once.
+queue at once. So does one whose call is cancelled from another thread
+(``acquire(cancel=...)``, the call's cancel scope): the canceller wakes it
+through the store (:meth:`.Store.lease_interrupt`, the same event, pipe or
+list a hand-over uses), so a waiter that is not cancelled pays nothing for it.
 
 Renewal is done by one background thread per process, not by the stream's
 chunks. GigaChat counts a request against the limit for as long as its
@@ -48,13 +51,13 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Deque, Hashable, Optional, Tuple
+from typing import Any, Callable, Deque, Hashable, List, Optional, Protocol, Tuple
 
 from .errors import ConcurrencyLimitTimeout, CoordinationError
 from .keys import default_limit, fleet_key
 from .store import Store
 
-__all__ = ["ConcurrencyLimiter", "Lease", "release_pending"]
+__all__ = ["Cancel", "ConcurrencyLimiter", "Lease", "release_pending"]
 
 log = logging.getLogger("gigachat_lite.coordination")
 
@@ -239,6 +242,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_RENEWER.reset_after_fork)
 
 
+class Cancel(Protocol):
+    """What :meth:`ConcurrencyLimiter.acquire` takes as ``cancel``: a call's cancel scope (``_http.deadline.Deadline``)."""
+
+    def on_stop(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake()`` from the cancelling thread when cancelled (at once if it is); return what forgets it."""
+
+    def error(self) -> BaseException:
+        """The exception a cancelled wait raises."""
+
+
 class ConcurrencyLimiter:
     """Hands out at most ``limit`` leases per key at once, fleet-wide.
 
@@ -271,11 +284,14 @@ class ConcurrencyLimiter:
         """Callers queued for a slot on ``key`` across the fleet now."""
         return self.store.lease_waiting(fleet_key(key).name("slots"))
 
-    def acquire(self, key: Hashable, timeout: Optional[float] = None) -> Lease:
+    def acquire(self, key: Hashable, timeout: Optional[float] = None, *, cancel: Optional[Cancel] = None) -> Lease:
         """Wait for a slot on ``key`` (first come, first served) and return its :class:`Lease`.
 
         Args:
             timeout: seconds to wait at most; ``None`` waits as long as it takes.
+            cancel: the call's cancel scope: once it fires, the wait leaves the
+                queue at once (a slot handed over meanwhile goes to the next
+                waiter) and raises ``cancel.error()``.
 
         Raises:
             ConcurrencyLimitTimeout: no slot came within ``timeout``.
@@ -290,9 +306,17 @@ class ConcurrencyLimiter:
         heartbeat = self.ttl / 3
         store = self.store
         served = left = False
+        cancelled: List[bool] = []  # a flag the canceller's thread sets (list.append is atomic)
+        forget: Optional[Callable[[], None]] = None
         try:
-            hint = store.lease_queue(name, holder, limit, self.ttl)
-            while hint is not None:
+            if cancel is not None:
+                def wake() -> None:
+                    if not cancelled:
+                        cancelled.append(True)
+                        store.lease_interrupt(name, holder)
+                forget = cancel.on_stop(wake)
+            hint = None if cancelled else store.lease_queue(name, holder, limit, self.ttl)
+            while hint is not None and not cancelled:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     left = True
@@ -302,15 +326,36 @@ class ConcurrencyLimiter:
                 # Sleep until woken, or until a held lease would expire (its holder may have died),
                 # or until this waiter must renew its place in the queue, whichever comes first.
                 nap = min(hint + 0.001, heartbeat, float("inf") if deadline is None else deadline - now)
-                if store.lease_wait(name, holder, nap):
+                if store.lease_wait(name, holder, nap) or cancelled:
                     break
                 hint = store.lease_queue(name, holder, limit, self.ttl)
+            if cancelled:
+                assert cancel is not None
+                left = True
+                if store.lease_leave(name, holder):  # served as it was cancelled: the next waiter's slot
+                    store.lease_release(name, holder)
+                raise cancel.error()
             served = True
+        except CoordinationError:
+            if not left:
+                left = True
+                # The store just failed (down, or frozen): asking it again here would keep the caller up
+                # to another timeout. Its place, and a slot handed to it, expire within the TTL anyway;
+                # a thread of its own gives them back sooner if the store answers.
+                threading.Thread(target=_leave, args=(store, name, holder), name="gigachat_lite-lease-leave",
+                                 daemon=True).start()
+            raise
         finally:
-            if not served and not left:  # interrupted (KeyboardInterrupt, the store failing): keep no place, no slot
-                try:
-                    if store.lease_leave(name, holder):
-                        store.lease_release(name, holder)
-                except CoordinationError:
-                    pass  # the place expires by itself within the TTL
+            if forget is not None:
+                forget()
+            if not served and not left:  # interrupted (KeyboardInterrupt): keep no place, no slot
+                _leave(store, name, holder)
         return Lease(store, name, holder, self.ttl, fleet.scope, limit)
+
+
+def _leave(store: Store, name: str, holder: str) -> None:
+    try:
+        if store.lease_leave(name, holder):
+            store.lease_release(name, holder)
+    except CoordinationError:
+        pass  # the place expires by itself within the TTL

@@ -117,6 +117,12 @@ class FallbackStore(Store):
     def lease_waiting(self, name: str) -> int:
         return int(self._call("lease_waiting", name))
 
+    def lease_interrupt(self, name: str, holder: str) -> None:
+        # Both: the waiter may sleep in either, and neither call blocks or raises.
+        if not self.degraded:
+            self.primary.lease_interrupt(name, holder)
+        self.secondary.lease_interrupt(name, holder)
+
     def rate_hit(self, name: str, limit: int, window: float) -> float:
         return float(self._call("rate_hit", name, limit, window))
 

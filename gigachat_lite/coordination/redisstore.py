@@ -12,7 +12,9 @@ scored by a ticket from ``INCR K.seq`` (arrival order), ``K.w`` a hash of each
 waiter's expiry and limit. Joining, releasing and renewing hand free slots to
 the head of ``K.q`` inside the script, which pushes a wake-up onto that
 waiter's own list, ``K.wake.<holder>``; the waiter sleeps in ``BLPOP`` on it,
-so it runs one round trip after the release, without polling. A waiter renews
+so it runs one round trip after the release, without polling (a waiter whose
+call is cancelled is woken the same way, by its own process pushing a ``0``
+rather than the ``1`` of a slot handed over). A waiter renews
 its place every third of the TTL (each ``BLPOP`` times out by then), so one
 that died drops out within the TTL. Needs Redis 6 or later (``BLPOP`` with a
 fractional timeout); the keys of one limit are named from one another inside
@@ -20,9 +22,12 @@ the scripts, so Redis Cluster is not supported.
 
 Keys are ``<prefix><name>`` (prefix ``gigachat_lite:`` by default); each has a
 Redis TTL, so nothing outlives its use. The client runs with connect and read
-timeouts and one immediate retry (a pooled connection may be stale after a
-Redis restart): an unreachable Redis raises :class:`CoordinationError`
-within about twice the timeout, never hangs. A lease that Redis lost (it
+timeouts, and retries a command once at once after a connection error (a
+pooled connection may be stale after a Redis restart) but never after a
+timeout: a Redis that is down or stops answering (frozen, partitioned)
+raises :class:`CoordinationError` within the timeout, never hangs. A
+``BLPOP`` is read within its own block plus the timeout, so a waiter on a
+frozen Redis fails at the end of its nap plus the timeout at the latest. A lease that Redis lost (it
 restarted empty) is taken back by its holder's next renewal while a slot is
 free; only a caller arriving before that renewal (a third of the TTL at most)
 can take the slot first, and then the holder learns it lost it.
@@ -32,6 +37,7 @@ can take the slot first, and then the holder learns it lost it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable, List, Optional
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +46,8 @@ from .errors import CoordinationError
 from .store import Store, check_name
 
 __all__ = ["RedisStore", "redact_url"]
+
+log = logging.getLogger("gigachat_lite.coordination")
 
 # Effects replication is the default from Redis 5 on; scripts that read TIME
 # and then write need it, so they ask for it explicitly on older servers.
@@ -127,6 +135,15 @@ local expires = redis.call('ZSCORE', K, holder)
 if expires and tonumber(expires) > now then return 1 end
 return 0
 """
+# A cancelled waiter's own wake-up, pushed only while it still queues (not served, not gone).
+_LEASE_INTERRUPT = """
+local K, holder = KEYS[1], ARGV[1]
+if redis.call('HEXISTS', K .. '.w', holder) == 0 then return 0 end
+local wake = K .. '.wake.' .. holder
+redis.call('RPUSH', wake, '0')
+redis.call('PEXPIRE', wake, tonumber(ARGV[2]))
+return 1
+"""
 _LEASE_RELEASE = _PRELUDE + _NOW + _PROMOTE + """
 local K = KEYS[1]
 redis.call('ZREM', K, ARGV[1])
@@ -202,7 +219,7 @@ def _redact_pair(pair: str) -> str:
     return f"{name}=***" if equals and any(word in name.lower() for word in _SECRET_NAMES) else pair
 
 
-# The longest one BLPOP blocks; the blocking connections' read timeout is this plus the store's.
+# The longest one BLPOP blocks; its reply is awaited this plus the store's timeout at most.
 _MAX_BLOCK = 5.0
 
 
@@ -227,13 +244,16 @@ class RedisStore(Store):
 
         self.url = redact_url(url)
         self._prefix = prefix
+        self._timeout = timeout
         self._errors = (redis.RedisError, OSError)
+        self._redis_timeout: Any = redis.TimeoutError
         try:
             self._client = redis.Redis.from_url(
                 url,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 1),
+                # Not after a timeout: a frozen Redis would hold every call for twice the timeout.
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
                 decode_responses=True,
             )
             # redis-py passes the URL's query on as connection keywords, checked only when it connects
@@ -242,20 +262,13 @@ class RedisStore(Store):
             pool.connection_class(**pool.connection_kwargs)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"coordination: invalid Redis URL {self.url}: {exc}") from None
-        # Waiters block in BLPOP, longer than the read timeout: their own pool, made on first use.
-        self._connect: Callable[[], Any] = lambda: redis.Redis.from_url(
-            url, socket_timeout=timeout + _MAX_BLOCK, socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1), decode_responses=True,
-        )
-        self._blocking: Any = None
-        self._blocking_lock = threading.Lock()
         self._scripts = {
             name: self._client.register_script(source)
             for name, source in (
                 ("delete_if", _DELETE_IF), ("extend", _EXTEND), ("lease_acquire", _LEASE_ACQUIRE),
                 ("lease_renew", _LEASE_RENEW), ("lease_count", _LEASE_COUNT), ("rate_hit", _RATE_HIT),
                 ("lease_queue", _LEASE_QUEUE), ("lease_leave", _LEASE_LEAVE), ("lease_release", _LEASE_RELEASE),
-                ("lease_waiting", _LEASE_WAITING),
+                ("lease_waiting", _LEASE_WAITING), ("lease_interrupt", _LEASE_INTERRUPT),
             )
         }
 
@@ -318,9 +331,44 @@ class RedisStore(Store):
         seconds = min(seconds, _MAX_BLOCK)
         if seconds < 0.001:
             return False  # BLPOP's 0 would block for ever
-        client = self._blocking_client()
         wake = self._key(name) + ".wake." + check_name(holder)
-        return self._run(lambda: client.blpop([wake], timeout=round(seconds, 3))) is not None
+        popped = self._run(lambda: self._blpop(wake, round(seconds, 3)))
+        return popped is not None and popped[1] == "1"  # "0": lease_interrupt's, not served
+
+    def _blpop(self, key: str, seconds: float) -> Any:
+        # By hand rather than client.blpop: redis-py awaits every reply within one socket timeout for
+        # the connection, which a BLPOP must outlast by its block, so a frozen Redis held a waiter for
+        # its longest block plus the timeout (twice, with the retry) whatever its nap. Here the reply is
+        # awaited for this nap plus the timeout (can_read's own timeout), and never retried.
+        pool = self._client.connection_pool
+        connection: Any  # redis-py's own annotations are partial
+        try:
+            connection = pool.get_connection()
+        except TypeError:  # redis-py before 5.3 wants the command's name
+            connection = pool.get_connection("BLPOP")
+        try:
+            connection.send_command("BLPOP", key, seconds)
+            if not connection.can_read(timeout=seconds + self._timeout):
+                raise self._redis_timeout(f"no reply to BLPOP within {seconds + self._timeout:g} s")
+            return connection.read_response()
+        except BaseException:
+            connection.disconnect()  # its reply may still come: no other command may read it
+            raise
+        finally:
+            pool.release(connection)
+
+    def lease_interrupt(self, name: str, holder: str) -> None:
+        # A round trip may take the whole socket timeout (Redis frozen), and the caller may be the
+        # event loop or a finaliser: it runs in a thread of its own (cancellations are rare).
+        key, wait = self._key(name), _ms(self._timeout + _MAX_BLOCK)
+        threading.Thread(target=self._interrupt, args=(key, holder, wait), name="gigachat_lite-lease-interrupt",
+                         daemon=True).start()
+
+    def _interrupt(self, key: str, holder: str, ttl_ms: int) -> None:
+        try:
+            self._script("lease_interrupt", [key], [holder, ttl_ms])
+        except CoordinationError as exc:  # the waiter wakes at its heartbeat then, or fails on the same store
+            log.warning("could not wake a cancelled waiter for a concurrency slot: %s", exc)
 
     def lease_leave(self, name: str, holder: str) -> bool:
         return bool(self._script("lease_leave", [self._key(name)], [holder]))
@@ -333,15 +381,5 @@ class RedisStore(Store):
         wait = self._script("rate_hit", [key, key + ".seq"], [limit, _ms(window)])
         return int(wait) / 1000.0
 
-    def _blocking_client(self) -> Any:
-        with self._blocking_lock:
-            if self._blocking is None:
-                self._blocking = self._connect()
-            return self._blocking
-
     def close(self) -> None:
         self._run(self._client.close)
-        with self._blocking_lock:
-            blocking, self._blocking = self._blocking, None
-        if blocking is not None:
-            self._run(blocking.close)

@@ -123,6 +123,16 @@ class Store(abc.ABC):
         """Leave the queue (the waiter gives up); True if ``holder`` was served meanwhile and holds a lease."""
         return False
 
+    def lease_interrupt(self, name: str, holder: str) -> None:
+        """Make ``holder``'s :meth:`lease_wait` (in another thread of this process) return now, as not served.
+
+        For a waiter whose call was cancelled: it then leaves the queue
+        itself. Called from whatever thread cancels (a finaliser, the event
+        loop), so it neither blocks nor raises, and takes no lock the store's
+        other methods take. This default, for stores whose waits are short
+        sleeps, does nothing.
+        """
+
     def lease_waiting(self, name: str) -> int:
         """How many callers queue for a lease on ``name`` (diagnostics and tests)."""
         return 0
@@ -291,10 +301,16 @@ class MemoryStore(Store):
         with self._lock:
             slots = self._slots_by_name.get(name)
             if slots is None or holder not in slots.leases:
-                event.clear()  # woken by clear(): not served, so queue again
+                event.clear()  # woken by clear() or lease_interrupt(): not served
                 return False
             self._wakers.pop(holder, None)
             return True
+
+    def lease_interrupt(self, name: str, holder: str) -> None:
+        # Without the lock: a finaliser may call this in a thread that holds it (dict.get is atomic).
+        event = self._wakers.get(holder)
+        if event is not None:
+            event.set()
 
     def lease_leave(self, name: str, holder: str) -> bool:
         with self._lock:

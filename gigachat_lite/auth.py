@@ -75,6 +75,10 @@ _TOKEN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 MAX_TOKEN_LIFETIME = 24 * 3600.0
 
 
+def _why(exc: BaseException) -> str:
+    return "it is nested too deeply to read" if isinstance(exc, RecursionError) else str(exc)
+
+
 def parse_token_reply(payload: Any, now: Optional[float] = None) -> Token:
     """Read ``{"access_token", "expires_at"}`` (or the user/password reply's ``{"tok", "exp"}``), checked.
 
@@ -93,9 +97,13 @@ def parse_token_reply(payload: Any, now: Optional[float] = None) -> Token:
     if not _TOKEN_CHARACTERS.issuperset(value):
         raise ValueError("the access token holds characters a bearer token cannot have (the token is not shown)")
     expires = payload.get("expires_at", payload.get("exp"))
-    if isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires) or expires <= 0:
-        raise ValueError(f"the reply has no usable expires_at (got {expires!r})")
-    seconds = float(expires) if expires < 10**10 else expires / 1000.0
+    if (isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= 0
+            or (isinstance(expires, float) and not math.isfinite(expires))):
+        raise ValueError(f"the reply has no usable expires_at (got {str(expires)[:40]})")
+    try:
+        seconds = float(expires) if expires < 10**10 else expires / 1000.0
+    except OverflowError:  # an int past floats
+        raise ValueError(f"the reply has no usable expires_at (got {str(expires)[:40]}...)") from None
     now = time.time() if now is None else now
     return Token(value, min(seconds, now + MAX_TOKEN_LIFETIME), obtained_at=now)
 
@@ -239,8 +247,8 @@ def fetch_token(session: requests.Session, config: "Config", timeout: Any) -> To
     read_body(response, config.max_reply_size, bundle=session.verify)
     try:
         token = parse_token_reply(response.json())
-    except ValueError as exc:
-        raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {exc}", status_code=response.status_code) from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the JSON parser's depth
+        raise AuthenticationError(f"unusable OAuth reply from {config.auth_url}: {_why(exc)}", status_code=response.status_code) from None
     remember(token.value)
     log.debug("got an access token valid for %.0f s", token.expires_at - token.obtained_at)
     return token
@@ -266,8 +274,8 @@ def fetch_user_token(session: requests.Session, config: "Config", timeout: Any) 
     read_body(response, config.max_reply_size, bundle=session.verify)
     try:
         token = parse_token_reply(response.json())
-    except ValueError as exc:
-        raise AuthenticationError(f"unusable token reply from {url}: {exc}", status_code=response.status_code) from None
+    except (ValueError, RecursionError) as exc:
+        raise AuthenticationError(f"unusable token reply from {url}: {_why(exc)}", status_code=response.status_code) from None
     remember(token.value)
     return token
 

@@ -137,6 +137,10 @@ def _flag(value: Any, name: str, *, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
+#: The longest any setting in seconds may be: more breaks a socket timeout or a thread's wait.
+MAX_SECONDS = 1e9
+
+
 def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False) -> float:
     if value is None:
         return default
@@ -144,10 +148,12 @@ def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False)
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
     try:
         number = float(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    except (ValueError, OverflowError):  # OverflowError: an int past floats (10**400)
+        raise ValueError(f"{name} must be a number of seconds, got {str(value)[:40]}") from None
     if math.isnan(number) or math.isinf(number) or number < 0 or (number == 0 and not allow_zero):
         raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, got {value!r}")
+    if number > MAX_SECONDS:  # sockets, clocks and waits overflow well before 1e300
+        raise ValueError(f"{name} must be at most {MAX_SECONDS:.0e} seconds (about 31 years), got {value!r}")
     return number
 
 

@@ -254,7 +254,7 @@ def error_from_response(response: requests.Response, *, oauth: bool = False) -> 
     redact_response(response, raw)
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: the text stands
         payload = None
     text = scrub(raw.decode("utf-8", "replace")).strip()[:200] if payload is None else ""  # scrubbed before it is cut
     message = server_message(payload, text or (response.reason or "HTTP error"))

@@ -514,6 +514,9 @@ def json_reply(response: Any) -> Any:
         return response.json()
     except ValueError:
         raise InvalidResponseError(f"the reply is not JSON (request id {response.headers.get('x-request-id')})") from None
+    except RecursionError:  # valid JSON nested past the parser's depth
+        raise InvalidResponseError(
+            f"the reply is nested too deeply to read (request id {response.headers.get('x-request-id')})") from None
 
 
 def json_object(payload: Any, what: str) -> Dict[str, Any]:

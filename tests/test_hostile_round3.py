@@ -31,6 +31,7 @@ from gigachat_lite import (
     ConcurrencyLimitTimeout,
     InvalidResponseError,
     Session,
+    StreamDeadlineExceeded,
     StreamError,
     StructuredOutputError,
     aio,
@@ -477,3 +478,75 @@ def test_a_malformed_store_url_never_shows_its_password(url: str) -> None:
     with pytest.raises(ValueError) as caught:
         gigachat_lite.Session(access_token=TOKEN, coordination=url)
     assert "hunter2-store" not in str(caught.value)
+
+
+# -- 13. valid JSON past the parser's depth, numbers past floats, seconds past clocks -----------------------
+
+DEEP = b"[" * 100000 + b"]" * 100000
+
+
+def _raw_server(body: bytes, status: int = 200) -> RawServer:
+    def handler(conn: socket.socket, request: Request) -> None:
+        conn.sendall(response(status, body, {"Content-Type": "application/json"}))
+
+    return RawServer(handler)
+
+
+@pytest.mark.parametrize("call, status, error", [
+    ("chat", 200, InvalidResponseError), ("models", 200, InvalidResponseError), ("embeddings", 200, InvalidResponseError),
+    ("chat", 400, APIError), ("oauth", 200, AuthenticationError),
+])
+def test_a_whole_reply_nested_past_the_parsers_depth_is_a_typed_error(call: str, status: int, error: type) -> None:
+    with _raw_server(b'{"x": ' + DEEP + b"}", status) as server:
+        config = server.config()
+        if call == "oauth":
+            config = {k: v for k, v in config.items() if k != "access_token"}
+            config.update(api_key=KEY, auth_url=f"http://127.0.0.1:{server.port}/api/v2/oauth")
+        with pytest.raises(error):
+            if call == "embeddings":
+                gigachat_lite.embeddings(["a"], **config)
+            elif call == "models":
+                gigachat_lite.models(**config)
+            else:
+                gigachat_lite.chat("hi", stream=False, **config)
+
+
+def test_an_oauth_expiry_past_floats_is_an_authentication_error() -> None:
+    body = b'{"access_token": "tok-0123456789", "expires_at": 1' + b"0" * 400 + b"}"
+    with _raw_server(body) as server:
+        config = {k: v for k, v in server.config().items() if k != "access_token"}
+        config.update(api_key=KEY, auth_url=f"http://127.0.0.1:{server.port}/api/v2/oauth")
+        with pytest.raises(AuthenticationError, match="no usable expires_at"):
+            gigachat_lite.models(**config)
+
+
+@pytest.mark.parametrize("setting, value, error, match", [
+    ("timeout", 10**400, ValueError, "timeout must be a number of seconds"),
+    ("deadline", 10**400, ValueError, "deadline must be a number of seconds"),
+    ("timeout", 1e300, ValueError, r"timeout must be at most 1e\+09 seconds"),
+    ("deadline", 1e10, ValueError, r"deadline must be at most 1e\+09 seconds"),
+    ("first_byte_timeout", 1e300, ValueError, r"first_byte_timeout must be at most"),
+    ("temperature", 10**400, TypeError, "temperature must be a finite number"),
+], ids=["timeout-10**400", "deadline-10**400", "timeout-1e300", "deadline-1e10", "first_byte_timeout-1e300", "temperature-10**400"])
+def test_numbers_past_what_clocks_and_floats_hold_are_refused_before_any_request(
+    setting: str, value: Any, error: type, match: str
+) -> None:
+    with _raw_server(b"{}") as server:
+        with pytest.raises(error, match=match):
+            gigachat_lite.chat("hi", stream=False, **server.config(**{setting: value}))
+        assert server.requests == []
+
+
+def test_one_huge_deadline_does_not_stop_the_next_calls_deadlines() -> None:
+    # The watchdog thread once died of an OverflowError on a wait past threading.TIMEOUT_MAX.
+    with Emulator(delay=0.25, piece_size=2, reply="x " * 200) as emu:
+        with pytest.raises(ValueError):
+            gigachat_lite.chat("hi", deadline=1e300, **emu.client_config())
+        stream = gigachat_lite.chat("hi", deadline=9.9e8, **emu.client_config())  # accepted, and armed
+        next(iter(stream))
+        stream.close()
+        started = time.monotonic()
+        with pytest.raises(StreamDeadlineExceeded):
+            for _ in gigachat_lite.chat("hi", deadline=1.0, **emu.client_config()):
+                pass
+        assert time.monotonic() - started < 10  # the stream alone would take 25 s

@@ -132,7 +132,12 @@ Check = Callable[[Any], Problem]
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past floats (10**400): no finite number GigaChat could read
+        return False
 
 
 def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Check:
@@ -778,7 +783,7 @@ def _name(value: Any, where: str) -> str:
 def _json_or_text(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 

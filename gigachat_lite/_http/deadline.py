@@ -190,7 +190,8 @@ class _Watchdog:
         while True:
             with self.cond:
                 while not self.heap or self.heap[0][0] > time.monotonic():
-                    self.cond.wait(None if not self.heap else self.heap[0][0] - time.monotonic())
+                    # Capped: a wait past threading.TIMEOUT_MAX raises OverflowError and would end this thread.
+                    self.cond.wait(None if not self.heap else min(self.heap[0][0] - time.monotonic(), 3600.0))
                 _, _, deadline, why = heapq.heappop(self.heap)
             deadline.fire(why)
 

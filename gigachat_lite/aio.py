@@ -16,7 +16,7 @@ import asyncio
 import contextvars
 import functools
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, Optional, Type, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, List, Optional, Type, TypeVar, overload
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
 from ._assistants import Assistants
@@ -175,10 +175,20 @@ async def run_batch(
     """
     loop = asyncio.get_running_loop()
     stop = threading.Event()
+    raised: List[BaseException] = []  # what on_progress raised, on the loop: it stops the run, as it does a sync one
+
+    def on_loop(progress: BatchProgress) -> None:
+        if on_progress is None or stop.is_set():
+            return
+        try:
+            on_progress(progress)
+        except BaseException as exc:  # asyncio would only log it: handed to the awaiting task instead
+            raised.append(exc)
+            stop.set()
 
     def report(progress: BatchProgress) -> None:
         if on_progress is not None and not stop.is_set():
-            loop.call_soon_threadsafe(on_progress, progress)
+            loop.call_soon_threadsafe(on_loop, progress)
 
     # Not aio.run: its cancel would shut the sockets of requests already paid for, losing their replies.
     context = contextvars.copy_context()
@@ -187,10 +197,17 @@ async def run_batch(
         poll_interval=poll_interval, session=session, **options,
     )
     try:
-        return await loop.run_in_executor(None, job)
+        summary: BatchSummary = await loop.run_in_executor(None, job)
     except asyncio.CancelledError:
         stop.set()
         raise
+    except BaseException:
+        if raised:
+            raise raised[0] from None  # the run stopped because of it
+        raise
+    if raised:  # from the last report, as the run ended
+        raise raised[0]
+    return summary
 
 
 # -- assistants and threads: the sync namespaces' methods, awaitable ------------------------------

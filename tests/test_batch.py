@@ -579,6 +579,27 @@ def test_aio_run_batch_reports_on_the_loop(emu: Emulator, files: Dict[str, pathl
     assert summary.results == 5 and threads
 
 
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_an_exception_from_on_progress_stops_an_aio_run_too(error: type, emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    ids = chat_input(files["input"], 10)
+    gate = Gate(3)  # the 4th request is held: the run is stopped while it is in flight
+    emu.set_reply(gate)
+
+    def stop_at_three(progress: BatchProgress) -> None:
+        if progress.done >= 3:
+            gate.release()
+            raise error("enough")
+
+    async def main() -> None:
+        await aio.run_batch(files["input"], files["output"], on_progress=stop_at_three, **emu.client_config())
+
+    with pytest.raises(error):
+        asyncio.run(main())
+    done = [line["id"] for line in read_output(files["output"])]
+    assert ids[:3] == done[:3] and len(done) <= 4  # the one in flight may be kept; nothing started after
+    assert len(posts(emu, "/chat/completions")) <= 4
+
+
 def test_cancelling_aio_run_batch_starts_nothing_more_and_keeps_every_reply_in_flight(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
     ids = chat_input(files["input"], 30)
     gate = Gate(2)  # q0 and q1 are answered; q2, q3, q4 (one per worker) are held until after the cancel

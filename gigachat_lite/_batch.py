@@ -35,6 +35,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
+from ._http.deadline import Deadline, using
 from .config import Config
 from .errors import (
     APIConnectionError,
@@ -436,26 +437,59 @@ def _answer(session: Session, path: str, task: _Task, stopped: Callable[[], bool
 _DONE = object()  # a worker's last word
 
 
+class StopSignal(threading.Event):
+    """A run's ``stop``: once set, no request starts, and no retry either (the wait before one ends at once).
+
+    A request on the wire when it is set goes on, and its reply is kept: it
+    was paid for. A retry that is not made leaves its id's last error line,
+    which the next run asks again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scopes: List[Deadline] = []
+        self._scopes_lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._scopes_lock:
+            scopes = list(self._scopes)
+        for scope in scopes:
+            scope.stop_retries()
+
+    def watch(self, scope: Deadline) -> None:
+        """Stop ``scope``'s retries when this is set (at once if it is)."""
+        with self._scopes_lock:
+            self._scopes.append(scope)
+        if self.is_set():
+            scope.stop_retries()
+
+
 def _run_local(session: Session, path: str, tasks: Sequence[_Task], workers: int, tally: _Tally, stop: threading.Event) -> None:
     """``stop`` set from outside (an asyncio task cancelled): no request starts after it, those in flight are written."""
     work: Deque[_Task] = collections.deque(tasks)
     finished: "queue.Queue[Any]" = queue.Queue()
-    leaving = threading.Event()  # this thread is on its way out (Ctrl-C, an exception): the workers stop too
+    leaving = StopSignal()  # this thread is on its way out (Ctrl-C, an exception): the workers stop too
 
     def stopped() -> bool:
         return stop.is_set() or leaving.is_set()
 
     def worker() -> None:
+        scope = Deadline()  # every request of this worker under it: a stop ends their retries
+        for signal in (stop, leaving):
+            if isinstance(signal, StopSignal):
+                signal.watch(scope)
         try:
-            while not stopped():
-                try:
-                    task = work.popleft()
-                except IndexError:
-                    return
-                outcome = _answer(session, path, task, stopped)
-                if outcome is None:
-                    return
-                finished.put(outcome)
+            with using(scope):
+                while not stopped():
+                    try:
+                        task = work.popleft()
+                    except IndexError:
+                        return
+                    outcome = _answer(session, path, task, stopped)
+                    if outcome is None:
+                        return
+                    finished.put(outcome)
         except BaseException as exc:  # handed to the caller's thread, which raises it
             finished.put(exc)
         finally:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
 from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Iterator, List, Optional, Type, TypeVar, overload
 
 import gigachat_lite.api as api  # the module, not the package: aio wraps each of its calls
 from ._assistants import Assistants
 from ._batch import BatchProgress, BatchSummary, PathArg, ProgressCallback
-from ._batch import run_stoppable_batch
+from ._batch import StopSignal, run_stoppable_batch
 from ._bridge import AsyncStream
 from ._chat.request import Messages
 from ._http.deadline import cancellable
@@ -174,7 +173,7 @@ async def run_batch(
     the same call resumes.
     """
     loop = asyncio.get_running_loop()
-    stop = threading.Event()
+    stop = StopSignal()
     raised: List[BaseException] = []  # what on_progress raised, on the loop: it stops the run, as it does a sync one
 
     def on_loop(progress: BatchProgress) -> None:

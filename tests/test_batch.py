@@ -10,6 +10,7 @@ import asyncio
 import json
 import pathlib
 import threading
+import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
@@ -621,6 +622,47 @@ def test_cancelling_aio_run_batch_starts_nothing_more_and_keeps_every_reply_in_f
     summary = run_batch(files["input"], files["output"], **emu.client_config())
     assert summary.results == 30 and summary.skipped == 5
     assert len(posts(emu, "/chat/completions")) == 30
+
+
+@pytest.mark.slow
+def test_cancelling_aio_run_batch_during_a_retrys_wait_sends_no_retry(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    chat_input(files["input"], 3)
+    emu.add_fault(Fault(path="chat/completions", status=429, retry_after="3", times=3))
+
+    async def main() -> None:
+        task = asyncio.ensure_future(aio.run_batch(files["input"], files["output"], max_retries=5, **emu.client_config()))
+        while not posts(emu, "/chat/completions"):
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # the 429 is back: the worker waits 3 s before its retry
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    started = time.monotonic()
+    asyncio.run(main())  # waits for the executor's thread, so for any retry it would still send
+    assert len(posts(emu, "/chat/completions")) == 1
+    assert time.monotonic() - started < 3  # the wait ended with the cancel, not after its 3 s
+    summary = run_batch(files["input"], files["output"], **emu.client_config())  # the same call resumes
+    assert summary.results == 3
+
+
+@pytest.mark.slow
+def test_an_interrupted_sync_run_sends_no_retry_after_it_returns(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:
+    chat_input(files["input"], 4)
+    emu.add_fault(Fault(path="chat/completions", stall=0.6, times=1))  # the first request: answered after 0.6 s
+    emu.add_fault(Fault(path="chat/completions", status=429, retry_after="3", times=1))  # the second waits 3 s to retry
+
+    def interrupt(progress: BatchProgress) -> None:
+        if progress.done >= 1:  # the first answered, the second in its retry's wait
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(files["input"], files["output"], max_concurrency=2, max_retries=5, on_progress=interrupt,
+                  **emu.client_config())
+    sent = len(posts(emu, "/chat/completions"))  # the two first, and what the freed worker took meanwhile
+    assert sent >= 2
+    time.sleep(3.5)  # past the retry's wait: a worker left behind would send it now
+    assert len(posts(emu, "/chat/completions")) == sent
 
 
 def test_cancelling_a_remote_aio_run_batch_stops_polling_and_the_same_call_collects(emu: Emulator, files: Dict[str, pathlib.Path]) -> None:

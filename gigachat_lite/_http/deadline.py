@@ -40,7 +40,7 @@ class Deadline:
     """
 
     __slots__ = ("seconds", "first_byte", "at", "first_byte_at", "sockets", "expired", "done", "stream", "outer",
-                 "inner", "stopped", "wakers")
+                 "inner", "stopped", "wakers", "retries_stopped")
 
     def __init__(self, seconds: Optional[float] = None, first_byte: Optional[float] = None, *, stream: bool = False) -> None:
         now = time.monotonic()
@@ -54,6 +54,7 @@ class Deadline:
         self.inner: List[Deadline] = []
         self.stopped = threading.Event()  # set when it fires: wakes a retry's wait at once
         self.wakers: List[Callable[[], None]] = []  # see on_stop()
+        self.retries_stopped = False  # see stop_retries()
 
     def remaining(self) -> Optional[float]:
         """Seconds left before the overall deadline, or ``None`` without one."""
@@ -81,6 +82,17 @@ class Deadline:
         if self.expired:  # fired before the append, its loop may have missed it
             wake()
         return functools.partial(_forget, self.wakers, wake)
+
+    def stop_retries(self) -> None:
+        """No new try from now on: a retry's wait ends at once and the retry is not made.
+
+        Unlike :meth:`cancel`, the request on the wire goes on: its reply (paid
+        for) is still read. For a batch being stopped.
+        """
+        self.retries_stopped = True
+        self.stopped.set()
+        for inner in list(self.inner):
+            inner.stop_retries()
 
     def sleep(self, seconds: float) -> None:
         """``time.sleep(seconds)``, cut short when this scope (or one around it) fires."""
@@ -233,6 +245,8 @@ class using:
             outer.inner.append(deadline)
             if outer.expired:
                 deadline.fire(outer.expired)
+            elif outer.retries_stopped:
+                deadline.stop_retries()
         if deadline.at is not None or deadline.first_byte_at is not None:
             _WATCHDOG.arm(deadline)
         return deadline

@@ -15,7 +15,7 @@ import random
 import time
 from typing import Any, Callable, Optional
 
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
@@ -75,7 +75,7 @@ class GigaChatRetry(Retry):
             wait = new.get_retry_after(response) if response is not None else None
             new.planned_wait = wait or new.get_backoff_time()
             left = deadline.remaining()
-            if deadline.expired or (left is not None and new.planned_wait >= left):
+            if deadline.expired or deadline.retries_stopped or (left is not None and new.planned_wait >= left):
                 raise MaxRetryError(_pool, url or "", error)  # the last reply (or error) is the outcome
         return new
 
@@ -96,6 +96,9 @@ class GigaChatRetry(Retry):
                 time.sleep(wait)
             else:
                 deadline.sleep(wait)  # a deadline or a cancelled call ends the wait at once
+                if deadline.retries_stopped and not deadline.expired:
+                    # Stopped during the wait (a batch being stopped): the retry is not sent.
+                    raise ProtocolError("not retried: the call's retries were stopped")  # requests: a ConnectionError
 
 
 def _retry_reason(last: Any) -> str:

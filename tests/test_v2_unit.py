@@ -358,3 +358,15 @@ def test_a_v1_function_history_becomes_v2_parts(rsps: responses.RequestsMock) ->
     ]
     with pytest.raises(ValueError, match=r"messages\[0\]\['name'\]"):
         chat([{"role": "function", "content": "{}"}], stream=False, api_version="v2", **CONFIG)
+
+
+def test_two_calls_of_one_function_without_ids_stay_two(rsps: responses.RequestsMock) -> None:
+    # Parallel calls, each whole (arguments an object), naming no id: the second is not the first's continuation.
+    moscow = {"function_call": {"name": "weather", "arguments": {"city": "Moscow"}}}
+    paris = {"function_call": {"name": "weather", "arguments": {"city": "Paris"}}}
+    rsps.post(f"{BASE.replace('/v1', '/v2')}/chat/completions",
+              json={**delta(moscow, paris), "finish_reason": "function_call"})
+    reply = chat("weather in Moscow and Paris", stream=False, api_version="v2", **CONFIG)
+    assert [call.arguments for call in reply.tool_calls] == [{"city": "Moscow"}, {"city": "Paris"}]
+    stream = ChatStreamV2.from_chunks([sse(delta(moscow), delta(paris), {**DONE, "finish_reason": "function_call"})])
+    assert list(stream) == [] and [call.arguments for call in stream.tool_calls] == [{"city": "Moscow"}, {"city": "Paris"}]

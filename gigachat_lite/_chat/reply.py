@@ -71,7 +71,8 @@ class Calls:
     may send each call's ``arguments`` as JSON text in fragments, each naming
     its call's ``id``; OpenAI-style servers send fragments naming nothing after
     the first. A fragment with a new ``id``, or a new ``name`` and no ``id``,
-    starts a call; any other continues the last one. Text fragments are joined
+    or any arguments after a call that came whole, starts a call; any other
+    continues the last one. Text fragments are joined
     once, at the end (linear in the reply's size).
     """
 
@@ -88,7 +89,10 @@ class Calls:
         if current is None:
             last = self._calls[-1] if self._calls else None
             starts = last is None or (isinstance(call_id, str) and call_id and last["id"] not in (None, call_id)) or (
-                not call_id and isinstance(name, str) and name and last["name"] not in (None, name))
+                not call_id and isinstance(name, str) and name and last["name"] not in (None, name)) or (
+                # The last call came whole (its arguments an object): anything more with no id of its own
+                # is another call, even of the same function (parallel calls GigaChat sent without ids).
+                last["arguments"] is not None and fragment.get("arguments") is not None)
             if starts:
                 current = {"id": None, "name": None, "arguments": None, "text": []}
                 self._calls.append(current)

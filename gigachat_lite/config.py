@@ -346,7 +346,7 @@ class Config:
     scope: str = _field("GIGACHAT_SCOPE", check=lambda v, n: _choice(v or DEFAULT_SCOPE, n, SCOPES))
     base_url: str = _field("GIGACHAT_BASE_URL", check=lambda v, n: _url(v or DEFAULT_BASE_URL, n))
     auth_url: str = _field("GIGACHAT_AUTH_URL", check=lambda v, n: _url(v or DEFAULT_AUTH_URL, n))
-    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: _model(v or DEFAULT_MODEL))
+    model: str = _field("GIGACHAT_MODEL", check=lambda v, n: DEFAULT_MODEL if v is None else _model(v))
     ca_bundle: Optional[str] = _field("GIGACHAT_CA_BUNDLE_FILE", check=lambda v, n: _path(v, n))
     verify: bool = _field("GIGACHAT_VERIFY_SSL_CERTS", check=lambda v, n: _flag(v, n, default=True))
     # Sharing the token, the in-flight limit and 429 pauses with other workers (issue 11);

@@ -55,6 +55,7 @@ CASES: List[Case] = [
          names="attachments"),
     Case("model int", {"model": 5}, exc=TypeError, names="model"),
     Case("model empty", {"model": " "}, exc=ValueError, names="model", entries=NOT_PROVIDER),  # gpt4free: default
+    Case("model empty string", {"model": ""}, exc=ValueError, names="model", entries=NOT_PROVIDER),  # was the default, silently
     Case("scope unknown", {"scope": "GIGACHAT_API_WRONG"}, exc=ValueError, names="scope"),
     Case("key not a str", {"api_key": 12345}, exc=TypeError, names="api_key"),
     Case("key with a newline", {"api_key": "abc\ndef"}, exc=ValueError, names="api_key"),

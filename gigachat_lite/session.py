@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Literal, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 from urllib.parse import quote, urlsplit
@@ -626,10 +627,20 @@ class Session(requests.Session):
 
 
 def _closing(close: Callable[[], None], release: Callable[[], None]) -> Callable[[], None]:
-    """``response.close`` that also gives the call's concurrency slot back, once."""
+    """``response.close`` that also gives the call's concurrency slot back, once.
+
+    It holds the response's own ``close`` weakly: stored on the response, a
+    strong one would make a cycle, and a response dropped unclosed would keep
+    its slot (the only one, on a personal key) until the cycle collector ran.
+    Freed, it frees the lease, whose finaliser gives the slot back.
+    """
+    weak_close = weakref.WeakMethod(close)
+
     def close_and_release() -> None:
         try:
-            close()
+            method = weak_close()
+            if method is not None:
+                method()
         finally:
             release()
     return close_and_release

@@ -10,6 +10,7 @@ the client meets visible, so the uncoordinated run shows them.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import multiprocessing
 import os
@@ -193,3 +194,17 @@ def test_a_stream_keeps_its_slot_when_redis_restarts_empty(
     assert emu.too_many_requests == 0  # before: the second call took the slot and met a 429
     stream.close()
     assert limiter.in_flight(key) == 0
+
+
+def test_a_streamed_response_dropped_unclosed_gives_its_slot_back_without_the_cycle_collector() -> None:
+    with Emulator(max_in_flight=1, reply="x " * 50, piece_size=2, delay=0.01) as emu:
+        session = Session(**emu.client_config(), coordination="memory://", timeout=3)
+        body = {"model": "GigaChat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        gc.disable()  # a slot that only the cycle collector frees would stay taken
+        try:
+            response = session.call("POST", "/chat/completions", json=body, stream=True)
+            del response  # the only slot of a personal key, held by a response nobody closed
+            reply = session.chat("again", stream=False)  # waits for the slot: 3 s at most
+        finally:
+            gc.enable()
+        assert reply.text

@@ -99,11 +99,11 @@ def parse_token_reply(payload: Any, now: Optional[float] = None) -> Token:
     expires = payload.get("expires_at", payload.get("exp"))
     if (isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= 0
             or (isinstance(expires, float) and not math.isfinite(expires))):
-        raise ValueError(f"the reply has no usable expires_at (got {str(expires)[:40]})")
+        raise ValueError(f"the reply has no usable expires_at (got {expires!r:.40})")
     try:
         seconds = float(expires) if expires < 10**10 else expires / 1000.0
     except OverflowError:  # an int past floats
-        raise ValueError(f"the reply has no usable expires_at (got {str(expires)[:40]}...)") from None
+        raise ValueError(f"the reply has no usable expires_at (got {expires!r:.40}...)") from None
     now = time.time() if now is None else now
     return Token(value, min(seconds, now + MAX_TOKEN_LIFETIME), obtained_at=now)
 

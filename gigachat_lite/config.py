@@ -149,7 +149,7 @@ def _seconds(value: Any, name: str, default: float, *, allow_zero: bool = False)
     try:
         number = float(value)
     except (ValueError, OverflowError):  # OverflowError: an int past floats (10**400)
-        raise ValueError(f"{name} must be a number of seconds, got {str(value)[:40]}") from None
+        raise ValueError(f"{name} must be a number of seconds, got {value!r:.40}") from None
     if math.isnan(number) or math.isinf(number) or number < 0 or (number == 0 and not allow_zero):
         raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, got {value!r}")
     if number > MAX_SECONDS:  # sockets, clocks and waits overflow well before 1e300

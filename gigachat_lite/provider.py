@@ -145,8 +145,8 @@ def _arguments(value: Any, where: str) -> Dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value or "{}")
-        except ValueError:
-            raise ValueError(f"{where}: arguments is not JSON") from None
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
+            raise ValueError(f"{where}: arguments is not JSON GigaChat can take") from None
     if not isinstance(value, dict):
         raise ValueError(f"{where}: arguments must be a JSON object")
     return value
@@ -166,7 +166,7 @@ def _function_content(content: Any) -> str:
         try:
             if isinstance(json.loads(content), dict):
                 return content
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     return json.dumps({"result": content}, ensure_ascii=False)
 
@@ -541,7 +541,7 @@ class GigaChat:
         if dropped:
             log.debug("not sent to GigaChat: %s", ", ".join(dropped))
         api_version = kwargs.get("api_version") or ("v2" if params.get("parallel_tool_calls") else None)
-        v2 = api_version == "v2" or any(name in params for name in _V2_KEYWORDS)
+        v2 = api_version == "v2" or any(params.get(name) is not None for name in _V2_KEYWORDS)  # None: not set
         prepared = prepare(
             with_media(messages_from_openai(messages, v2=v2), kwargs.get("media")), model=cls.get_model(model),
             stream=bool(stream), update_interval=update_interval or None, params=params, api_version="v2" if v2 else "v1",

@@ -534,7 +534,15 @@ class Session(requests.Session):
         entries = payload.get("balance") if isinstance(payload, dict) else None
         if not isinstance(entries, list):
             raise InvalidResponseError("the balance reply has no 'balance' list")
-        return {item["usage"]: item["value"] for item in entries if isinstance(item, dict) and "usage" in item}
+        balance: Dict[str, int] = {}
+        for item in entries:
+            if not isinstance(item, dict) or "usage" not in item:
+                continue  # an entry of another shape: not a balance line
+            usage, value = item["usage"], item.get("value")
+            if not isinstance(usage, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidResponseError(f"a balance entry is not {{'usage': str, 'value': number}}: {str(item)[:80]}")
+            balance[usage] = value  # type: ignore[assignment]  # GigaChat sends whole numbers of tokens
+        return balance
 
     # -- files ------------------------------------------------------------------------------
 
@@ -609,7 +617,11 @@ class Session(requests.Session):
         """
         headers = dict(_JSON)
         if isinstance(openapi, dict):
-            data = encode_body(openapi)
+            try:
+                data = encode_body(openapi)
+            except (ValueError, TypeError, RecursionError) as exc:  # NaN, a cycle, a set, nested past the encoder
+                reason = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+                raise ValueError(f"openapi is not a JSON document: {reason}") from None
             headers["Content-Type"] = "application/json"
         elif isinstance(openapi, str) and openapi.strip():
             data = openapi.encode("utf-8")

@@ -29,6 +29,7 @@ from gigachat_lite import (
     APIError,
     AuthenticationError,
     ConcurrencyLimitTimeout,
+    GigaChat,
     InvalidResponseError,
     Session,
     StreamDeadlineExceeded,
@@ -550,3 +551,56 @@ def test_one_huge_deadline_does_not_stop_the_next_calls_deadlines() -> None:
             for _ in gigachat_lite.chat("hi", deadline=1.0, **emu.client_config()):
                 pass
         assert time.monotonic() - started < 10  # the stream alone would take 25 s
+
+
+@pytest.mark.parametrize("entry", [{"usage": "GigaChat"}, {"usage": ["x"], "value": 1}, {"usage": "GigaChat", "value": "many"}])
+def test_a_balance_entry_of_the_wrong_shape_is_an_invalid_response(entry: Dict[str, Any]) -> None:
+    with _raw_server(json.dumps({"balance": [{"usage": "embeddings", "value": 5}, entry]}).encode()) as server:
+        with pytest.raises(InvalidResponseError, match="a balance entry is not"):
+            gigachat_lite.balance(**server.config())
+
+
+@pytest.mark.parametrize("openapi, reason", [
+    ({"x": math.nan}, "Out of range float"), ({"x": {1, 2}}, "set is not JSON serializable"), ("deep", "nested too deeply"),
+])
+def test_an_openapi_dict_that_is_not_json_is_a_valueerror_naming_it(openapi: Any, reason: str) -> None:
+    if openapi == "deep":
+        openapi = {}
+        for _ in range(5000):
+            openapi = {"x": openapi}
+    with _raw_server(b"{}") as server:
+        with pytest.raises(ValueError, match=f"openapi is not a JSON document: .*{reason}"):
+            gigachat_lite.functions_convert(openapi, **server.config())
+        assert server.requests == []
+
+
+def _deep(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_values_nested_past_repr_are_named_not_a_recursionerror() -> None:
+    with _raw_server(b"{}") as server:
+        with pytest.raises(ValueError, match=r"function_call must be .*, got a dict nested too deeply"):
+            gigachat_lite.chat("hi", stream=False, function_call=_deep(100000), **server.config())
+        with pytest.raises(TypeError, match=r"temperature must be a finite number, got \[\[\["):
+            gigachat_lite.chat("hi", stream=False, temperature=[[[1]]], **server.config())
+        deep_text = "[" * 100000 + "]" * 100000
+        messages = [{"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": None, "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep_text}}]},
+                    {"role": "tool", "tool_call_id": "c1", "content": "ok"}]
+        with pytest.raises(ValueError, match="arguments is not JSON"):
+            GigaChat.create_completion("GigaChat", messages, stream=False, **server.config())
+        assert server.requests == []
+
+
+@pytest.mark.parametrize("keyword", ["parallel_tool_calls", "reasoning", "top_logprobs"])
+def test_a_v2_keyword_passed_as_none_leaves_the_provider_on_v1(keyword: str) -> None:
+    reply = {"choices": [{"message": {"role": "assistant", "content": "ok"}, "index": 0, "finish_reason": "stop"}]}
+    with _serve_whole(reply) as server:
+        text = "".join(GigaChat.create_completion("GigaChat", [{"role": "user", "content": "hi"}], stream=False,
+                                                  **{keyword: None}, **server.config()))
+        assert text == "ok" and server.requests[-1].path.startswith("/api/v1/")

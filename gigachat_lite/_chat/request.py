@@ -143,10 +143,10 @@ def _is_number(value: Any) -> bool:
 def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Check:
     def check(value: Any) -> Problem:
         if not _is_number(value):
-            return TypeError, f"must be a finite number, got {value!r}"
+            return TypeError, f"must be a finite number, got {_shown(value)}"
         if value < low or value > high or (open_low and value == low):
             bounds = f"{'>' if open_low else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
-            return ValueError, f"must be {bounds}, got {value!r}"
+            return ValueError, f"must be {bounds}, got {_shown(value)}"
         return None
     return check
 
@@ -154,15 +154,15 @@ def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> Ch
 def _int(low: int, high: Optional[int] = None) -> Check:
     def check(value: Any) -> Problem:
         if isinstance(value, bool) or not isinstance(value, int):
-            return TypeError, f"must be an int, got {value!r}"
+            return TypeError, f"must be an int, got {_shown(value)}"
         if value < low or (high is not None and value > high):
-            return ValueError, f"must be >= {low}" + ("" if high is None else f" and <= {high}") + f", got {value!r}"
+            return ValueError, f"must be >= {low}" + ("" if high is None else f" and <= {high}") + f", got {_shown(value)}"
         return None
     return check
 
 
 def _bool(value: Any) -> Problem:
-    return None if isinstance(value, bool) else (TypeError, f"must be a bool, got {value!r}")
+    return None if isinstance(value, bool) else (TypeError, f"must be a bool, got {_shown(value)}")
 
 
 def _text(value: Any) -> Problem:
@@ -180,12 +180,21 @@ def _functions(value: Any) -> Problem:
     return None
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut to 60 letters; a value nested past repr's depth is named by its type."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deeply"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _function_call(value: Any) -> Problem:
     if value in ("auto", "none"):
         return None
     if isinstance(value, Mapping) and isinstance(value.get("name"), str) and value["name"]:
         return None
-    return ValueError, f"must be 'auto', 'none' or {{'name': ...}}, got {value!r}"
+    return ValueError, f"must be 'auto', 'none' or {{'name': ...}}, got {_shown(value)}"
 
 
 def _strings(value: Any) -> Problem:
@@ -214,7 +223,7 @@ def _storage(value: Any) -> Problem:
 
 def _reasoning(value: Any) -> Problem:
     if not isinstance(value, Mapping) or not set(value) <= {"effort", "max_tokens"}:
-        return TypeError, f"must be a dict like {{'effort': 'high', 'max_tokens': 256}}, got {value!r}"
+        return TypeError, f"must be a dict like {{'effort': 'high', 'max_tokens': 256}}, got {_shown(value)}"
     if "effort" in value and _text(value["effort"]):
         return ValueError, "['effort'] must be a non-empty str"
     if "max_tokens" in value and _int(1)(value["max_tokens"]):
@@ -636,7 +645,7 @@ def _tool_config(value: Any, tools: List[Dict[str, Any]]) -> Dict[str, Any]:
             return {"mode": "forced", "tool_name": value}
         if value in functions:
             return {"mode": "forced", "function_name": value}
-        raise ValueError(f"tool_config: {value!r} is not 'auto', 'none', a built-in tool or a function in tools")
+        raise ValueError(f"tool_config: {_shown(value)} is not 'auto', 'none', a built-in tool or a function in tools")
     if not isinstance(value, Mapping) or value.get("mode") not in ("auto", "forced", "none", "any"):
         raise ValueError("tool_config must be 'auto', a tool or function name, or {'mode': 'auto'|'forced'|'any'|'none', ...}")
     if value["mode"] == "forced" and not (value.get("tool_name") or value.get("function_name")):
@@ -776,7 +785,7 @@ def _part(part: Any, where: str) -> Dict[str, Any]:
 
 def _name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{where} must be a non-empty str, got {value!r}")
+        raise ValueError(f"{where} must be a non-empty str, got {_shown(value)}")
     return value
 
 

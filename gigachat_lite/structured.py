@@ -111,9 +111,10 @@ def parse_output(text: str, spec: OutputSpec, finish_reason: Optional[str] = Non
     if finish_reason == "length":
         raise StructuredOutputError("the reply was cut at max_tokens (finish_reason 'length')", text=text)
     if spec.regex is not None:
-        if re.fullmatch(spec.regex, text.strip()) is None:
-            raise StructuredOutputError(f"the reply does not match the regex {spec.regex!r}: {text[:80]!r}", text=text)
-        return text.strip()
+        for candidate in (text, text.strip()):  # as it came, else without the blank lines a model adds
+            if re.fullmatch(spec.regex, candidate) is not None:
+                return candidate
+        raise StructuredOutputError(f"the reply does not match the regex {spec.regex!r}: {text[:80]!r}", text=text)
     if spec.wire.get("type") == "text":
         return text
     try:
@@ -166,9 +167,17 @@ def _is_typeddict(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, dict) and hasattr(cls, "__required_keys__")
 
 
+def _hints(cls: type) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError) as exc:  # a class defined in a function, under postponed annotations
+        raise TypeError(f"response_format: cannot read the field types of {cls.__name__} ({exc}); "
+                        "define the classes it uses at module level") from None
+
+
 def _object_schema(cls: type, stack: List[type], defs: Dict[str, Any]) -> Dict[str, Any]:
     """``cls``'s schema; ``stack``: the classes being described around it (a recursive one becomes a ``$ref``)."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     if _is_dataclass(cls):
         fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
         names = [name for name in fields if repr(fields[name]._field_type) == "_FIELD"]  # not ClassVar/InitVar
@@ -206,6 +215,9 @@ def _type_schema(hint: Any, stack: List[type], defs: Dict[str, Any]) -> Dict[str
             return {"$ref": f"#/$defs/{hint.__name__}"}
         return _object_schema(hint, stack + [hint], defs)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):  # Tuple[int, str]: one type a place
+        places = [_type_schema(arg, stack, defs) for arg in args]
+        return {"type": "array", "prefixItems": places, "items": False, "minItems": len(args), "maxItems": len(args)}
     if origin in (list, tuple, set, frozenset):
         return {"type": "array", "items": _type_schema(args[0], stack, defs) if args else {}}
     if origin is dict:
@@ -246,7 +258,7 @@ def _mismatch(value: Any, schema: Any, where: str, root: Dict[str, Any], depth: 
     if isinstance(options, list) and options:
         if all(_mismatch(value, option, where, root, depth + 1) for option in options):
             return f"{where} matches none of the allowed shapes"
-    if "enum" in schema and isinstance(schema["enum"], list) and value not in schema["enum"]:
+    if "enum" in schema and isinstance(schema["enum"], list) and not any(_same(value, e) for e in schema["enum"]):
         return f"{where} is {value!r}, not one of {schema['enum']!r}"
     kinds = schema.get("type")
     for kind in kinds if isinstance(kinds, list) else [kinds] if isinstance(kinds, str) else []:
@@ -260,24 +272,51 @@ def _mismatch(value: Any, schema: Any, where: str, root: Dict[str, Any], depth: 
         for key in schema.get("required") or []:
             if key not in value:
                 return f"{where} has no {key!r}"
-        for key, sub in (schema.get("properties") or {}).items():
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
             if key in value:
                 problem = _mismatch(value[key], sub, f"{where}.{key}", root, depth + 1)
                 if problem:
                     return problem
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            problem = _mismatch(item, schema["items"], f"{where}[{i}]", root, depth + 1)
+        extra = schema.get("additionalProperties")
+        for key in value:
+            if key in properties or extra is None or extra is True:
+                continue
+            if extra is False:
+                return f"{where} has a key the schema does not allow: {key!r}"
+            problem = _mismatch(value[key], extra, f"{where}[{key!r}]", root, depth + 1)
             if problem:
                 return problem
+    if isinstance(value, list):
+        places = schema.get("prefixItems")
+        places = places if isinstance(places, list) else []
+        for i, (item, sub) in enumerate(zip(value, places)):
+            problem = _mismatch(item, sub, f"{where}[{i}]", root, depth + 1)
+            if problem:
+                return problem
+        rest = schema.get("items")
+        if rest is False and len(value) > len(places):
+            return f"{where} has {len(value)} items, the schema {len(places)}"
+        if isinstance(rest, dict):
+            for i, item in enumerate(value[len(places):], len(places)):
+                problem = _mismatch(item, rest, f"{where}[{i}]", root, depth + 1)
+                if problem:
+                    return problem
+        if isinstance(schema.get("minItems"), int) and len(value) < schema["minItems"]:
+            return f"{where} has {len(value)} items, fewer than {schema['minItems']}"
     return None
+
+
+def _same(value: Any, option: Any) -> bool:
+    """JSON equality: ``true`` is not ``1`` (Python's ``True == 1``)."""
+    return value == option and isinstance(value, bool) == isinstance(option, bool)
 
 
 def _build(cls: type, data: Any, text: str) -> Any:
     """A dataclass instance (nested dataclasses built too) from checked JSON data."""
     if not isinstance(data, dict):
         raise StructuredOutputError(f"the reply is not a JSON object for {cls.__name__}", text=text)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values: Dict[str, Any] = {}
     fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
     for name in fields:
@@ -290,16 +329,36 @@ def _build(cls: type, data: Any, text: str) -> Any:
 
 
 def _value(hint: Any, value: Any, text: str) -> Any:
+    """``value`` (checked against ``hint``'s schema already) with its dataclasses built, however deep."""
     if _is_dataclass(hint):
         return _build(hint, value, text)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is list and args and _is_dataclass(args[0]) and isinstance(value, list):
-        return [_build(args[0], item, text) for item in value]
-    if (origin is typing.Union or type(hint).__name__ == "UnionType") and value is not None:
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        # The first member the value fits, as the schema's anyOf took it (not merely the first dataclass).
         for arg in args:
-            if _is_dataclass(arg) and isinstance(value, dict):
-                return _build(arg, value, text)
+            if _fits(arg, value):
+                return _value(arg, value, text)
+        return value
+    if origin in (list, set, frozenset) and args and isinstance(value, list):
+        return [_value(args[0], item, text) for item in value]
+    if origin is tuple and args and isinstance(value, list):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_value(args[0], item, text) for item in value)
+        return tuple(_value(arg, item, text) for arg, item in zip(args, value))
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return {key: _value(args[1], item, text) for key, item in value.items()}
     return value
+
+
+class _Top:
+    """Stands at the bottom of the stack when a member of a union is described alone."""
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    defs: Dict[str, Any] = {}
+    schema = _type_schema(hint, [_Top], defs)
+    root = {**schema, "$defs": defs} if defs else schema
+    return _mismatch(value, schema, "value", root, 0) is None
 
 
 def _check_json(value: Any) -> None:

@@ -15,12 +15,13 @@ import gc
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import ssl
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Literal, Optional, Tuple, TypedDict, Union
 
 import pytest
 
@@ -604,3 +605,82 @@ def test_a_v2_keyword_passed_as_none_leaves_the_provider_on_v1(keyword: str) -> 
         text = "".join(GigaChat.create_completion("GigaChat", [{"role": "user", "content": "hi"}], stream=False,
                                                   **{keyword: None}, **server.config()))
         assert text == "ok" and server.requests[-1].path.startswith("/api/v1/")
+
+
+# -- 14. parse(): the reply checked against the schema it was asked for, and built to its types -------------
+
+
+@dataclasses.dataclass
+class Cat:
+    meow: str
+
+
+@dataclasses.dataclass
+class Dog:
+    bark: int
+
+
+@dataclasses.dataclass
+class Shapes:
+    pet: Union[Cat, Dog]
+    pair: Tuple[int, str]
+    pets: Optional[List[Cat]]
+    by_name: Dict[str, Dog]
+
+
+class Point(TypedDict):
+    x: int
+
+
+@dataclasses.dataclass
+class Counts:
+    scores: Dict[str, int]
+    one: Literal[1]
+
+
+def test_parse_builds_every_nested_dataclass_and_the_union_member_the_reply_fits() -> None:
+    reply = {"pet": {"bark": 3}, "pair": [1, "a"], "pets": [{"meow": "m"}], "by_name": {"rex": {"bark": 1}}}
+    with _reply_server(json.dumps(reply)) as server:
+        shapes = gigachat_lite.parse("shapes", Shapes, **server.config())
+        schema = json.loads(server.requests[-1].body)["response_format"]["schema"]
+    assert shapes == Shapes(Dog(3), (1, "a"), [Cat("m")], {"rex": Dog(1)})
+    assert schema["properties"]["pair"]["prefixItems"] == [{"type": "integer"}, {"type": "string"}]
+
+
+@pytest.mark.parametrize("reply, problem", [
+    ({"scores": {"a": "not an int"}, "one": 1}, "reply.scores['a'] should be integer"),
+    ({"scores": {}, "one": True}, "reply.one is True, not one of [1]"),
+])
+def test_parse_refuses_what_the_schema_does_not_allow(reply: Dict[str, Any], problem: str) -> None:
+    with _reply_server(json.dumps(reply)) as server:
+        with pytest.raises(StructuredOutputError, match=re.escape(problem)):
+            gigachat_lite.parse("counts", Counts, **server.config())
+
+
+def test_parse_refuses_a_key_a_typeddict_does_not_have() -> None:
+    with _reply_server(json.dumps({"x": 1, "y": 2})) as server:
+        with pytest.raises(StructuredOutputError, match="a key the schema does not allow: 'y'"):
+            gigachat_lite.parse("point", Point, **server.config())
+
+
+def _v2_reply_server(text: str) -> RawServer:  # the regex format is v2's
+    return _serve_whole({"model": "GigaChat-3", "created_at": 1, "finish_reason": "stop",
+                         "messages": [{"role": "assistant", "content": [{"text": text}]}]})
+
+
+def test_parse_matches_a_regex_against_the_reply_as_it_came_first() -> None:
+    with _v2_reply_server(" ab") as server:
+        assert gigachat_lite.parse("x", {"type": "regex", "regex": " ab"}, **server.config()) == " ab"
+    with _v2_reply_server("AB-12\n") as server:
+        assert gigachat_lite.parse("x", {"type": "regex", "regex": "[A-Z]+-\\d+"}, **server.config()) == "AB-12"
+
+
+def test_a_dataclass_whose_field_types_cannot_be_read_is_a_typeerror_naming_response_format() -> None:
+    @dataclasses.dataclass
+    class Outer:
+        inner: "Missing"  # type: ignore[name-defined]  # noqa: F821
+
+    with _reply_server("{}") as server:
+        with pytest.raises(TypeError, match="response_format: cannot read the field types of Outer"):
+            gigachat_lite.parse("x", Outer, **server.config())
+        assert server.requests == []

@@ -92,7 +92,14 @@ def _secret(value: Any, name: str) -> Optional[str]:
 def _url(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str URL, got {type(value).__name__}")
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError as exc:  # a broken IPv6 address
+        raise ValueError(f"{name} is not a URL ({exc})") from None
+    if "@" in parts.netloc:
+        # Never used (GigaChat takes the key or a token) and it would show in every message and repr.
+        raise ValueError(f"{name} must not carry a user or password (the URL is not shown); GigaChat takes "
+                         "api_key= or access_token=, and a proxy's password goes in proxy=")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{name} must be an http(s) URL with a host, got {value!r}")
     return value.strip().rstrip("/")

@@ -289,7 +289,7 @@ def translate(exc: BaseException, *, url: str, bundle: Any, whole: bool = False)
     """
     if isinstance(exc, GigaChatError):
         return exc
-    host = urlsplit(url).netloc or url
+    host = urlsplit(url).netloc.rpartition("@")[2] or "the server"  # never a user or password a URL carried
     if isinstance(exc, requests.exceptions.SSLError):
         return TLSError(tls_message(host, exc, bundle))
     if isinstance(exc, requests.exceptions.ProxyError):

@@ -138,3 +138,16 @@ def test_resolving_the_same_arguments_again_reuses_the_config_until_a_variable_o
     with pytest.raises(MissingAuthError):
         Config.resolve()
     assert Config.resolve(api_key=KEY, timeout=[1, 2]).timeout == (1.0, 2.0)  # unhashable: resolved the long way
+
+
+@pytest.mark.parametrize("name, variable", [("base_url", "GIGACHAT_BASE_URL"), ("auth_url", "GIGACHAT_AUTH_URL")])
+def test_a_url_carrying_a_password_is_refused_and_never_shown(name: str, variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never used for auth (the key or a token is), it would have shown in every error, log line and repr.
+    url = "http://bob:PW_SECRET@127.0.0.1:9/api/v1"
+    with pytest.raises(ValueError, match=f"{name} must not carry a user or password") as caught:
+        Config.resolve(api_key="key", **{name: url})
+    assert "PW_SECRET" not in str(caught.value)
+    monkeypatch.setenv(variable, "ftp://bob:PW_SECRET@127.0.0.1:9/x")
+    with pytest.raises(ValueError) as caught:
+        Config.resolve(api_key="key")
+    assert "PW_SECRET" not in str(caught.value)

@@ -90,7 +90,7 @@ def _network_sentence(error: BaseException) -> Optional[str]:
             break
         url = getattr(getattr(seen, "request", None), "url", None)
         if host is None and url:
-            host = urlsplit(str(url)).netloc
+            host = urlsplit(str(url)).netloc.rpartition("@")[2]  # never a user or password
         if isinstance(seen, OSError) and not reason:
             reason = _os_reason(seen)
         inner = getattr(seen, "reason", None)

@@ -322,6 +322,26 @@ def test_a_mistyped_key_option_does_not_echo_the_key(cache_dir: str) -> None:
         assert "unknown option --apikey" in line
 
 
+@pytest.mark.slow
+def test_an_ambiguous_or_valueless_option_does_not_echo_its_value(cache_dir: str) -> None:
+    # argparse quotes the whole word: "ambiguous option: --cred=KEY could match ...".
+    secret = "c2VjcmV0LWtleS1vbi10aGUtY29tbWFuZC1saW5l"
+    cases = [
+        (f"--cred={secret}", "ambiguous option: --cred could match --credentials-file"),
+        (f"--api={secret}", "ambiguous option: --api could match --api-version"),
+        (f"--no-stream={secret}", "argument --no-stream: takes no value"),
+    ]
+    for option, expected in cases:
+        result = run_cli("chat", option, "hi", env=cli_env(cache_dir))
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        assert expected in assert_one_error_line(result.stderr, secret)
+        result = run_cli("chat", "--json", option, "hi", env=cli_env(cache_dir))
+        assert (result.returncode, result.stderr) == (2, "")
+        assert secret not in result.stdout
+        error = json_error(result.stdout)
+        assert error["type"] == "UsageError" and expected in error["message"]
+
+
 # -- completion ----------------------------------------------------------------------------------
 
 

@@ -84,6 +84,23 @@ def test_json_errors_keep_the_exit_codes(emu: Emulator, cache_dir: str, refusing
 
 
 @pytest.mark.slow
+def test_json_on_a_stdout_that_is_not_utf8_is_ascii(emu: Emulator, cache_dir: str) -> None:
+    env = cli_env(cache_dir, emu, PYTHONIOENCODING="ascii")
+    result = run_cli("chat", "--json", "Привет", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "".join(line.get("content", "") for line in lines) == "Echo: Привет"
+    assert lines[-1]["finish_reason"] == "stop"
+    result = run_cli("models", "--json", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert all(json.loads(line)["id"] for line in result.stdout.splitlines())
+    result = run_cli("chat", "--json", "--scope", "Ж", "hi", env=env)
+    assert (result.returncode, result.stderr) == (2, "")
+    error = json_error(result.stdout)
+    assert error["type"] == "UsageError" and "invalid choice: 'Ж'" in error["message"]
+
+
+@pytest.mark.slow
 def test_json_api_error_carries_status_and_request_id(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "--model", "Nope", "hi", env=cli_env(cache_dir, emu))
     error = json_error(result.stdout)

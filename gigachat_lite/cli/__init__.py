@@ -117,7 +117,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             report(exc, as_json=as_json, debug=True)
         else:
-            report(f"unexpected {type(exc).__name__}: {exc} (--debug or GIGACHAT_LITE_DEBUG=1 shows the traceback)", as_json=as_json)
+            report(f"unexpected {type(exc).__name__}: {exc} (--debug or GIGACHAT_LITE_DEBUG=1 shows the traceback)",
+                   as_json=as_json, kind=type(exc).__name__)
         return EXIT_API
     finally:
         if status is not None:

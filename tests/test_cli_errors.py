@@ -100,6 +100,24 @@ def test_json_on_a_stdout_that_is_not_utf8_is_ascii(emu: Emulator, cache_dir: st
     assert error["type"] == "UsageError" and "invalid choice: 'Ж'" in error["message"]
 
 
+def run_into_closed_pipe(*args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    """The CLI with stdout a pipe whose reading end is already closed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "gigachat_lite", *args], env=env, stdin=subprocess.DEVNULL,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, encoding="utf-8", timeout=20)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGPIPE and its exit code are POSIX")
+def test_a_json_error_into_a_closed_pipe_exits_141(cache_dir: str) -> None:
+    result = run_into_closed_pipe("chat", "--json", "--scope", "bad", "hi", env=cli_env(cache_dir))
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 @pytest.mark.slow
 def test_json_api_error_carries_status_and_request_id(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "--model", "Nope", "hi", env=cli_env(cache_dir, emu))

@@ -118,6 +118,31 @@ def test_a_json_error_into_a_closed_pipe_exits_141(cache_dir: str) -> None:
     assert (result.returncode, result.stderr) == (141, "")
 
 
+def run_with_closed(fd: int, *args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    """The CLI started with file descriptor ``fd`` closed, as ``<&-`` or ``>&-`` in a shell do."""
+    return subprocess.run([sys.executable, "-m", "gigachat_lite", *args], env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=20, preexec_fn=lambda: os.close(fd))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="closing a standard descriptor for the child is POSIX")
+def test_a_closed_stdin_or_stdout_is_a_clean_error(emu: Emulator, cache_dir: str) -> None:
+    env = cli_env(cache_dir, emu)
+    for args in (["chat"], ["chat", "-"]):
+        result = run_with_closed(0, *args, env=env)
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        assert "stdin is closed" in assert_one_error_line(result.stderr)
+    result = run_with_closed(0, "chat", "--json", env=env)
+    assert (result.returncode, result.stderr) == (2, "")
+    assert "stdin is closed" in json_error(result.stdout)["message"]
+    result = run_with_closed(0, "chat", "hi", env=env)  # a prompt given: stdin is not needed
+    assert (result.returncode, result.stdout.strip()) == (0, "Echo: hi"), result.stderr
+    for args in (["chat", "hi"], ["chat", "--json", "hi"]):
+        result = run_with_closed(1, *args, env=env)
+        assert result.returncode == 141
+        assert "standard output is closed" in assert_one_error_line(result.stderr)
+
+
 @pytest.mark.slow
 def test_json_api_error_carries_status_and_request_id(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "--model", "Nope", "hi", env=cli_env(cache_dir, emu))

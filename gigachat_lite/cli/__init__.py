@@ -81,6 +81,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     as_json = "--json" in argv
     debug = "--debug" in argv or _debug_variable()
     status: Optional[Status] = None
+    if sys.stdout is None:  # started with stdout closed (>&-): nowhere for a reply, a JSON error or help
+        if sys.stderr is not None:
+            note(f"{PROG}: error: standard output is closed")
+        return EXIT_BROKEN_PIPE
     try:
         parser = build_parser()
         check_order(parser, argv)

@@ -21,6 +21,8 @@ def _prompt_from(words: Sequence[str]) -> Optional[str]:
     """The one-shot prompt, or ``None`` for an interactive conversation."""
     if words and list(words) != ["-"]:
         text = " ".join(words)
+    elif sys.stdin is None:  # started with stdin closed (<&-)
+        raise UsageError("stdin is closed: give the prompt as an argument")
     elif words or not sys.stdin.isatty():
         # Only without an argument: reading an inherited stdin that never closes
         # (cron, CI) would hang a command that already has its prompt.

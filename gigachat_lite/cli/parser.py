@@ -398,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "chat with an in-process emulator: no key, no network",
         "Start the emulator in this process and stream a chat through the whole\n"
-        "client (OAuth, access token, SSE, chunks). Needs no key and no network.", [],
+        "client (OAuth, access token, SSE, chunks). Needs no key and no network;\n"
+        "GIGACHAT_* variables do not apply to it.", [],
     )
     demo.add_argument("prompt", nargs="*", help=f"the message (default: {DEMO_PROMPT!r})")
     demo.add_argument("--delay", type=_non_negative, default=0.05, metavar="S", help="pause between stream events (default 0.05)")

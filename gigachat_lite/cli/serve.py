@@ -10,7 +10,7 @@ import sys
 from typing import Any, Dict
 
 from .exitcodes import EXIT_OK, UsageError
-from .library import Session, TransportError, emulator_class
+from .library import Config, Session, TransportError, emulator_class
 from .output import PROG, Output, note
 from .parser import DEMO_PROMPT
 from .status import Status
@@ -87,9 +87,10 @@ def demo(args: argparse.Namespace, status: Status) -> int:
     _bypass_proxy_for_loopback()
     # Plain HTTP: TLS would need trustme, and the demo must run right after `pip install`.
     with Emulator(delay=args.delay) as emulator:
-        # model= explicitly: a GIGACHAT_MODEL meant for the real service may not exist here.
+        # env={}: no GIGACHAT_* variable applies (a model, a timeout, a coordination store
+        # meant for the real service); the demo needs no setup, and a bad value there is not its business.
         settings: Dict[str, Any] = dict(emulator.client_config())
-        with Session(model="GigaChat", **settings) as session:
+        with Session(config=Config.resolve(env={}, model="GigaChat", **settings)) as session:
             status.waiting("connecting")
             try:
                 stream = session.chat(prompt)

@@ -178,6 +178,22 @@ def test_errors_name_the_flag_or_variable(emu: Emulator, cache_dir: str, args: L
 
 
 @pytest.mark.slow
+def test_every_variable_is_named_by_itself_not_its_keyword(cache_dir: str, refusing_port: int) -> None:
+    bad = {
+        "FIRST_BYTE_TIMEOUT": "abc", "MAX_REPLY_SIZE": "abc", "MAX_EVENT_SIZE": "abc", "PROFANITY_CHECK": "maybe",
+        "DEADLINE": "abc", "MAX_COOL_DOWN": "abc", "COORDINATION_FALLBACK": "maybe",
+        "SESSION_ID": "a\x01b", "CLIENT_ID": "a\x01b", "TRACE_ID": "a\x01b",
+    }
+    for name, value in bad.items():
+        env = cli_env(cache_dir, GIGACHAT_CREDENTIALS="a2V5OnNlY3JldA==", GIGACHAT_MAX_RETRIES="0",
+                      GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1",
+                      GIGACHAT_AUTH_URL=f"http://127.0.0.1:{refusing_port}/oauth", **{f"GIGACHAT_{name}": value})
+        result = run_cli("chat", "hi", env=env)
+        assert result.returncode == 2, (name, result.stderr)
+        assert assert_one_error_line(result.stderr).startswith(f"gigachat-lite: error: GIGACHAT_{name} "), name
+
+
+@pytest.mark.slow
 def test_missing_key_names_variables_and_flag_not_keywords(cache_dir: str) -> None:
     result = run_cli("chat", "hi", env=cli_env(cache_dir))
     line = assert_one_error_line(result.stderr)

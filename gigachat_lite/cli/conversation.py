@@ -30,13 +30,16 @@ COMMANDS_HELP = f"""\
 Ctrl-C stops a reply that is coming in; at the prompt it leaves."""
 
 
+_NOT_UNICODE = "the text is not valid Unicode (check the terminal's encoding)"
+
+
 def valid_text(text: str) -> str:
     try:
         # Undecodable bytes (argv, stdin or the terminal in a C locale) arrive as lone
         # surrogates, which would only fail later, deep in the JSON encoder.
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError("the text is not valid Unicode (check the terminal's encoding)") from None
+        raise UsageError(_NOT_UNICODE) from None
     return text
 
 
@@ -152,6 +155,9 @@ def converse(session: Session, args: argparse.Namespace, out: Output, status: St
         except KeyboardInterrupt:
             sys.stdout.write("\n")  # leave the "> ^C" line before the exit note
             raise
+        except UnicodeDecodeError:  # typed in an encoding other than the terminal's (PYTHONIOENCODING=ascii)
+            report(UsageError(_NOT_UNICODE))  # that message is lost; the conversation goes on
+            continue
         if text is None:
             sys.stdout.write("\n")
             return EXIT_OK

@@ -563,6 +563,19 @@ def test_serve_with_faults_and_bad_settings(cache_dir: str) -> None:
 
 
 @pytest.mark.slow
+def test_serve_refuses_a_key_or_ca_bundle_without_certfile(cache_dir: str, tmp_path) -> None:
+    # Before, it served plain HTTP as if they were not given (so the run never ended: the timeout fails it).
+    key, ca = tmp_path / "k.pem", tmp_path / "c.pem"
+    key.write_text("key"), ca.write_text("ca")
+    for args, named in ((["--keyfile", str(key), "--ca-bundle", str(ca)], "--keyfile and --ca-bundle need --certfile"),
+                        (["--keyfile", str(key)], "--keyfile needs --certfile"),
+                        (["--ca-bundle", str(ca)], "--ca-bundle needs --certfile")):
+        result = run_cli("serve", *args, env=cli_env(cache_dir), timeout=10)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert named in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+@pytest.mark.slow
 def test_serve_on_a_taken_port_exits_4(cache_dir: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -33,6 +33,9 @@ def serve(args: argparse.Namespace, status: Status) -> int:
 
     Emulator = emulator_class()
 
+    orphans = [flag for flag, value in (("--keyfile", args.keyfile), ("--ca-bundle", args.ca_bundle)) if value]
+    if orphans and not args.certfile:  # else served as plain HTTP, or with a throwaway CA, as if not given
+        raise UsageError(f"{' and '.join(orphans)} {'need' if len(orphans) > 1 else 'needs'} --certfile PATH (the certificate to serve HTTPS with)")
     if args.tls and not args.certfile and importlib.util.find_spec("trustme") is None:
         raise UsageError(
             "--tls needs the trustme package to make a throwaway CA: "

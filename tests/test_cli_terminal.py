@@ -210,6 +210,20 @@ def test_text_the_terminal_encoding_cannot_read_loses_that_message_only(emu: Emu
     assert user_messages(emu) == ["hi"]
 
 
+def test_save_with_api_version_v2_writes_the_reply_text(emu: Emulator, child_env: dict, tmp_path) -> None:
+    child = spawn("chat", "--api-version", "v2", env=child_env)
+    child.expect_exact("> ")
+    child.sendline("один")
+    child.expect_exact("Echo: один")
+    child.expect_exact("> ")
+    text_file = tmp_path / "talk.txt"
+    child.sendline(f"/save {text_file}")
+    child.expect_exact("(saved 2 messages to")
+    child.expect_exact("> ")
+    finish(child)
+    assert text_file.read_text("utf-8") == "[user]\nодин\n\n[assistant]\nEcho: один\n\n"
+
+
 def history_file(env: dict) -> str:
     return os.path.join(env["XDG_DATA_HOME"], "gigachat_lite", "history.jsonl")
 

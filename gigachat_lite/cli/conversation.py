@@ -43,6 +43,13 @@ def valid_text(text: str) -> str:
     return text
 
 
+def _plain(content: Any) -> str:
+    """A message's text for the plain transcript: v2's content is a list of parts ({"text": ...})."""
+    if isinstance(content, list):
+        return "".join(str(part["text"]) for part in content if isinstance(part, dict) and part.get("text"))
+    return str(content or "")
+
+
 class Conversation:
     def __init__(self, session: Session, args: argparse.Namespace, status: Status) -> None:
         self.session = session
@@ -116,7 +123,7 @@ class Conversation:
         if path.endswith(".json"):
             data = json.dumps(self.messages, ensure_ascii=False, indent=2) + "\n"
         else:
-            data = "".join(f"[{m['role']}]\n{m.get('content') or ''}\n\n" for m in self.messages)
+            data = "".join(f"[{m['role']}]\n{_plain(m.get('content'))}\n\n" for m in self.messages)
         try:
             # 0600: a transcript is as private as the conversation was.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

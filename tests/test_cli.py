@@ -288,6 +288,20 @@ def test_demo_needs_no_configuration_at_all(cache_dir: str, refusing_port: int) 
 
 
 @pytest.mark.slow
+def test_demo_ignores_the_gigachat_variables(cache_dir: str, refusing_port: int, tmp_path) -> None:
+    # Set for the real service, or set wrong: the demo runs against its own emulator and needs none.
+    bad = dict(
+        GIGACHAT_TIMEOUT="abc", GIGACHAT_SCOPE="NOPE", GIGACHAT_VERIFY_SSL_CERTS="maybe", GIGACHAT_MAX_RETRIES="-1",
+        GIGACHAT_CA_BUNDLE_FILE=str(tmp_path / "missing.pem"), GIGACHAT_MODEL="Nope", GIGACHAT_API_VERSION="v9",
+        GIGACHAT_COORDINATION="nope://", GIGACHAT_FIRST_BYTE_TIMEOUT="abc", GIGACHAT_CREDENTIALS="bad",
+        GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1",
+    )
+    result = run_cli("demo", "--delay", "0", "Привет", env=cli_env(cache_dir, **bad))
+    assert (result.returncode, result.stdout) == (0, "Echo: Привет\n"), result.stderr
+    assert "finish_reason=stop" in result.stderr and "error" not in result.stderr
+
+
+@pytest.mark.slow
 def test_demo_default_prompt(cache_dir: str) -> None:
     result = run_cli("demo", env=cli_env(cache_dir))
     assert (result.returncode, result.stdout) == (0, "Echo: Привет! Что ты умеешь?\n")
@@ -546,6 +560,19 @@ def test_serve_with_faults_and_bad_settings(cache_dir: str) -> None:
     result = run_cli("serve", "--host", "0.0.0.0", env=cli_env(cache_dir))
     assert result.returncode == 2
     assert "loopback" in assert_one_error_line(result.stderr)
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_key_or_ca_bundle_without_certfile(cache_dir: str, tmp_path) -> None:
+    # Before, it served plain HTTP as if they were not given (so the run never ended: the timeout fails it).
+    key, ca = tmp_path / "k.pem", tmp_path / "c.pem"
+    key.write_text("key"), ca.write_text("ca")
+    for args, named in ((["--keyfile", str(key), "--ca-bundle", str(ca)], "--keyfile and --ca-bundle need --certfile"),
+                        (["--keyfile", str(key)], "--keyfile needs --certfile"),
+                        (["--ca-bundle", str(ca)], "--ca-bundle needs --certfile")):
+        result = run_cli("serve", *args, env=cli_env(cache_dir), timeout=10)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert named in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
 
 
 @pytest.mark.slow

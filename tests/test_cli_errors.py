@@ -84,6 +84,66 @@ def test_json_errors_keep_the_exit_codes(emu: Emulator, cache_dir: str, refusing
 
 
 @pytest.mark.slow
+def test_json_on_a_stdout_that_is_not_utf8_is_ascii(emu: Emulator, cache_dir: str) -> None:
+    env = cli_env(cache_dir, emu, PYTHONIOENCODING="ascii")
+    result = run_cli("chat", "--json", "Привет", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "".join(line.get("content", "") for line in lines) == "Echo: Привет"
+    assert lines[-1]["finish_reason"] == "stop"
+    result = run_cli("models", "--json", env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert all(json.loads(line)["id"] for line in result.stdout.splitlines())
+    result = run_cli("chat", "--json", "--scope", "Ж", "hi", env=env)
+    assert (result.returncode, result.stderr) == (2, "")
+    error = json_error(result.stdout)
+    assert error["type"] == "UsageError" and "invalid choice: 'Ж'" in error["message"]
+
+
+def run_into_closed_pipe(*args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    """The CLI with stdout a pipe whose reading end is already closed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "gigachat_lite", *args], env=env, stdin=subprocess.DEVNULL,
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, encoding="utf-8", timeout=20)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGPIPE and its exit code are POSIX")
+def test_a_json_error_into_a_closed_pipe_exits_141(cache_dir: str) -> None:
+    result = run_into_closed_pipe("chat", "--json", "--scope", "bad", "hi", env=cli_env(cache_dir))
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def run_with_closed(fd: int, *args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    """The CLI started with file descriptor ``fd`` closed, as ``<&-`` or ``>&-`` in a shell do."""
+    return subprocess.run([sys.executable, "-m", "gigachat_lite", *args], env=env, capture_output=True, text=True,
+                          encoding="utf-8", timeout=20, preexec_fn=lambda: os.close(fd))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="closing a standard descriptor for the child is POSIX")
+def test_a_closed_stdin_or_stdout_is_a_clean_error(emu: Emulator, cache_dir: str) -> None:
+    env = cli_env(cache_dir, emu)
+    for args in (["chat"], ["chat", "-"]):
+        result = run_with_closed(0, *args, env=env)
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        assert "stdin is closed" in assert_one_error_line(result.stderr)
+    result = run_with_closed(0, "chat", "--json", env=env)
+    assert (result.returncode, result.stderr) == (2, "")
+    assert "stdin is closed" in json_error(result.stdout)["message"]
+    result = run_with_closed(0, "chat", "hi", env=env)  # a prompt given: stdin is not needed
+    assert (result.returncode, result.stdout.strip()) == (0, "Echo: hi"), result.stderr
+    for args in (["chat", "hi"], ["chat", "--json", "hi"]):
+        result = run_with_closed(1, *args, env=env)
+        assert result.returncode == 141
+        assert "standard output is closed" in assert_one_error_line(result.stderr)
+
+
+@pytest.mark.slow
 def test_json_api_error_carries_status_and_request_id(emu: Emulator, cache_dir: str) -> None:
     result = run_cli("chat", "--json", "--model", "Nope", "hi", env=cli_env(cache_dir, emu))
     error = json_error(result.stdout)
@@ -115,6 +175,22 @@ def test_errors_name_the_flag_or_variable(emu: Emulator, cache_dir: str, args: L
     line = assert_one_error_line(result.stderr, emu.api_key)
     assert line.startswith(f"gigachat-lite: error: {expected}"), line
     assert not re.search(r"\b(base_url|ca_bundle|max_tokens|api_key)\b|\w=", line), line
+
+
+@pytest.mark.slow
+def test_every_variable_is_named_by_itself_not_its_keyword(cache_dir: str, refusing_port: int) -> None:
+    bad = {
+        "FIRST_BYTE_TIMEOUT": "abc", "MAX_REPLY_SIZE": "abc", "MAX_EVENT_SIZE": "abc", "PROFANITY_CHECK": "maybe",
+        "DEADLINE": "abc", "MAX_COOL_DOWN": "abc", "COORDINATION_FALLBACK": "maybe",
+        "SESSION_ID": "a\x01b", "CLIENT_ID": "a\x01b", "TRACE_ID": "a\x01b",
+    }
+    for name, value in bad.items():
+        env = cli_env(cache_dir, GIGACHAT_CREDENTIALS="a2V5OnNlY3JldA==", GIGACHAT_MAX_RETRIES="0",
+                      GIGACHAT_BASE_URL=f"http://127.0.0.1:{refusing_port}/api/v1",
+                      GIGACHAT_AUTH_URL=f"http://127.0.0.1:{refusing_port}/oauth", **{f"GIGACHAT_{name}": value})
+        result = run_cli("chat", "hi", env=env)
+        assert result.returncode == 2, (name, result.stderr)
+        assert assert_one_error_line(result.stderr).startswith(f"gigachat-lite: error: GIGACHAT_{name} "), name
 
 
 @pytest.mark.slow
@@ -320,6 +396,26 @@ def test_a_mistyped_key_option_does_not_echo_the_key(cache_dir: str) -> None:
         assert result.returncode == 2
         line = assert_one_error_line(result.stderr, secret)
         assert "unknown option --apikey" in line
+
+
+@pytest.mark.slow
+def test_an_ambiguous_or_valueless_option_does_not_echo_its_value(cache_dir: str) -> None:
+    # argparse quotes the whole word: "ambiguous option: --cred=KEY could match ...".
+    secret = "c2VjcmV0LWtleS1vbi10aGUtY29tbWFuZC1saW5l"
+    cases = [
+        (f"--cred={secret}", "ambiguous option: --cred could match --credentials-file"),
+        (f"--api={secret}", "ambiguous option: --api could match --api-version"),
+        (f"--no-stream={secret}", "argument --no-stream: takes no value"),
+    ]
+    for option, expected in cases:
+        result = run_cli("chat", option, "hi", env=cli_env(cache_dir))
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        assert expected in assert_one_error_line(result.stderr, secret)
+        result = run_cli("chat", "--json", option, "hi", env=cli_env(cache_dir))
+        assert (result.returncode, result.stderr) == (2, "")
+        assert secret not in result.stdout
+        error = json_error(result.stdout)
+        assert error["type"] == "UsageError" and expected in error["message"]
 
 
 # -- completion ----------------------------------------------------------------------------------

@@ -197,6 +197,33 @@ def test_usage_and_save(emu: Emulator, child_env: dict, tmp_path) -> None:
     assert text_file.read_text("utf-8") == "[system]\nБудь краток\n\n[user]\nПривет\n\n[assistant]\nEcho: Привет\n\n"
 
 
+def test_text_the_terminal_encoding_cannot_read_loses_that_message_only(emu: Emulator, child_env: dict) -> None:
+    child = spawn("chat", env=dict(child_env, PYTHONIOENCODING="ascii"))
+    child.expect_exact("> ")
+    child.sendline("Привет")  # UTF-8 bytes to a program that reads ASCII
+    child.expect_exact("the text is not valid Unicode (check the terminal's encoding)")
+    child.expect_exact("> ")
+    child.sendline("hi")
+    child.expect_exact("Echo: hi")
+    child.expect_exact("> ")
+    finish(child)
+    assert user_messages(emu) == ["hi"]
+
+
+def test_save_with_api_version_v2_writes_the_reply_text(emu: Emulator, child_env: dict, tmp_path) -> None:
+    child = spawn("chat", "--api-version", "v2", env=child_env)
+    child.expect_exact("> ")
+    child.sendline("один")
+    child.expect_exact("Echo: один")
+    child.expect_exact("> ")
+    text_file = tmp_path / "talk.txt"
+    child.sendline(f"/save {text_file}")
+    child.expect_exact("(saved 2 messages to")
+    child.expect_exact("> ")
+    finish(child)
+    assert text_file.read_text("utf-8") == "[user]\nодин\n\n[assistant]\nEcho: один\n\n"
+
+
 def history_file(env: dict) -> str:
     return os.path.join(env["XDG_DATA_HOME"], "gigachat_lite", "history.jsonl")
 

@@ -81,6 +81,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     as_json = "--json" in argv
     debug = "--debug" in argv or _debug_variable()
     status: Optional[Status] = None
+    if sys.stdout is None:  # started with stdout closed (>&-): nowhere for a reply, a JSON error or help
+        if sys.stderr is not None:
+            note(f"{PROG}: error: standard output is closed")
+        return EXIT_BROKEN_PIPE
     try:
         parser = build_parser()
         check_order(parser, argv)
@@ -109,15 +113,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.flush()
         except (OSError, ValueError):
             pass
-        report(exc, as_json=as_json, debug=debug)
+        try:
+            report(exc, as_json=as_json, debug=debug)
+        except BrokenPipeError:  # --json: the error goes to a stdout already closed
+            _quiet_stdout()
+            return EXIT_BROKEN_PIPE
         return exit_code(exc)
     except Exception as exc:  # a bug: still one line, unless asked for the traceback to report it
         if status is not None:
             status.done()
-        if debug:
-            report(exc, as_json=as_json, debug=True)
-        else:
-            report(f"unexpected {type(exc).__name__}: {exc} (--debug or GIGACHAT_LITE_DEBUG=1 shows the traceback)", as_json=as_json)
+        try:
+            if debug:
+                report(exc, as_json=as_json, debug=True)
+            else:
+                report(f"unexpected {type(exc).__name__}: {exc} (--debug or GIGACHAT_LITE_DEBUG=1 shows the traceback)",
+                       as_json=as_json, kind=type(exc).__name__)
+        except BrokenPipeError:
+            _quiet_stdout()
+            return EXIT_BROKEN_PIPE
         return EXIT_API
     finally:
         if status is not None:

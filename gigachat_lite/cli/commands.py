@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 from .connect import list_models, open_session
 from .conversation import converse, valid_text
 from .exitcodes import EXIT_OK, UsageError
-from .output import Output, json_text, write
+from .output import Output, write, write_json
 from .reply import send
 from .status import Status
 from .terminal import Screen
@@ -21,6 +21,8 @@ def _prompt_from(words: Sequence[str]) -> Optional[str]:
     """The one-shot prompt, or ``None`` for an interactive conversation."""
     if words and list(words) != ["-"]:
         text = " ".join(words)
+    elif sys.stdin is None:  # started with stdin closed (<&-)
+        raise UsageError("stdin is closed: give the prompt as an argument")
     elif words or not sys.stdin.isatty():
         # Only without an argument: reading an inherited stdin that never closes
         # (cron, CI) would hang a command that already has its prompt.
@@ -63,7 +65,9 @@ def models(args: argparse.Namespace, status: Status) -> int:
         session.close()
     screen = Screen(sys.stdout, raw=args.raw)  # the ids are the server's text
     for model in found:
-        line = json_text(model) if args.json else screen.text(str(model.get("id", "")))
-        write(sys.stdout, line + "\n")
+        if args.json:
+            write_json(sys.stdout, model)
+        else:
+            write(sys.stdout, screen.text(str(model.get("id", ""))) + "\n")
     sys.stdout.flush()
     return EXIT_OK

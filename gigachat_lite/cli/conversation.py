@@ -30,14 +30,24 @@ COMMANDS_HELP = f"""\
 Ctrl-C stops a reply that is coming in; at the prompt it leaves."""
 
 
+_NOT_UNICODE = "the text is not valid Unicode (check the terminal's encoding)"
+
+
 def valid_text(text: str) -> str:
     try:
         # Undecodable bytes (argv, stdin or the terminal in a C locale) arrive as lone
         # surrogates, which would only fail later, deep in the JSON encoder.
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError("the text is not valid Unicode (check the terminal's encoding)") from None
+        raise UsageError(_NOT_UNICODE) from None
     return text
+
+
+def _plain(content: Any) -> str:
+    """A message's text for the plain transcript: v2's content is a list of parts ({"text": ...})."""
+    if isinstance(content, list):
+        return "".join(str(part["text"]) for part in content if isinstance(part, dict) and part.get("text"))
+    return str(content or "")
 
 
 class Conversation:
@@ -113,7 +123,7 @@ class Conversation:
         if path.endswith(".json"):
             data = json.dumps(self.messages, ensure_ascii=False, indent=2) + "\n"
         else:
-            data = "".join(f"[{m['role']}]\n{m.get('content') or ''}\n\n" for m in self.messages)
+            data = "".join(f"[{m['role']}]\n{_plain(m.get('content'))}\n\n" for m in self.messages)
         try:
             # 0600: a transcript is as private as the conversation was.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -152,6 +162,9 @@ def converse(session: Session, args: argparse.Namespace, out: Output, status: St
         except KeyboardInterrupt:
             sys.stdout.write("\n")  # leave the "> ^C" line before the exit note
             raise
+        except UnicodeDecodeError:  # typed in an encoding other than the terminal's (PYTHONIOENCODING=ascii)
+            report(UsageError(_NOT_UNICODE))  # that message is lost; the conversation goes on
+            continue
         if text is None:
             sys.stdout.write("\n")
             return EXIT_OK

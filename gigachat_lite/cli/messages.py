@@ -61,12 +61,15 @@ def describe(error: Any) -> str:
     return redact(" ".join(text.split()))  # one line, whatever the message holds
 
 
-def error_object(error: Any) -> Dict[str, Any]:
-    """The ``--json`` form of an error: ``{"error": {"type", "message", "status", "request_id"}}``."""
+def error_object(error: Any, kind: Optional[str] = None) -> Dict[str, Any]:
+    """The ``--json`` form of an error: ``{"error": {"type", "message", "status", "request_id"}}``.
+
+    ``kind`` is the type of an error given as text (default ``UsageError``).
+    """
     is_api = isinstance(error, APIError)
     return {
         "error": {
-            "type": type(error).__name__ if isinstance(error, BaseException) else "UsageError",
+            "type": type(error).__name__ if isinstance(error, BaseException) else (kind or "UsageError"),
             "message": describe(error),
             "status": error.status_code if is_api else None,
             "request_id": error.request_id if is_api else None,

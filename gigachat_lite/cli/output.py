@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, TextIO
 from .messages import describe, error_object, redact
 from .terminal import Screen, shown_on
 
-__all__ = ["PROG", "Output", "json_text", "write", "note", "report", "format_warning"]
+__all__ = ["PROG", "Output", "json_text", "write", "write_json", "note", "report", "format_warning"]
 
 PROG = "gigachat-lite"
 
@@ -23,6 +23,14 @@ _JSON_RAW = re.compile("[\x7f-\x9f\ud800-\udfff]")
 def json_text(obj: Any) -> str:
     """``obj`` as one line of JSON, readable (Cyrillic as is) and safe on any terminal."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False))
+
+
+def write_json(stream: TextIO, obj: Any) -> None:
+    """``obj`` as one JSON line; all ASCII (``\\u0416``) where the stream cannot encode the text as is."""
+    try:
+        stream.write(json_text(obj) + "\n")
+    except UnicodeEncodeError:  # raised before anything is written: the same JSON data, escaped
+        stream.write(json.dumps(obj, ensure_ascii=True) + "\n")
 
 
 def write(stream: TextIO, text: str) -> None:
@@ -76,7 +84,7 @@ class Output:
             self.stream.flush()
 
     def json(self, obj: Mapping[str, Any]) -> None:
-        self.stream.write(json_text(obj) + "\n")
+        write_json(self.stream, obj)
         self.stream.flush()
 
 
@@ -86,16 +94,17 @@ def note(message: str) -> None:
     sys.stderr.flush()
 
 
-def report(error: Any, *, as_json: bool = False, debug: bool = False) -> None:
+def report(error: Any, *, as_json: bool = False, debug: bool = False, kind: Optional[str] = None) -> None:
     """Tell the user about ``error``: one stderr line, or with ``as_json`` an object on stdout.
 
-    ``debug`` adds the traceback (redacted) on stderr, for a bug report.
+    ``debug`` adds the traceback (redacted) on stderr, for a bug report; ``kind``
+    is the JSON ``type`` of a message given as text (default ``UsageError``).
     """
     if debug and isinstance(error, BaseException):
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         write(sys.stderr, shown_on(sys.stderr, redact(text)))
     if as_json:
-        sys.stdout.write(json_text(error_object(error)) + "\n")
+        write_json(sys.stdout, error_object(error, kind=kind))
         sys.stdout.flush()
         return
     # The message may quote the server's error text: on a terminal, its control characters show.

@@ -103,7 +103,23 @@ class _Parser(argparse.ArgumentParser):
     commands: Dict[str, "_Parser"]
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{_suggest(message)} (see {self.prog} --help)")
+        raise UsageError(f"{_suggest(_without_values(message))} (see {self.prog} --help)")
+
+
+def _without_values(message: str) -> str:
+    """argparse's message with the values of mistyped options left out: one may be a key.
+
+    ``--cred=KEY`` is "ambiguous option: --cred=KEY could match ..." and
+    ``--no-stream=KEY`` "ignored explicit argument 'KEY'"; only the option is named.
+    """
+    prefix, matches = "ambiguous option: ", " could match "
+    if message.startswith(prefix) and matches in message:
+        typed, _, options = message[len(prefix):].rpartition(matches)
+        return f"{prefix}{typed.split('=', 1)[0]}{matches}{options}"
+    head, found, _ = message.partition(": ignored explicit argument ")
+    if found:
+        return f"{head}: takes no value (the value given is not shown)"
+    return message
 
 
 def _suggest(message: str) -> str:
@@ -382,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "chat with an in-process emulator: no key, no network",
         "Start the emulator in this process and stream a chat through the whole\n"
-        "client (OAuth, access token, SSE, chunks). Needs no key and no network.", [],
+        "client (OAuth, access token, SSE, chunks). Needs no key and no network;\n"
+        "GIGACHAT_* variables do not apply to it.", [],
     )
     demo.add_argument("prompt", nargs="*", help=f"the message (default: {DEMO_PROMPT!r})")
     demo.add_argument("--delay", type=_non_negative, default=0.05, metavar="S", help="pause between stream events (default 0.05)")

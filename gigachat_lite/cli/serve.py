@@ -10,7 +10,7 @@ import sys
 from typing import Any, Dict
 
 from .exitcodes import EXIT_OK, UsageError
-from .library import Session, TransportError, emulator_class
+from .library import Config, Session, TransportError, emulator_class
 from .output import PROG, Output, note
 from .parser import DEMO_PROMPT
 from .status import Status
@@ -33,6 +33,9 @@ def serve(args: argparse.Namespace, status: Status) -> int:
 
     Emulator = emulator_class()
 
+    orphans = [flag for flag, value in (("--keyfile", args.keyfile), ("--ca-bundle", args.ca_bundle)) if value]
+    if orphans and not args.certfile:  # else served as plain HTTP, or with a throwaway CA, as if not given
+        raise UsageError(f"{' and '.join(orphans)} {'need' if len(orphans) > 1 else 'needs'} --certfile PATH (the certificate to serve HTTPS with)")
     if args.tls and not args.certfile and importlib.util.find_spec("trustme") is None:
         raise UsageError(
             "--tls needs the trustme package to make a throwaway CA: "
@@ -87,9 +90,10 @@ def demo(args: argparse.Namespace, status: Status) -> int:
     _bypass_proxy_for_loopback()
     # Plain HTTP: TLS would need trustme, and the demo must run right after `pip install`.
     with Emulator(delay=args.delay) as emulator:
-        # model= explicitly: a GIGACHAT_MODEL meant for the real service may not exist here.
+        # env={}: no GIGACHAT_* variable applies (a model, a timeout, a coordination store
+        # meant for the real service); the demo needs no setup, and a bad value there is not its business.
         settings: Dict[str, Any] = dict(emulator.client_config())
-        with Session(model="GigaChat", **settings) as session:
+        with Session(config=Config.resolve(env={}, model="GigaChat", **settings)) as session:
             status.waiting("connecting")
             try:
                 stream = session.chat(prompt)

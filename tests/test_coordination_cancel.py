@@ -27,6 +27,7 @@ from gigachat_lite.coordination import ConcurrencyLimiter, Coordination, Lease, 
 from gigachat_lite.coordination.fleet import identity
 from gigachat_lite.emulator import Emulator
 from redis_server import RedisServer, redis_server  # noqa: F401  (fixtures)
+from test_coordination import eventually
 
 pytestmark = pytest.mark.gigachat_emulator(max_in_flight=1, delay=0.02, reply="word " * 400)
 
@@ -51,15 +52,6 @@ def any_store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str
 @pytest.fixture
 def any_store(any_store_url: str) -> Coordination:
     return coordination_for(any_store_url)
-
-
-def eventually(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def stream_threads() -> int:

@@ -80,6 +80,15 @@ def test_redis_stopped_mid_run_gives_the_typed_error_quickly(own_redis_server: R
     lease.release()  # a release cannot raise: the lease expires by itself
 
 
+def eventually(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @pytest.mark.slow
 def test_a_frozen_redis_fails_a_waiting_call_within_its_timeout_plus_the_socket_timeout(
         own_redis_server: RedisServer) -> None:  # noqa: F811
@@ -103,7 +112,7 @@ def test_a_frozen_redis_fails_a_waiting_call_within_its_timeout_plus_the_socket_
     waiter = threading.Thread(target=wait_for_the_slot, daemon=True)
     waiter.start()
     try:
-        assert coordination_eventually(lambda: coordination.limiter.waiting(PERS) == 1)
+        assert eventually(lambda: coordination.limiter.waiting(PERS) == 1)
         own_redis_server.process.send_signal(signal.SIGSTOP)
         waiter.join(30)
         assert not waiter.is_alive() and len(outcome) == 2, outcome
@@ -118,15 +127,6 @@ def test_a_frozen_redis_fails_a_waiting_call_within_its_timeout_plus_the_socket_
     finally:
         own_redis_server.process.send_signal(signal.SIGCONT)
         held.release()
-
-
-def coordination_eventually(condition: Any, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_redis_down_at_open_is_the_typed_error() -> None:
@@ -160,15 +160,6 @@ def test_with_fallback_redis_down_at_open_warns() -> None:
 
 
 # -- Redis restarted empty under a held lease (issue 20, item 11) -----------------------------
-
-def eventually(condition: Any, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
 
 @pytest.mark.slow
 def test_a_lease_redis_lost_in_a_restart_is_taken_back_by_its_renewal(own_redis_server: RedisServer) -> None:  # noqa: F811
